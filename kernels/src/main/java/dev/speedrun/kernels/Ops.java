@@ -1,0 +1,270 @@
+package dev.speedrun.kernels;
+
+import dev.speedrun.tensor.Backend;
+import dev.speedrun.tensor.Tensor;
+
+/**
+ * The op contract: every numeric operation the model (spec §2, §4) and the optimizers (§5) need.
+ * Each backend implements all of it with the same semantics; model code never knows which runs.
+ *
+ * <p>Conventions (binding for every backend):
+ * <ul>
+ *   <li>Outputs first, then inputs, then sizes. Shapes are documented per argument; sizes are read
+ *       from the tensors' shapes. All tensors are contiguous row-major views.</li>
+ *   <li>Forward ops <b>overwrite</b> their outputs. Backward ops <b>accumulate</b> ({@code +=}) into
+ *       every gradient they produce (input and parameter gradients alike), as in llm.c, so residual
+ *       branches simply add; callers zero gradient buffers when a pass begins.</li>
+ *   <li>A forward op may run in place ({@code out == x}) where its doc says so.</li>
+ *   <li>Activations are F32 or F64 on CPU (BF16 on GPU); the dtype of saved statistics
+ *       ({@code rrms}, {@code lse}, gates) is F32, or F64 when activations are F64. Reductions
+ *       accumulate in at least F32 (F64 on CPU).</li>
+ *   <li>Scalar parameters ({@code scalars} entries, shape [1]) are passed as tensors so that GPU
+ *       code never reads them back to the host; {@code null} for such a coefficient means 1.</li>
+ *   <li>Token ids, targets and {@code cu_seqlens} are I32.</li>
+ * </ul>
+ */
+public interface Ops {
+
+    Backend backend();
+
+    // ------------------------------------------------------------------ elementwise helpers
+
+    /** {@code out[...] = value}. */
+    void fill(Tensor out, double value);
+
+    /** {@code out = x}, converting dtype (F64/F32/BF16) with round-to-nearest-even. Same numel. */
+    void convert(Tensor out, Tensor x);
+
+    /** {@code out = x + y}; all the same numel; in place allowed. */
+    void add(Tensor out, Tensor x, Tensor y);
+
+    /**
+     * Weighted sum {@code out = ca·a·x + cb·b·y}.
+     * @param out [N] (any shape of numel N); may alias x or y
+     * @param x   [N]
+     * @param a   [1] scalar tensor, or null for 1
+     * @param ca  host constant multiplying a
+     * @param y   [N] or null (then the second term is absent)
+     * @param b   [1] scalar tensor, or null for 1
+     * @param cb  host constant multiplying b
+     */
+    void mix(Tensor out, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb);
+
+    /**
+     * Backward of {@link #mix}: {@code dx += ca·a·dOut}, {@code dy += cb·b·dOut},
+     * {@code da += ca·Σ dOut·x}, {@code db += cb·Σ dOut·y}. Any of dx, dy, da, db may be null
+     * (not wanted); da must be null when a is null (and likewise db/b).
+     * @param dx [N], dy [N], da [1], db [1], dOut [N], x [N] and y [N] the forward inputs
+     */
+    void mixBackward(Tensor dx, Tensor dy, Tensor da, Tensor db, Tensor dOut,
+                     Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb);
+
+    /** {@code out = σ(x)} elementwise, logistic sigmoid; in place allowed. */
+    void sigmoid(Tensor out, Tensor x);
+
+    /** {@code dx += dOut · y · (1 − y)} with {@code y = σ(x)} the forward output. */
+    void sigmoidBackward(Tensor dx, Tensor dOut, Tensor y);
+
+    /** {@code out = relu(x)²}; out, x [N]. */
+    void reluSquared(Tensor out, Tensor x);
+
+    /** {@code dx += dOut · 2·relu(x)}; dx, dOut, x [N]. */
+    void reluSquaredBackward(Tensor dx, Tensor dOut, Tensor x);
+
+    /** {@code out[0] = Σ x} (or += when accumulate); out [1], x [N]. */
+    void sum(Tensor out, Tensor x, boolean accumulate);
+
+    /** {@code out[0] = Σ x²} (or += when accumulate); out [1], x [N]. */
+    void sumSquares(Tensor out, Tensor x, boolean accumulate);
+
+    /**
+     * {@code out[i] = tokens[i] == value ? ifEqual : otherwise}; builds per-target weights
+     * (e.g. a BOS mask) for {@link #softcapCrossEntropy}.
+     * @param out [T] float, tokens [T] I32
+     */
+    void tokenMask(Tensor out, Tensor tokens, int value, double ifEqual, double otherwise);
+
+    // ------------------------------------------------------------------ GEMM
+
+    /**
+     * {@code out = alpha · op(a) · op(b) + beta · out}, op = transpose when the flag is set.
+     * 2-D: a [M,K] ([K,M] if transA), b [K,N] ([N,K] if transB), out [M,N].
+     * 3-D (strided batch): the same with a leading batch dimension B on all three.
+     * With beta = 0 out is overwritten (its old contents, even NaN, are ignored).
+     * Mixed dtypes are allowed where a backend supports them (BF16 a/b into F32 out on GPU).
+     */
+    void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta);
+
+    // ------------------------------------------------------------------ embedding
+
+    /** {@code out[t] = table[tokens[t]]}; out [T,C], table [V,C], tokens [T] I32. */
+    void embedding(Tensor out, Tensor table, Tensor tokens);
+
+    /** {@code dTable[tokens[t]] += dOut[t]}; dTable [V,C], dOut [T,C], tokens [T]. */
+    void embeddingBackward(Tensor dTable, Tensor dOut, Tensor tokens);
+
+    // ------------------------------------------------------------------ normalisation
+
+    /**
+     * RMS norm without weights over the last axis: {@code out = x / sqrt(mean(x²) + eps)},
+     * eps = machine epsilon of out's dtype; saves {@code rrms[r] = 1/sqrt(mean(x[r]²)+eps)}.
+     * @param out [R,C] (may alias x), rrms [R], x [R,C]
+     */
+    void rmsNorm(Tensor out, Tensor rrms, Tensor x);
+
+    /**
+     * {@code dx += rrms·(dOut − y·mean(dOut·y))} with {@code y = x·rrms}.
+     * @param dx [R,C], dOut [R,C], x [R,C] forward input, rrms [R]
+     */
+    void rmsNormBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms);
+
+    // ------------------------------------------------------------------ rotary and key shift
+
+    /**
+     * Half-truncated rotary at positions p = 0..T−1 of the packed batch, with θ[p,j] = p·freqs[j]:
+     * for u = x[..., :D/2], w = x[..., D/2:]: {@code out = [u cosθ + w sinθ, −u sinθ + w cosθ]}.
+     * @param out [T,H,D] (may alias x), x [T,H,D], freqs [D/2] (F32 or F64; YaRN-updated)
+     */
+    void rotary(Tensor out, Tensor x, Tensor freqs);
+
+    /** Backward of {@link #rotary} (rotation by −θ): {@code dx += R(−θ)·dOut}; dx, dOut [T,H,D]. */
+    void rotaryBackward(Tensor dx, Tensor dOut, Tensor freqs);
+
+    /**
+     * Key shift of the long-window layers: for p ≥ 1 the dims [D/4, D/2) and [3D/4, D) of
+     * out[p] take x[p−1]; all other entries (and all of p = 0) are copied from x.
+     * @param out [T,H,D] (must not alias x), x [T,H,D]
+     */
+    void keyShift(Tensor out, Tensor x);
+
+    /** Backward of {@link #keyShift}: dx += Sᵀ·dOut; dx, dOut [T,H,D]. */
+    void keyShiftBackward(Tensor dx, Tensor dOut);
+
+    // ------------------------------------------------------------------ attention
+
+    /**
+     * Causal sliding-window attention over packed documents. Query p of the document
+     * [cu[d], cu[d+1]) attends to keys max(cu[d], p − window) .. p (inclusive); documents
+     * never see each other; empty documents (cu[d] == cu[d+1], the padding) are skipped.
+     * Scores are {@code scale · q·k}; softmax is computed online (streaming over keys), so memory
+     * does not grow with T².
+     * @param out      [T,H,D]
+     * @param lse      [H,T] saved log-sum-exp of the scaled scores, for the backward
+     * @param q        [T,H,D]
+     * @param k        [T,H,D]
+     * @param v        [T,H,D]
+     * @param cuSeqlens [S] I32, non-decreasing, cu[0] = 0, last = T (padded with T)
+     * @param window   window in tokens (≥ 0)
+     * @param scale    softmax scale (YaRN attn_scale)
+     */
+    void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, int window, double scale);
+
+    /**
+     * Backward of {@link #attention} (flash-attention-2 style, recomputing probabilities from
+     * lse): accumulates into dq, dk, dv [T,H,D].
+     * @param dOut [T,H,D], out [T,H,D] the forward output, lse [H,T]
+     */
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                           Tensor out, Tensor lse, Tensor cuSeqlens, int window, double scale);
+
+    // ------------------------------------------------------------------ gates
+
+    /**
+     * Attention head gate: {@code gate[t,h] = σ(x[t, :G] · w[h])}, {@code out[t,h,:] = y[t,h,:]·gate[t,h]}.
+     * @param out  [T,H,D] (may alias y)
+     * @param gate [T,H] saved gate values
+     * @param y    [T,H,D] attention output
+     * @param x    [T,C] the attention's input (C ≥ G); only its first G columns are read
+     * @param w    [H,G] attn_gate.weight
+     */
+    void headGate(Tensor out, Tensor gate, Tensor y, Tensor x, Tensor w);
+
+    /**
+     * Backward of {@link #headGate}: {@code dy += dOut·gate}; with
+     * {@code g' = Σ_d dOut·y · gate(1−gate)}: {@code dw[h] += Σ_t g'[t,h]·x[t,:G]},
+     * {@code dx[t,:G] += Σ_h g'[t,h]·w[h]}.
+     * @param dy [T,H,D], dx [T,C], dw [H,G]; dOut [T,H,D]; y, x, w, gate as in the forward
+     */
+    void headGateBackward(Tensor dy, Tensor dx, Tensor dw, Tensor dOut, Tensor y, Tensor x, Tensor w, Tensor gate);
+
+    /**
+     * Smear: {@code gate[p] = σ(x[p,:G]·w)} and for p ≥ 1
+     * {@code out[p] = x[p] + λ·gate[p]·x[p−1]}; {@code out[0] = x[0]} (gate[0] is still written).
+     * Crosses document boundaries, as the record does.
+     * @param out [T,C] (must not alias x), gate [T], x [T,C], w [G] (smear_gate.weight viewed flat),
+     *            lambda [1]
+     */
+    void smear(Tensor out, Tensor gate, Tensor x, Tensor w, Tensor lambda);
+
+    /**
+     * Backward of {@link #smear}; accumulates into dx [T,C], dw [G], dLambda [1].
+     * @param dOut [T,C]; x, w, lambda, gate as in the forward
+     */
+    void smearBackward(Tensor dx, Tensor dw, Tensor dLambda, Tensor dOut, Tensor x, Tensor w, Tensor lambda, Tensor gate);
+
+    // ------------------------------------------------------------------ loss
+
+    /**
+     * Soft-capped cross-entropy with multi-token weights, loss and gradient in one pass.
+     * {@code ℓ = cap·σ(z/divisor)}; for each row p and j < K with p + j < T:
+     * term {@code w_j · m[p+j] · (logsumexp(ℓ[p]) − ℓ[p, targets[p+j]])}, where m = targetWeights
+     * (1 when null). {@code losses[p]} = Σ_j of those terms. When dLogits is not null it receives
+     * {@code gradScale · ∂(Σ_p losses[p])/∂z} (overwritten; may alias logits, which is then
+     * consumed). All V columns (including vocabulary padding) take part in the softmax.
+     * @param losses        [T] per-row loss (F32/F64)
+     * @param dLogits       [T,V] or null
+     * @param logits        [T,V] raw head output z
+     * @param targets       [T] I32
+     * @param targetWeights [T] or null
+     * @param weights       K multi-token weights (w[0] for the next token)
+     * @param cap           soft cap (30)
+     * @param divisor       divisor inside the sigmoid (7.5)
+     * @param gradScale     scale of the gradient (1/grad_accum in training)
+     */
+    void softcapCrossEntropy(Tensor losses, Tensor dLogits, Tensor logits, Tensor targets, Tensor targetWeights,
+                             double[] weights, double cap, double divisor, double gradScale);
+
+    // ------------------------------------------------------------------ optimizer kernels
+
+    /**
+     * One Adam step (spec §5), elementwise on a parameter (or a shard of one):
+     * {@code m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²;
+     * u = m/(√v+eps) · lr·√(1−β2ᵗ)/(1−β1ᵗ)}; decay mask per {@code mask} on {@code u·p};
+     * {@code u += p·mask·decay; p −= u}. m and v may be BF16, F32 or F64 (math in ≥ F32).
+     * @param p [N] parameter; g [N] gradient; m [N], v [N] moments
+     * @param lr    effective lr (group lr × lr_mul × schedule multiplier)
+     * @param step  t ≥ 1, the step count after this step, for bias correction
+     * @param decay the decay coefficient (spec: lr·wd·wd_mul·lr); 0 for none
+     */
+    void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
+                  long step, double decay, DecayMask mask);
+
+    /**
+     * Muon momentum with the Nesterov mix: {@code buf = m·buf + (1−m)·g;
+     * update = (1−m)·g + m·buf}.
+     * @param update [N] (may alias g), buf [N] (F32/F64 state), g [N]
+     */
+    void muonMomentum(Tensor update, Tensor buf, Tensor g, double momentum);
+
+    /**
+     * {@code out[b] = x[b] / (‖x[b]‖_F · factor + eps)} for each matrix b of a batch.
+     * @param out [B,R,C] or [R,C] (may alias x), x same shape
+     */
+    void frobeniusNormalize(Tensor out, Tensor x, double factor, double eps);
+
+    /**
+     * NorMuon variance reduction, per matrix b and row r of v (in place):
+     * {@code μ[r] = mean_c v²; n = sqrt(Σ_r μ·C); s2 ← s2 + (1−β2)(μ − s2);
+     * ρ = rsqrt(max(s2, 1e-10)); n' = sqrt(Σ_r μ·C·ρ²); v[r] *= ρ[r]·n/max(n', 1e-10)}.
+     * @param v  [B,R,C] or [R,C] orthogonalised update
+     * @param s2 [B,R] or [R] second-moment state (F32/F64)
+     */
+    void varianceReduce(Tensor v, Tensor s2, double beta2);
+
+    /**
+     * Update with weight decay: {@code p ← p − p·mask·decay − v·lr} where mask per
+     * {@code mask} on {@code v·p} (NorMuon, spec §5.5).
+     * @param p [N], v [N]; lr = lr_eff; decay = wd·wd_mul·lr·lr_eff
+     */
+    void decayedUpdate(Tensor p, Tensor v, double lr, double decay, DecayMask mask);
+}

@@ -1,0 +1,39 @@
+package dev.speedrun.tensor;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Memory side of a compute backend ("cpu", "cuda"), found with {@link java.util.ServiceLoader}
+ * through {@link Backends}. Ops live in the kernels module; this SPI owns memory and transfers.
+ */
+public interface Backend {
+    /** Short lowercase name used by flags and configs. */
+    String name();
+
+    /** Whether this backend can run here; cheap after the first call. */
+    boolean isAvailable();
+
+    /** Why {@link #isAvailable()} is false, in one sentence naming what is missing. */
+    default String unavailableReason() { return ""; }
+
+    /** Allocates zero-filled storage of {@code bytes}, aligned to at least 256 bytes. */
+    Storage allocate(long bytes);
+
+    /** Frees storage made by {@link #allocate}. */
+    void free(Storage storage);
+
+    /** Copies {@code dst.byteSize()} bytes from host memory into {@code dst}. */
+    void copyFromHost(Tensor dst, MemorySegment src);
+
+    /** Copies {@code src.byteSize()} bytes of {@code src} into host memory. */
+    void copyToHost(MemorySegment dst, Tensor src);
+
+    /** Copies bytes between two tensors of this backend (same byte size). */
+    void copy(Tensor dst, Tensor src);
+
+    /** Waits until all queued work is done. */
+    default void synchronize() {}
+
+    /** A new arena on this backend; everything it allocates is freed together on close. */
+    default MemoryArena newArena() { return new MemoryArena(this); }
+}
