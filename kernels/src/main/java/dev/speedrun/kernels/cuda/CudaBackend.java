@@ -51,18 +51,31 @@ public final class CudaBackend implements Backend {
         try {
             return DriverProbe.run();
         } catch (UnsatisfiedLinkError | NoClassDefFoundError | ExceptionInInitializerError e) {
-            String detail = e.getMessage() == null ? e.toString() : e.getMessage();
-            if (e.getCause() != null && e.getCause().getMessage() != null) detail += " / " + e.getCause().getMessage();
-            return new Probe(false, "the NVIDIA driver library libcuda.so.1 (or JCuda's native driver binding) could not be loaded: "
-                    + firstLine(detail), 0, 0);
+            return new Probe(false, linkFailure(e), 0, 0);
         } catch (Throwable t) {
             return new Probe(false, "probing the CUDA driver failed: " + t, 0, 0);
         }
     }
 
-    private static String firstLine(String s) {
-        int i = s.indexOf('\n');
-        return i < 0 ? s : s.substring(0, i);
+    /**
+     * One sentence from JCuda's (multi-line) link error: libcuda.so.1 missing means no NVIDIA
+     * driver; anything else is JCuda's own native binding failing to load.
+     */
+    static String linkFailure(Throwable e) {
+        StringBuilder all = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) all.append(t.getMessage() == null ? t.toString() : t.getMessage()).append('\n');
+        String libcuda = null, first = null;
+        for (String line : all.toString().split("\n")) {
+            String l = line.trim();
+            if (l.isEmpty()) continue;
+            if (first == null) first = l;
+            if (libcuda == null && l.contains("libcuda.so")) libcuda = l;
+        }
+        if (libcuda != null) {
+            int i = libcuda.indexOf("libcuda.so");
+            return "no NVIDIA driver: the driver library libcuda.so.1 could not be loaded (" + libcuda.substring(i) + ")";
+        }
+        return "JCuda's native driver binding could not be loaded (" + first + ")";
     }
 
     @Override public String name() { return NAME; }
