@@ -33,7 +33,7 @@ done
 rm -rf "$carry/deps"
 if [ "${1:-}" != "--no-jdk" ]; then
   echo "[bundle] jlink-ing a JDK"
-  "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.management,java.xml,java.naming,jdk.unsupported,jdk.incubator.vector,java.desktop,jdk.zipfs \
+  "$JAVA_HOME/bin/jlink" --add-modules java.base,java.logging,java.xml,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
     --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$carry/jdk"
 fi
 du -sh "$carry"; du -sh "$carry"/* | sort -h

@@ -30,7 +30,7 @@ if [ -d .gpu-carry/lib ]; then
   timeout 900 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g \
     -Dspeedrun.cuda.sync=true -jar .gpu-carry/junit-platform-console-standalone-*.jar execute \
     -cp "$cp" --select-package dev.speedrun.kernels.cuda --include-tag gpu \
-    --details=tree --reports-dir "$out/reports" >> "$log" 2>&1
+    --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/reports" >> "$log" 2>&1
   rc=$?
 else
   say "gpu-check: running the GPU suite with Maven (-Pgpu)"
