@@ -39,7 +39,7 @@ public final class CudaOps implements Ops {
     // ------------------------------------------------------------------ argument helpers
 
     private Ptr ptr(Tensor t, String name) {
-        if (t.backend() != device.backend())
+        if (!device.backend().equals(t.backend()))
             throw new IllegalArgumentException(name + " is on backend '" + t.backend().name() + "', not on this CUDA device");
         return new Ptr(t.address());
     }

@@ -49,4 +49,14 @@ class CudaBackendTest {
         assertTrue(new CudaBackend().equals(CudaBackend.forDevice(Integer.getInteger("speedrun.cuda.device", 0))));
         assertFalse(CudaBackend.forDevice(0).equals(CudaBackend.forDevice(1)));
     }
+
+    @Test void linkErrorsBecomeOneSentence() {
+        UnsatisfiedLinkError noDriver = new UnsatisfiedLinkError("Error while loading native library \"JCudaDriver-12.0.0-linux-x86_64\"\n"
+                + "Stack trace from the attempt to load the library as a resource:\n"
+                + "java.lang.UnsatisfiedLinkError: /tmp/libJCudaDriver-12.0.0-linux-x86_64.so: libcuda.so.1: cannot open shared object file: No such file or directory");
+        String msg = CudaBackend.linkFailure(noDriver);
+        assertTrue(msg.startsWith("no NVIDIA driver") && msg.contains("libcuda.so.1: cannot open shared object file"), msg);
+        String other = CudaBackend.linkFailure(new UnsatisfiedLinkError("no JCudaDriver-12.0.0-linux-aarch64 in java.library.path"));
+        assertTrue(other.startsWith("JCuda's native driver binding") && other.contains("aarch64"), other);
+    }
 }
