@@ -3,11 +3,18 @@
 # for newer GPUs) under <out>/cuda/, with kernels.properties describing what was built.
 # Runs in the Maven build (generate-resources). Without nvcc it records built=false and succeeds:
 # the CUDA backend then reports that this build has no kernels.
-# Usage: build-cuda-kernels.sh <src-dir> <classes-dir> <log-dir>
+# Usage: build-cuda-kernels.sh <src-dir> <classes-dir> <log-dir> [skip=true|false]
 set -euo pipefail
-src="$1"; out="$2/cuda"; logs="$3"
+src="$1"; out="$2/cuda"; logs="$3"; skip="${4:-false}"
 mkdir -p "$out" "$logs"
 props="$out/kernels.properties"
+
+if [ "$skip" = "true" ]; then
+  echo "[cuda] -Dcuda.skip=true: building without CUDA kernels"
+  rm -f "$out"/*.fatbin
+  printf 'built=false\nreason=the kernels were skipped with -Dcuda.skip=true when this jar was built\n' > "$props"
+  exit 0
+fi
 
 find_nvcc() {
   if [ -n "${NVCC:-}" ] && [ -x "$NVCC" ]; then echo "$NVCC"; return 0; fi
