@@ -81,6 +81,11 @@ public final class CublasLt {
     /** Loads cuBLASLt (13, else 12); throws {@link NativeLibraries.NotFound} listing the places tried. */
     public static CublasLt load() { return new CublasLt(NativeLibraries.load("cuBLASLt", SONAMES)); }
 
+    /** Loads cuBLASLt from these folders only (tests bind a host-memory stand-in this way). */
+    static CublasLt load(List<java.nio.file.Path> dirs) {
+        return new CublasLt(NativeLibraries.load("cuBLASLt", SONAMES, dirs, false));
+    }
+
     public String from() { return from; }
 
     /** cublasLtGetVersion(), e.g. 130100 for 13.1.0. */
