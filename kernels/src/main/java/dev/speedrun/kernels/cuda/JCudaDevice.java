@@ -54,7 +54,7 @@ import jcuda.driver.CUstream_flags;
  * is checked and reported with the CUDA error name. With {@code -Dspeedrun.cuda.sync=true} each
  * launch is followed by a synchronize so an asynchronous fault names its kernel.
  */
-public final class JCudaDevice implements CudaDevice, AutoCloseable {
+public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, AutoCloseable {
     /** cuBLASLt workspace (the cuda-notes' 32 MB). */
     static final long WORKSPACE_BYTES = 32L << 20;
     private static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("speedrun.cuda.sync");
@@ -108,7 +108,7 @@ public final class JCudaDevice implements CudaDevice, AutoCloseable {
     }
 
     /** Makes this device's context current on the calling thread (cheap; called by every entry point). */
-    void makeCurrent() { Cu.check("cuCtxSetCurrent", cuCtxSetCurrent(context)); }
+    @Override public void makeCurrent() { Cu.check("cuCtxSetCurrent", cuCtxSetCurrent(context)); }
 
     public int ordinal() { return ordinal; }
 
@@ -119,7 +119,7 @@ public final class JCudaDevice implements CudaDevice, AutoCloseable {
     @Override public int computeCapability() { return computeCapability; }
 
     /** Raw cudaStream_t of the device stream (for cuBLASLt and NCCL). */
-    public long streamHandle() { return stream.handle(); }
+    @Override public long streamHandle() { return stream.handle(); }
 
     // ------------------------------------------------------------------ memory
 

@@ -63,6 +63,9 @@ public final class Nccl {
         return instance;
     }
 
+    /** Loads NCCL from these folders only, uncached (tests bind a host stand-in this way). */
+    static Nccl load(List<java.nio.file.Path> dirs) { return new Nccl(NativeLibraries.load("NCCL", SONAMES, dirs, false)); }
+
     public String from() { return from; }
 
     /** Throws naming the call and NCCL's error string when {@code rc} is not ncclSuccess. */

@@ -20,14 +20,27 @@ import java.util.concurrent.Future;
  * {@link NcclBootstrap} (global rank = node rank × GPUs per node + local index).
  */
 public final class NcclCollectives implements Collectives {
+    /** What the collectives need from their GPU (JCudaDevice; tests use a host stand-in). */
+    interface Device {
+        void makeCurrent();
+
+        long streamHandle();
+
+        void synchronize();
+
+        dev.speedrun.tensor.Backend backend();
+
+        Tensor scratch(int slot, long floats);
+    }
+
     private final Nccl nccl;
-    private final JCudaDevice device;
+    private final Device device;
     private final MemorySegment comm;
     private final MemorySegment stream;
     private final int rank, worldSize;
     private Tensor barrierBuf;
 
-    private NcclCollectives(Nccl nccl, JCudaDevice device, MemorySegment comm, int rank, int worldSize) {
+    private NcclCollectives(Nccl nccl, Device device, MemorySegment comm, int rank, int worldSize) {
         this.nccl = nccl;
         this.device = device;
         this.comm = comm;
@@ -41,8 +54,11 @@ public final class NcclCollectives implements Collectives {
      * rank has joined, so each rank calls this on its own thread.
      */
     public static NcclCollectives join(JCudaDevice device, byte[] id, int rank, int worldSize) {
+        return join(Nccl.load(), device, id, rank, worldSize);
+    }
+
+    static NcclCollectives join(Nccl nccl, Device device, byte[] id, int rank, int worldSize) {
         if (id.length != Nccl.UNIQUE_ID_BYTES) throw new IllegalArgumentException("an NCCL id has " + Nccl.UNIQUE_ID_BYTES + " bytes, got " + id.length);
-        Nccl nccl = Nccl.load();
         device.makeCurrent();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ADDRESS);
@@ -93,7 +109,7 @@ public final class NcclCollectives implements Collectives {
     private static int ncclOp(Reduce op) { return op == Reduce.SUM ? Nccl.ncclSum : Nccl.ncclAvg; }
 
     private MemorySegment addr(Tensor t) {
-        if (!(t.backend() instanceof CudaBackend)) throw new IllegalArgumentException("NCCL needs device tensors, got " + t);
+        if (!device.backend().equals(t.backend())) throw new IllegalArgumentException("NCCL needs tensors of this rank's GPU, got " + t);
         return MemorySegment.ofAddress(t.address());
     }
 
