@@ -5,7 +5,8 @@
 # table, the JUnit XML reports and the logs under $OUT.
 # Uses Maven when it works here (./mvnw -Pgpu), else the bundle made by scripts/gpu-bundle.sh
 # (.gpu-carry: JDK, jars, JUnit console launcher). -Dspeedrun.cuda.sync=true is set so an
-# asynchronous kernel fault names its kernel.
+# asynchronous kernel fault names its kernel. The suite is killed after GPU_CHECK_TIMEOUT seconds
+# (default 480) so a hung kernel cannot eat a whole GPU session.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-$(mktemp -d)}"; mkdir -p "$out/reports"
@@ -27,14 +28,14 @@ marker="$(mktemp)"
 if [ -d .gpu-carry/lib ]; then
   say "gpu-check: running the GPU suite from .gpu-carry (JUnit console launcher)"
   cp="$(ls .gpu-carry/lib/*.jar | tr '\n' ':').gpu-carry/test-classes"
-  timeout 900 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g \
+  timeout "${GPU_CHECK_TIMEOUT:-480}" "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g \
     -Dspeedrun.cuda.sync=true -jar .gpu-carry/junit-platform-console-standalone-*.jar execute \
     -cp "$cp" --select-package dev.speedrun.kernels.cuda --include-tag gpu \
     --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/reports" >> "$log" 2>&1
   rc=$?
 else
   say "gpu-check: running the GPU suite with Maven (-Pgpu)"
-  timeout 900 ./mvnw -B -o -Pgpu -pl kernels -am test -Dspeedrun.cuda.sync=true >> "$log" 2>&1
+  timeout "${GPU_CHECK_TIMEOUT:-480}" ./mvnw -B -o -Pgpu -pl kernels -am test -Dspeedrun.cuda.sync=true >> "$log" 2>&1
   rc=$?
   # only this run's reports (surefire keeps older ones in the folder)
   find kernels/target/surefire-reports -name '*.xml' -newer "$marker" -exec cp {} "$out/reports/" \; 2>/dev/null

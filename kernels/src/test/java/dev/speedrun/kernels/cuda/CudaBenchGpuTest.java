@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Assumptions;
  * pass/fail criterion: it only fails when an op produces non-finite values.
  */
 @Tag("gpu")
+@org.junit.jupiter.api.Timeout(value = 180, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
 class CudaBenchGpuTest {
     @Test void heaviestOpsAtRecordSizes() {
         CudaBackend.Probe p = CudaBackend.probe();

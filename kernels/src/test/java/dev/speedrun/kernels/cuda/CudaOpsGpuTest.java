@@ -18,6 +18,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * Run with {@code ./mvnw -Pgpu -pl kernels -am test} or scripts/gpu-check.sh.
  */
 @Tag("gpu")
+@org.junit.jupiter.api.Timeout(value = 180, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
 class CudaOpsGpuTest {
     static final int T = 203, C = 96, V = 517, G = 12;
 

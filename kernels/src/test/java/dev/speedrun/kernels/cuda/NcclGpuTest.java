@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Test;
 
 /** NCCL collectives on every GPU of this machine (world size = GPU count, 1 on a single-GPU box). */
 @Tag("gpu")
+@org.junit.jupiter.api.Timeout(value = 180, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
 class NcclGpuTest {
     @Test void collectivesOverAllLocalGpus() throws Exception {
         CudaBackend.Probe p = CudaBackend.probe();
