@@ -258,8 +258,8 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
                 ms[i] = t[0];
             }
         } finally {
-            cuEventDestroy(start);
-            cuEventDestroy(end);
+            Cu.check("cuEventDestroy", cuEventDestroy(start));
+            Cu.check("cuEventDestroy", cuEventDestroy(end));
         }
         Arrays.sort(ms);
         return ms[reps / 2];
@@ -272,10 +272,10 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         if (arena != null) arena.close();
         for (CudaBackend.CudaStorage s : scratchStorage.values()) backend.free(s);
         if (workspace != null) backend.free(workspace);
-        for (CUmodule m : modules.values()) cuModuleUnload(m);
-        cuStreamDestroy(stream);
+        for (CUmodule m : modules.values()) Cu.check("cuModuleUnload", cuModuleUnload(m));
+        Cu.check("cuStreamDestroy", cuStreamDestroy(stream));
         CUdevice dev = new CUdevice();
-        cuDeviceGet(dev, ordinal);
-        cuDevicePrimaryCtxRelease(dev);
+        Cu.check("cuDeviceGet", cuDeviceGet(dev, ordinal));
+        Cu.check("cuDevicePrimaryCtxRelease", cuDevicePrimaryCtxRelease(dev));
     }
 }
