@@ -320,6 +320,17 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         return value;
     }
 
+    /**
+     * Forward and the training loss value without the backward pass (no parameter gradient
+     * touched); for finite-difference checks and loss probes. Arguments as in {@link #forwardBackward}.
+     */
+    public double trainingLoss(int[] inputs, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
+                               ModelLoss loss, double[] mtpWeights, double gradScale) {
+        int T = upload(inputs, targets, cuSeqlens);
+        forward(T, cuSeqlens.length, wsShort, wsLong);
+        return loss.train(lossBuffers(T, true), mtpWeights, gradScale);
+    }
+
     /** Forward and mean loss (no gradients touched); arguments as in {@link #forwardBackward}. */
     public double evaluate(int[] inputs, int[] targets, int[] cuSeqlens, int wsShort, int wsLong, ModelLoss loss) {
         int T = upload(inputs, targets, cuSeqlens);
