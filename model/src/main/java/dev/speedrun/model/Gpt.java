@@ -206,12 +206,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** A [T, cols] view of a [maxTokens, cols] (or flat) buffer. */
     private Tensor v(String name, int T, long... rest) {
-        Tensor t = buf.get(name);
-        long n = T;
         long[] dims = new long[rest.length + 1];
         dims[0] = T;
-        for (int i = 0; i < rest.length; i++) { dims[i + 1] = rest[i]; n *= rest[i]; }
-        return t.view(0, dims);
+        System.arraycopy(rest, 0, dims, 1, rest.length);
+        return buf.get(name).view(0, dims);
     }
 
     private Tensor sc(int index) { return scalars.value().view(index, 1); }
