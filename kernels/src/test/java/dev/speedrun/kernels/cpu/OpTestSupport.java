@@ -37,7 +37,12 @@ abstract class OpTestSupport {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             StringBuilder sb = new StringBuilder("worst normalised errors:\n");
             WORST.forEach((k, v) -> sb.append(String.format("  %-28s %.3e%n", k, v)));
-            System.out.print(sb);
+            // surefire does not show a forked JVM's output after the last test: keep it in target/
+            try {
+                java.nio.file.Files.writeString(java.nio.file.Path.of("target", "op-test-worst-errors.txt"), sb);
+            } catch (java.io.IOException | RuntimeException ignored) {
+                System.out.print(sb);
+            }
         }));
     }
 
