@@ -56,7 +56,8 @@ public final class CpuGemm {
             int i0 = (rest / nt) * TM, j0 = (rest % nt) * TN;
             int mi = Math.min(TM, M - i0), nj = Math.min(TN, N - j0);
             long aOff = bi * aStride, bOff = bi * bStride, oOff = bi * oStride;
-            double[] acc = Scratch.doubles(0, TM * TN), at = Scratch.doubles(1, TM * TK), bt = Scratch.doubles(2, TK * TN);
+            double[] acc = Scratch.doubles(Scratch.TASK, TM * TN), at = Scratch.doubles(Scratch.TASK + 1, TM * TK),
+                    bt = Scratch.doubles(Scratch.TASK + 2, TK * TN);
             java.util.Arrays.fill(acc, 0, mi * nj, 0.0);
             for (int k0 = 0; k0 < K; k0 += TK) {
                 int kk = Math.min(TK, K - k0);
