@@ -12,8 +12,8 @@ import picocli.CommandLine.Option;
 
 /** {@code data download}: the record's FineWeb10B GPT-2 shards from Hugging Face. */
 @Command(name = "download", mixinStandardHelpOptions = true,
-        description = {"Downloads fineweb_val_000000.bin and fineweb_train_000001.bin .. N from the Hugging Face dataset",
-                "kjj0/fineweb10B-gpt2 (100M tokens, ~200 MB each). Complete files are skipped, partial ones resumed,",
+        description = {"Downloads the record's FineWeb10B GPT-2 shards (val + N train) from Hugging Face.",
+                "Files: fineweb_val_000000.bin, fineweb_train_000001.bin .. N of the dataset kjj0/fineweb10B-gpt2 (100M tokens, ~200 MB each). Complete files are skipped, partial ones resumed,",
                 "failures retried with backoff; every file's header and size are verified."})
 public final class DownloadCommand implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;

@@ -9,8 +9,8 @@ import picocli.CommandLine.Option;
 
 /** {@code data sample}: the built-in generated corpus, the default training data without FineWeb. */
 @Command(name = "sample", mixinStandardHelpOptions = true,
-        description = {"Generates the built-in English-like corpus (deterministic for a seed) and tokenizes it into",
-                "sample_train_*.bin and sample_val_*.bin (~10% of documents). The trainer uses it when no FineWeb data is given."})
+        description = {"Generates the built-in English-like sample corpus as token shards (the default training data).",
+                "Deterministic for a seed; writes sample_train_*.bin and sample_val_*.bin (~10% of documents). The trainer uses it when no FineWeb data is given."})
 public final class SampleCommand implements Callable<Integer> {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
