@@ -77,19 +77,20 @@ class InitAndMemoryTest {
     }
 
     @Test void trainingStepsAllocateNothing() {
-        try (Gpt gpt = new Gpt(CFG, Kernels.cpu(), DType.F32, 64, 1, 1)) {
+        GptConfig tiny = GptConfig.preset("tiny");
+        try (Gpt gpt = new Gpt(tiny, Kernels.cpu(), DType.F32, 32, 1, 1)) {
             long before = gpt.allocatedBytes();
             java.util.SplittableRandom r = new java.util.SplittableRandom(5);
-            for (int T : new int[] {64, 17, 1}) {
-                int[] in = r.ints(T, 0, CFG.vocabSize()).toArray(), tg = r.ints(T, 0, CFG.vocabSize()).toArray();
+            for (int T : new int[] {32, 17, 1}) {
+                int[] in = r.ints(T, 0, tiny.vocabSize()).toArray(), tg = r.ints(T, 0, tiny.vocabSize()).toArray();
                 double loss = gpt.forwardBackward(in, tg, new int[] {0, T / 2, T, T}, 1, 2, TestSupport.LOSS, new double[] {1, 0.5}, 1.0 / 8);
                 assertTrue(Double.isFinite(loss) && loss > 0, "loss " + loss);
                 assertTrue(Double.isFinite(gpt.evaluate(in, tg, new int[] {0, T}, 1, 2, TestSupport.LOSS)));
             }
             assertEquals(before, gpt.allocatedBytes(), "a step allocated backend memory");
-            assertThrows(IllegalArgumentException.class, () -> gpt.forwardBackward(new int[65], new int[65], new int[] {0, 65}, 1, 2,
+            assertThrows(IllegalArgumentException.class, () -> gpt.forwardBackward(new int[33], new int[33], new int[] {0, 33}, 1, 2,
                     TestSupport.LOSS, new double[] {1}, 1));
-            assertThrows(IllegalArgumentException.class, () -> gpt.evaluate(new int[] {CFG.vocabSize()}, new int[] {0}, new int[] {0, 1}, 1, 2, TestSupport.LOSS));
+            assertThrows(IllegalArgumentException.class, () -> gpt.evaluate(new int[] {tiny.vocabSize()}, new int[] {0}, new int[] {0, 1}, 1, 2, TestSupport.LOSS));
         }
     }
 }
