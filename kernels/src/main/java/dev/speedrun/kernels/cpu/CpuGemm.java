@@ -146,8 +146,8 @@ public final class CpuGemm {
 
     /** Per-thread pack buffers and edge-tile scratch, grown on demand and then reused. */
     private static final class Context {
-        float[] apF = new float[0], bpF = new float[0], tileF = new float[0];
-        double[] apD = new double[0], bpD = new double[0], tileD = new double[0];
+        float[] apF = new float[0], bpF = new float[0], tileF = new float[0], rowF = new float[0];
+        double[] apD = new double[0], bpD = new double[0], tileD = new double[0], rowD = new double[0];
         final Job job = new Job();
 
         float[] apF(int n) { return apF.length >= n ? apF : (apF = new float[n]); }
@@ -155,6 +155,8 @@ public final class CpuGemm {
         float[] tileF(int n) { return tileF.length >= n ? tileF : (tileF = new float[n]); }
         double[] apD(int n) { return apD.length >= n ? apD : (apD = new double[n]); }
         double[] bpD(int n) { return bpD.length >= n ? bpD : (bpD = new double[n]); }
+        float[] rowF(int n) { return rowF.length >= n ? rowF : (rowF = new float[n]); }
+        double[] rowD(int n) { return rowD.length >= n ? rowD : (rowD = new double[n]); }
         double[] tileD(int n) { return tileD.length >= n ? tileD : (tileD = new double[n]); }
     }
 
@@ -204,16 +206,17 @@ public final class CpuGemm {
             float[] ap = ctx.apF(mcStep * kcStep);
             float[] bp = ctx.bpF(roundUp(ncStep, nr) * kcStep);
             float[] tile = ctx.tileF(mr * nr);
+            float[] row = ctx.rowF(Math.max(kcStep, Math.max(mcStep, ncStep)));
             for (int jc = n0; jc < n1; jc += ncStep) {
                 int ncur = Math.min(ncStep, n1 - jc);
                 for (int pc = 0; pc < k; pc += kcStep) {
                     int kc = Math.min(kcStep, k - pc);
-                    packBF32(bp, bBase, pc, kc, jc, ncur);
+                    packBF32(bp, row, bBase, pc, kc, jc, ncur);
                     boolean overwrite = pc == 0 && beta == 0;
                     float bEff = pc == 0 ? be : 1f;
                     for (int ic = m0; ic < m1; ic += mcStep) {
                         int mcur = Math.min(mcStep, m1 - ic);
-                        packAF32(ap, aBase, ic, mcur, pc, kc);
+                        packAF32(ap, row, aBase, ic, mcur, pc, kc);
                         for (int jr = 0; jr < ncur; jr += nr) {
                             int nrc = Math.min(nr, ncur - jr);
                             for (int ir = 0; ir < mcur; ir += mr) {
@@ -228,44 +231,53 @@ public final class CpuGemm {
             }
         }
 
-        /** Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-high strips: {@code ap[ir·kc + p·MR + r]}, zero-padded. */
-        private void packAF32(float[] ap, long aBase, int ic, int mcur, int pc, int kc) {
-            for (int ir = 0; ir < mcur; ir += mr) {
-                int base = ir * kc, rows = Math.min(mr, mcur - ir);
-                if (!transA) { // a [M,K]: each row of the strip is contiguous along p
-                    for (int r = 0; r < rows; r++) {
-                        long src = aBase + (long) (ic + ir + r) * k + pc;
-                        for (int p = 0; p < kc; p++) ap[base + p * mr + r] = a.getAtIndex(F, src + p);
-                    }
-                } else { // a [K,M]: each column p of the strip is contiguous along r
-                    for (int p = 0; p < kc; p++) {
-                        long src = aBase + (long) (pc + p) * m + ic + ir;
-                        int dst = base + p * mr;
-                        for (int r = 0; r < rows; r++) ap[dst + r] = a.getAtIndex(F, src + r);
+        /**
+         * Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-high strips: {@code ap[ir·kc + p·MR + r]}, zero-padded.
+         * Each contiguous run of a is first bulk-copied into {@code row} (one bounds/liveness check per
+         * run instead of per element), then scattered.
+         */
+        private void packAF32(float[] ap, float[] row, long aBase, int ic, int mcur, int pc, int kc) {
+            if (!transA) { // a [M,K]: row i of op(A) is contiguous along p
+                for (int i = 0; i < mcur; i++) {
+                    MemorySegment.copy(a, F, (aBase + (long) (ic + i) * k + pc) * F.byteSize(), row, 0, kc);
+                    int dst = (i - i % mr) * kc + i % mr;
+                    for (int p = 0; p < kc; p++) ap[dst + p * mr] = row[p];
+                }
+            } else { // a [K,M]: column p of op(A) is contiguous along i
+                for (int p = 0; p < kc; p++) {
+                    MemorySegment.copy(a, F, (aBase + (long) (pc + p) * m + ic) * F.byteSize(), row, 0, mcur);
+                    for (int ir = 0; ir < mcur; ir += mr) {
+                        int dst = ir * kc + p * mr, rows = Math.min(mr, mcur - ir);
+                        for (int r = 0; r < rows; r++) ap[dst + r] = row[ir + r];
                     }
                 }
-                for (int r = rows; r < mr; r++) for (int p = 0; p < kc; p++) ap[base + p * mr + r] = 0f;
+            }
+            int tail = mcur % mr;
+            if (tail != 0) {
+                int base = (mcur - tail) * kc;
+                for (int p = 0; p < kc; p++) for (int r = tail; r < mr; r++) ap[base + p * mr + r] = 0f;
             }
         }
 
         /** Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide strips: {@code bp[jr·kc + p·NR + j]}, zero-padded. */
-        private void packBF32(float[] bp, long bBase, int pc, int kc, int jc, int ncur) {
-            for (int jr = 0; jr < ncur; jr += nr) {
-                int base = jr * kc, cols = Math.min(nr, ncur - jr);
-                if (!transB) { // b [K,N]: each row p of the strip is contiguous along j
-                    for (int p = 0; p < kc; p++) {
-                        long src = bBase + (long) (pc + p) * n + jc + jr;
-                        int dst = base + p * nr;
-                        if (cols == nr && !scalar) GemmVector.copyRowF32(b, src, bp, dst);
-                        else for (int j = 0; j < cols; j++) bp[dst + j] = b.getAtIndex(F, src + j);
-                    }
-                } else { // b [N,K]: each column j of the strip is contiguous along p
-                    for (int j = 0; j < cols; j++) {
-                        long src = bBase + (long) (jc + jr + j) * k + pc;
-                        for (int p = 0; p < kc; p++) bp[base + p * nr + j] = b.getAtIndex(F, src + p);
-                    }
+        private void packBF32(float[] bp, float[] row, long bBase, int pc, int kc, int jc, int ncur) {
+            if (!transB) { // b [K,N]: row p of op(B) is contiguous along j
+                for (int p = 0; p < kc; p++) {
+                    MemorySegment.copy(b, F, (bBase + (long) (pc + p) * n + jc) * F.byteSize(), row, 0, ncur);
+                    for (int jr = 0; jr < ncur; jr += nr)
+                        System.arraycopy(row, jr, bp, jr * kc + p * nr, Math.min(nr, ncur - jr));
                 }
-                if (cols < nr) for (int p = 0; p < kc; p++) for (int j = cols; j < nr; j++) bp[base + p * nr + j] = 0f;
+            } else { // b [N,K]: column j of op(B) is contiguous along p
+                for (int j = 0; j < ncur; j++) {
+                    MemorySegment.copy(b, F, (bBase + (long) (jc + j) * k + pc) * F.byteSize(), row, 0, kc);
+                    int dst = (j - j % nr) * kc + j % nr;
+                    for (int p = 0; p < kc; p++) bp[dst + p * nr] = row[p];
+                }
+            }
+            int tail = ncur % nr;
+            if (tail != 0) {
+                int base = (ncur - tail) * kc;
+                for (int p = 0; p < kc; p++) for (int j = tail; j < nr; j++) bp[base + p * nr + j] = 0f;
             }
         }
 
@@ -300,16 +312,17 @@ public final class CpuGemm {
             double[] ap = ctx.apD(mcStep * kcStep);
             double[] bp = ctx.bpD(roundUp(ncStep, nr) * kcStep);
             double[] tile = ctx.tileD(mr * nr);
+            double[] row = ctx.rowD(Math.max(kcStep, Math.max(mcStep, ncStep)));
             for (int jc = n0; jc < n1; jc += ncStep) {
                 int ncur = Math.min(ncStep, n1 - jc);
                 for (int pc = 0; pc < k; pc += kcStep) {
                     int kc = Math.min(kcStep, k - pc);
-                    packBF64(bp, bBase, pc, kc, jc, ncur);
+                    packBF64(bp, row, bBase, pc, kc, jc, ncur);
                     boolean overwrite = pc == 0 && beta == 0;
                     double bEff = pc == 0 ? beta : 1d;
                     for (int ic = m0; ic < m1; ic += mcStep) {
                         int mcur = Math.min(mcStep, m1 - ic);
-                        packAF64(ap, aBase, ic, mcur, pc, kc);
+                        packAF64(ap, row, aBase, ic, mcur, pc, kc);
                         for (int jr = 0; jr < ncur; jr += nr) {
                             int nrc = Math.min(nr, ncur - jr);
                             for (int ir = 0; ir < mcur; ir += mr) {
@@ -324,42 +337,53 @@ public final class CpuGemm {
             }
         }
 
-        private void packAF64(double[] ap, long aBase, int ic, int mcur, int pc, int kc) {
-            for (int ir = 0; ir < mcur; ir += mr) {
-                int base = ir * kc, rows = Math.min(mr, mcur - ir);
-                if (!transA) {
-                    for (int r = 0; r < rows; r++) {
-                        long src = aBase + (long) (ic + ir + r) * k + pc;
-                        for (int p = 0; p < kc; p++) ap[base + p * mr + r] = a.getAtIndex(D, src + p);
-                    }
-                } else {
-                    for (int p = 0; p < kc; p++) {
-                        long src = aBase + (long) (pc + p) * m + ic + ir;
-                        int dst = base + p * mr;
-                        for (int r = 0; r < rows; r++) ap[dst + r] = a.getAtIndex(D, src + r);
+        /**
+         * Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-high strips: {@code ap[ir·kc + p·MR + r]}, zero-padded.
+         * Each contiguous run of a is first bulk-copied into {@code row} (one bounds/liveness check per
+         * run instead of per element), then scattered.
+         */
+        private void packAF64(double[] ap, double[] row, long aBase, int ic, int mcur, int pc, int kc) {
+            if (!transA) { // a [M,K]: row i of op(A) is contiguous along p
+                for (int i = 0; i < mcur; i++) {
+                    MemorySegment.copy(a, D, (aBase + (long) (ic + i) * k + pc) * D.byteSize(), row, 0, kc);
+                    int dst = (i - i % mr) * kc + i % mr;
+                    for (int p = 0; p < kc; p++) ap[dst + p * mr] = row[p];
+                }
+            } else { // a [K,M]: column p of op(A) is contiguous along i
+                for (int p = 0; p < kc; p++) {
+                    MemorySegment.copy(a, D, (aBase + (long) (pc + p) * m + ic) * D.byteSize(), row, 0, mcur);
+                    for (int ir = 0; ir < mcur; ir += mr) {
+                        int dst = ir * kc + p * mr, rows = Math.min(mr, mcur - ir);
+                        for (int r = 0; r < rows; r++) ap[dst + r] = row[ir + r];
                     }
                 }
-                for (int r = rows; r < mr; r++) for (int p = 0; p < kc; p++) ap[base + p * mr + r] = 0d;
+            }
+            int tail = mcur % mr;
+            if (tail != 0) {
+                int base = (mcur - tail) * kc;
+                for (int p = 0; p < kc; p++) for (int r = tail; r < mr; r++) ap[base + p * mr + r] = 0d;
             }
         }
 
-        private void packBF64(double[] bp, long bBase, int pc, int kc, int jc, int ncur) {
-            for (int jr = 0; jr < ncur; jr += nr) {
-                int base = jr * kc, cols = Math.min(nr, ncur - jr);
-                if (!transB) {
-                    for (int p = 0; p < kc; p++) {
-                        long src = bBase + (long) (pc + p) * n + jc + jr;
-                        int dst = base + p * nr;
-                        if (cols == nr && !scalar) GemmVector.copyRowF64(b, src, bp, dst);
-                        else for (int j = 0; j < cols; j++) bp[dst + j] = b.getAtIndex(D, src + j);
-                    }
-                } else {
-                    for (int j = 0; j < cols; j++) {
-                        long src = bBase + (long) (jc + jr + j) * k + pc;
-                        for (int p = 0; p < kc; p++) bp[base + p * nr + j] = b.getAtIndex(D, src + p);
-                    }
+        /** Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide strips: {@code bp[jr·kc + p·NR + j]}, zero-padded. */
+        private void packBF64(double[] bp, double[] row, long bBase, int pc, int kc, int jc, int ncur) {
+            if (!transB) { // b [K,N]: row p of op(B) is contiguous along j
+                for (int p = 0; p < kc; p++) {
+                    MemorySegment.copy(b, D, (bBase + (long) (pc + p) * n + jc) * D.byteSize(), row, 0, ncur);
+                    for (int jr = 0; jr < ncur; jr += nr)
+                        System.arraycopy(row, jr, bp, jr * kc + p * nr, Math.min(nr, ncur - jr));
                 }
-                if (cols < nr) for (int p = 0; p < kc; p++) for (int j = cols; j < nr; j++) bp[base + p * nr + j] = 0d;
+            } else { // b [N,K]: column j of op(B) is contiguous along p
+                for (int j = 0; j < ncur; j++) {
+                    MemorySegment.copy(b, D, (bBase + (long) (jc + j) * k + pc) * D.byteSize(), row, 0, kc);
+                    int dst = (j - j % nr) * kc + j % nr;
+                    for (int p = 0; p < kc; p++) bp[dst + p * nr] = row[p];
+                }
+            }
+            int tail = ncur % nr;
+            if (tail != 0) {
+                int base = (ncur - tail) * kc;
+                for (int p = 0; p < kc; p++) for (int j = tail; j < nr; j++) bp[base + p * nr + j] = 0d;
             }
         }
 

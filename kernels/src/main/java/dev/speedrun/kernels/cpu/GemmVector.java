@@ -67,45 +67,38 @@ final class GemmVector {
             a = FloatVector.broadcast(FS, ap[ai + 5]);
             c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
         }
-        if (mr == MR && nr == nrFull) {
-            long ld = (long) ldc * Float.BYTES;
-            long off = cIdx * Float.BYTES;
-            storeF32(c, off, c00, c01, alpha, beta, overwrite); off += ld;
-            storeF32(c, off, c10, c11, alpha, beta, overwrite); off += ld;
-            storeF32(c, off, c20, c21, alpha, beta, overwrite); off += ld;
-            storeF32(c, off, c30, c31, alpha, beta, overwrite); off += ld;
-            storeF32(c, off, c40, c41, alpha, beta, overwrite); off += ld;
-            storeF32(c, off, c50, c51, alpha, beta, overwrite);
-        } else {
-            // Edge tile: spill to the scratch tile and write the valid part element by element.
-            c00.intoArray(tile, 0); c01.intoArray(tile, FV);
-            c10.intoArray(tile, nrFull); c11.intoArray(tile, nrFull + FV);
-            c20.intoArray(tile, 2 * nrFull); c21.intoArray(tile, 2 * nrFull + FV);
-            c30.intoArray(tile, 3 * nrFull); c31.intoArray(tile, 3 * nrFull + FV);
-            c40.intoArray(tile, 4 * nrFull); c41.intoArray(tile, 4 * nrFull + FV);
-            c50.intoArray(tile, 5 * nrFull); c51.intoArray(tile, 5 * nrFull + FV);
+        // Spill the accumulators to the tile, so that no vector crosses a method boundary (a
+        // non-inlined call would box it), then update C from the tile.
+        c00.intoArray(tile, 0); c01.intoArray(tile, FV);
+        c10.intoArray(tile, nrFull); c11.intoArray(tile, nrFull + FV);
+        c20.intoArray(tile, 2 * nrFull); c21.intoArray(tile, 2 * nrFull + FV);
+        c30.intoArray(tile, 3 * nrFull); c31.intoArray(tile, 3 * nrFull + FV);
+        c40.intoArray(tile, 4 * nrFull); c41.intoArray(tile, 4 * nrFull + FV);
+        c50.intoArray(tile, 5 * nrFull); c51.intoArray(tile, 5 * nrFull + FV);
+        updateF32(tile, c, cIdx, ldc, mr, nr, alpha, beta, overwrite);
+    }
+
+    /** {@code C[tile rows, cols] = alpha·tile + beta·C} for the valid {@code mr×nr} part of the tile. */
+    static void updateF32(float[] tile, MemorySegment c, long cIdx, int ldc, int mr, int nr,
+                          float alpha, float beta, boolean overwrite) {
+        final int nrFull = NR_F32;
+        if (mr != MR || nr != nrFull) {
             CpuGemm.writeTileF32(tile, nrFull, c, cIdx, ldc, mr, nr, alpha, beta, overwrite);
+            return;
         }
-    }
-
-    private static void storeF32(MemorySegment c, long off, FloatVector x0, FloatVector x1,
-                                 float alpha, float beta, boolean overwrite) {
-        if (alpha != 1f) { x0 = x0.mul(alpha); x1 = x1.mul(alpha); }
-        if (!overwrite) {
-            FloatVector o0 = FloatVector.fromMemorySegment(FS, c, off, NATIVE);
-            FloatVector o1 = FloatVector.fromMemorySegment(FS, c, off + (long) FV * Float.BYTES, NATIVE);
-            if (beta == 1f) { x0 = x0.add(o0); x1 = x1.add(o1); }
-            else { x0 = o0.mul(beta).add(x0); x1 = o1.mul(beta).add(x1); }
+        for (int r = 0; r < MR; r++) {
+            long off = (cIdx + (long) r * ldc) * Float.BYTES;
+            for (int v = 0; v < nrFull; v += FV) {
+                FloatVector x = FloatVector.fromArray(FS, tile, r * nrFull + v);
+                if (alpha != 1f) x = x.mul(alpha);
+                long o = off + (long) v * Float.BYTES;
+                if (!overwrite) {
+                    FloatVector old = FloatVector.fromMemorySegment(FS, c, o, NATIVE);
+                    x = beta == 1f ? x.add(old) : x.add(old.mul(beta));
+                }
+                x.intoMemorySegment(c, o, NATIVE);
+            }
         }
-        x0.intoMemorySegment(c, off, NATIVE);
-        x1.intoMemorySegment(c, off + (long) FV * Float.BYTES, NATIVE);
-    }
-
-    /** Packs NR full columns of a row-major op(B) row run: {@code dst[d..d+NR) = src[s..s+NR)}. */
-    static void copyRowF32(MemorySegment src, long srcIdx, float[] dst, int dstIdx) {
-        long off = srcIdx * Float.BYTES;
-        FloatVector.fromMemorySegment(FS, src, off, NATIVE).intoArray(dst, dstIdx);
-        FloatVector.fromMemorySegment(FS, src, off + (long) FV * Float.BYTES, NATIVE).intoArray(dst, dstIdx + FV);
     }
 
     // ------------------------------------------------------------------ F64
@@ -139,42 +132,37 @@ final class GemmVector {
             a = DoubleVector.broadcast(DS, ap[ai + 5]);
             c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
         }
-        if (mr == MR && nr == nrFull) {
-            long ld = (long) ldc * Double.BYTES;
-            long off = cIdx * Double.BYTES;
-            storeF64(c, off, c00, c01, alpha, beta, overwrite); off += ld;
-            storeF64(c, off, c10, c11, alpha, beta, overwrite); off += ld;
-            storeF64(c, off, c20, c21, alpha, beta, overwrite); off += ld;
-            storeF64(c, off, c30, c31, alpha, beta, overwrite); off += ld;
-            storeF64(c, off, c40, c41, alpha, beta, overwrite); off += ld;
-            storeF64(c, off, c50, c51, alpha, beta, overwrite);
-        } else {
-            c00.intoArray(tile, 0); c01.intoArray(tile, DV);
-            c10.intoArray(tile, nrFull); c11.intoArray(tile, nrFull + DV);
-            c20.intoArray(tile, 2 * nrFull); c21.intoArray(tile, 2 * nrFull + DV);
-            c30.intoArray(tile, 3 * nrFull); c31.intoArray(tile, 3 * nrFull + DV);
-            c40.intoArray(tile, 4 * nrFull); c41.intoArray(tile, 4 * nrFull + DV);
-            c50.intoArray(tile, 5 * nrFull); c51.intoArray(tile, 5 * nrFull + DV);
+        // Spill the accumulators to the tile, so that no vector crosses a method boundary (a
+        // non-inlined call would box it), then update C from the tile.
+        c00.intoArray(tile, 0); c01.intoArray(tile, DV);
+        c10.intoArray(tile, nrFull); c11.intoArray(tile, nrFull + DV);
+        c20.intoArray(tile, 2 * nrFull); c21.intoArray(tile, 2 * nrFull + DV);
+        c30.intoArray(tile, 3 * nrFull); c31.intoArray(tile, 3 * nrFull + DV);
+        c40.intoArray(tile, 4 * nrFull); c41.intoArray(tile, 4 * nrFull + DV);
+        c50.intoArray(tile, 5 * nrFull); c51.intoArray(tile, 5 * nrFull + DV);
+        updateF64(tile, c, cIdx, ldc, mr, nr, alpha, beta, overwrite);
+    }
+
+    /** {@code C[tile rows, cols] = alpha·tile + beta·C} for the valid {@code mr×nr} part of the tile. */
+    static void updateF64(double[] tile, MemorySegment c, long cIdx, int ldc, int mr, int nr,
+                          double alpha, double beta, boolean overwrite) {
+        final int nrFull = NR_F64;
+        if (mr != MR || nr != nrFull) {
             CpuGemm.writeTileF64(tile, nrFull, c, cIdx, ldc, mr, nr, alpha, beta, overwrite);
+            return;
         }
-    }
-
-    private static void storeF64(MemorySegment c, long off, DoubleVector x0, DoubleVector x1,
-                                 double alpha, double beta, boolean overwrite) {
-        if (alpha != 1d) { x0 = x0.mul(alpha); x1 = x1.mul(alpha); }
-        if (!overwrite) {
-            DoubleVector o0 = DoubleVector.fromMemorySegment(DS, c, off, NATIVE);
-            DoubleVector o1 = DoubleVector.fromMemorySegment(DS, c, off + (long) DV * Double.BYTES, NATIVE);
-            if (beta == 1d) { x0 = x0.add(o0); x1 = x1.add(o1); }
-            else { x0 = o0.mul(beta).add(x0); x1 = o1.mul(beta).add(x1); }
+        for (int r = 0; r < MR; r++) {
+            long off = (cIdx + (long) r * ldc) * Double.BYTES;
+            for (int v = 0; v < nrFull; v += DV) {
+                DoubleVector x = DoubleVector.fromArray(DS, tile, r * nrFull + v);
+                if (alpha != 1d) x = x.mul(alpha);
+                long o = off + (long) v * Double.BYTES;
+                if (!overwrite) {
+                    DoubleVector old = DoubleVector.fromMemorySegment(DS, c, o, NATIVE);
+                    x = beta == 1d ? x.add(old) : x.add(old.mul(beta));
+                }
+                x.intoMemorySegment(c, o, NATIVE);
+            }
         }
-        x0.intoMemorySegment(c, off, NATIVE);
-        x1.intoMemorySegment(c, off + (long) DV * Double.BYTES, NATIVE);
-    }
-
-    static void copyRowF64(MemorySegment src, long srcIdx, double[] dst, int dstIdx) {
-        long off = srcIdx * Double.BYTES;
-        DoubleVector.fromMemorySegment(DS, src, off, NATIVE).intoArray(dst, dstIdx);
-        DoubleVector.fromMemorySegment(DS, src, off + (long) DV * Double.BYTES, NATIVE).intoArray(dst, dstIdx + DV);
     }
 }
