@@ -232,31 +232,23 @@ public final class CpuGemm {
         }
 
         /**
-         * Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-high strips: {@code ap[ir·kc + p·MR + r]}, zero-padded.
-         * Each contiguous run of a is first bulk-copied into {@code row} (one bounds/liveness check per
-         * run instead of per element), then scattered.
+         * Packs op(A)[ic..ic+mc, pc..pc+kc] row-major: {@code ap[i·kc + p]}, rows padded with zeros to
+         * a multiple of MR (so the strip of rows ir..ir+MR starts at {@code ir·kc}). Without
+         * transpose this is one bulk copy per row; with it, each contiguous column run of a is
+         * bulk-copied into {@code row} (one bounds/liveness check per run) and scattered.
          */
         private void packAF32(float[] ap, float[] row, long aBase, int ic, int mcur, int pc, int kc) {
             if (!transA) { // a [M,K]: row i of op(A) is contiguous along p
-                for (int i = 0; i < mcur; i++) {
-                    MemorySegment.copy(a, F, (aBase + (long) (ic + i) * k + pc) * F.byteSize(), row, 0, kc);
-                    int dst = (i - i % mr) * kc + i % mr;
-                    for (int p = 0; p < kc; p++) ap[dst + p * mr] = row[p];
-                }
+                for (int i = 0; i < mcur; i++)
+                    MemorySegment.copy(a, F, (aBase + (long) (ic + i) * k + pc) * F.byteSize(), ap, i * kc, kc);
             } else { // a [K,M]: column p of op(A) is contiguous along i
                 for (int p = 0; p < kc; p++) {
                     MemorySegment.copy(a, F, (aBase + (long) (pc + p) * m + ic) * F.byteSize(), row, 0, mcur);
-                    for (int ir = 0; ir < mcur; ir += mr) {
-                        int dst = ir * kc + p * mr, rows = Math.min(mr, mcur - ir);
-                        for (int r = 0; r < rows; r++) ap[dst + r] = row[ir + r];
-                    }
+                    for (int i = 0; i < mcur; i++) ap[i * kc + p] = row[i];
                 }
             }
-            int tail = mcur % mr;
-            if (tail != 0) {
-                int base = (mcur - tail) * kc;
-                for (int p = 0; p < kc; p++) for (int r = tail; r < mr; r++) ap[base + p * mr + r] = 0f;
-            }
+            int padded = roundUp(mcur, mr);
+            if (padded > mcur) java.util.Arrays.fill(ap, mcur * kc, padded * kc, 0f);
         }
 
         /** Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide strips: {@code bp[jr·kc + p·NR + j]}, zero-padded. */
@@ -285,9 +277,9 @@ public final class CpuGemm {
                                      int mrc, int nrc, float al, float be, boolean overwrite, float[] tile) {
             java.util.Arrays.fill(tile, 0, mr * nr, 0f);
             for (int p = 0; p < kc; p++) {
-                int ai = aOff + p * mr, bi = bOff + p * nr;
+                int bi = bOff + p * nr;
                 for (int r = 0; r < mr; r++) {
-                    float av = ap[ai + r];
+                    float av = ap[aOff + r * kc + p];
                     int t = r * nr;
                     for (int j = 0; j < nr; j++) tile[t + j] += av * bp[bi + j];
                 }
@@ -338,31 +330,23 @@ public final class CpuGemm {
         }
 
         /**
-         * Packs op(A)[ic..ic+mc, pc..pc+kc] into MR-high strips: {@code ap[ir·kc + p·MR + r]}, zero-padded.
-         * Each contiguous run of a is first bulk-copied into {@code row} (one bounds/liveness check per
-         * run instead of per element), then scattered.
+         * Packs op(A)[ic..ic+mc, pc..pc+kc] row-major: {@code ap[i·kc + p]}, rows padded with zeros to
+         * a multiple of MR (so the strip of rows ir..ir+MR starts at {@code ir·kc}). Without
+         * transpose this is one bulk copy per row; with it, each contiguous column run of a is
+         * bulk-copied into {@code row} (one bounds/liveness check per run) and scattered.
          */
         private void packAF64(double[] ap, double[] row, long aBase, int ic, int mcur, int pc, int kc) {
             if (!transA) { // a [M,K]: row i of op(A) is contiguous along p
-                for (int i = 0; i < mcur; i++) {
-                    MemorySegment.copy(a, D, (aBase + (long) (ic + i) * k + pc) * D.byteSize(), row, 0, kc);
-                    int dst = (i - i % mr) * kc + i % mr;
-                    for (int p = 0; p < kc; p++) ap[dst + p * mr] = row[p];
-                }
+                for (int i = 0; i < mcur; i++)
+                    MemorySegment.copy(a, D, (aBase + (long) (ic + i) * k + pc) * D.byteSize(), ap, i * kc, kc);
             } else { // a [K,M]: column p of op(A) is contiguous along i
                 for (int p = 0; p < kc; p++) {
                     MemorySegment.copy(a, D, (aBase + (long) (pc + p) * m + ic) * D.byteSize(), row, 0, mcur);
-                    for (int ir = 0; ir < mcur; ir += mr) {
-                        int dst = ir * kc + p * mr, rows = Math.min(mr, mcur - ir);
-                        for (int r = 0; r < rows; r++) ap[dst + r] = row[ir + r];
-                    }
+                    for (int i = 0; i < mcur; i++) ap[i * kc + p] = row[i];
                 }
             }
-            int tail = mcur % mr;
-            if (tail != 0) {
-                int base = (mcur - tail) * kc;
-                for (int p = 0; p < kc; p++) for (int r = tail; r < mr; r++) ap[base + p * mr + r] = 0d;
-            }
+            int padded = roundUp(mcur, mr);
+            if (padded > mcur) java.util.Arrays.fill(ap, mcur * kc, padded * kc, 0d);
         }
 
         /** Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide strips: {@code bp[jr·kc + p·NR + j]}, zero-padded. */
@@ -391,9 +375,9 @@ public final class CpuGemm {
                                      int mrc, int nrc, double be, boolean overwrite, double[] tile) {
             java.util.Arrays.fill(tile, 0, mr * nr, 0d);
             for (int p = 0; p < kc; p++) {
-                int ai = aOff + p * mr, bi = bOff + p * nr;
+                int bi = bOff + p * nr;
                 for (int r = 0; r < mr; r++) {
-                    double av = ap[ai + r];
+                    double av = ap[aOff + r * kc + p];
                     int t = r * nr;
                     for (int j = 0; j < nr; j++) tile[t + j] += av * bp[bi + j];
                 }

@@ -12,7 +12,7 @@ import jdk.incubator.vector.VectorSpecies;
  * to its scalar kernels otherwise.
  *
  * <p>Each kernel computes one {@link #MR}×NR tile of {@code C = alpha·Ap·Bp + beta·C} from packed
- * panels: {@code ap[aOff + p·MR + r]} (MR rows of op(A), column p) and {@code bp[bOff + p·NR + j]}
+ * panels: {@code ap[aOff + r·kc + p]} (MR rows of op(A), row-major) and {@code bp[bOff + p·NR + j]}
  * (NR columns of op(B), row p), NR = two vectors of the preferred species. The 6×2-vector tile
  * keeps 12 accumulators, 2 B vectors and 1 broadcast A value in registers (15 of 16 on AVX2).
  */
@@ -51,20 +51,20 @@ final class GemmVector {
         final int nrFull = NR_F32;
         for (int p = 0; p < kc; p++) {
             int bi = bOff + p * nrFull;
-            int ai = aOff + p * MR;
+            int ai = aOff + p;
             FloatVector b0 = FloatVector.fromArray(FS, bp, bi);
             FloatVector b1 = FloatVector.fromArray(FS, bp, bi + FV);
             FloatVector a = FloatVector.broadcast(FS, ap[ai]);
             c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
-            a = FloatVector.broadcast(FS, ap[ai + 1]);
+            a = FloatVector.broadcast(FS, ap[ai + 1 * kc]);
             c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
-            a = FloatVector.broadcast(FS, ap[ai + 2]);
+            a = FloatVector.broadcast(FS, ap[ai + 2 * kc]);
             c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
-            a = FloatVector.broadcast(FS, ap[ai + 3]);
+            a = FloatVector.broadcast(FS, ap[ai + 3 * kc]);
             c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
-            a = FloatVector.broadcast(FS, ap[ai + 4]);
+            a = FloatVector.broadcast(FS, ap[ai + 4 * kc]);
             c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
-            a = FloatVector.broadcast(FS, ap[ai + 5]);
+            a = FloatVector.broadcast(FS, ap[ai + 5 * kc]);
             c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
         }
         // Spill the accumulators to the tile, so that no vector crosses a method boundary (a
@@ -116,20 +116,20 @@ final class GemmVector {
         final int nrFull = NR_F64;
         for (int p = 0; p < kc; p++) {
             int bi = bOff + p * nrFull;
-            int ai = aOff + p * MR;
+            int ai = aOff + p;
             DoubleVector b0 = DoubleVector.fromArray(DS, bp, bi);
             DoubleVector b1 = DoubleVector.fromArray(DS, bp, bi + DV);
             DoubleVector a = DoubleVector.broadcast(DS, ap[ai]);
             c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
-            a = DoubleVector.broadcast(DS, ap[ai + 1]);
+            a = DoubleVector.broadcast(DS, ap[ai + 1 * kc]);
             c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
-            a = DoubleVector.broadcast(DS, ap[ai + 2]);
+            a = DoubleVector.broadcast(DS, ap[ai + 2 * kc]);
             c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
-            a = DoubleVector.broadcast(DS, ap[ai + 3]);
+            a = DoubleVector.broadcast(DS, ap[ai + 3 * kc]);
             c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
-            a = DoubleVector.broadcast(DS, ap[ai + 4]);
+            a = DoubleVector.broadcast(DS, ap[ai + 4 * kc]);
             c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
-            a = DoubleVector.broadcast(DS, ap[ai + 5]);
+            a = DoubleVector.broadcast(DS, ap[ai + 5 * kc]);
             c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
         }
         // Spill the accumulators to the tile, so that no vector crosses a method boundary (a
