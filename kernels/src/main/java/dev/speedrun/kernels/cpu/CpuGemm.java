@@ -169,13 +169,25 @@ public final class CpuGemm {
         int mr, nr, mc, nc;
         int mChunks, nChunks, mStep, nStep;
 
-        /** Chooses how to cut the work into items for {@code threads} threads. */
+        /**
+         * Chooses how to cut the work into items for {@code threads} threads. Large problems get two
+         * items per thread, so that a thread slowed by other load on the machine is helped by the
+         * others. Within a matrix the cut is along N (each item then packs all of A for its
+         * columns, a plain copy) unless M is much larger than N, or N has too few tiles (then
+         * along M, each item packing all of B, which costs a transposing scatter).
+         */
         void split(int threads) {
-            int perMatrix = threads <= 1 || batches % threads == 0 ? 1 : threads;
+            long macs = (long) batches * m * n * Math.max(1, k);
+            int target = threads <= 1 ? 1 : macs >= 64L * PARALLEL_MIN_MACS ? 2 * threads : threads;
+            int perMatrix = Math.max(1, ceilDiv(target, batches));
+            if (threads > 1 && perMatrix == 1 && batches % threads != 0) perMatrix = threads;
             int mTiles = ceilDiv(m, mr), nTiles = ceilDiv(n, nr);
             int mParts = 1, nParts = 1;
-            if (nTiles >= mTiles) nParts = Math.min(perMatrix, nTiles);
-            else mParts = Math.min(perMatrix, mTiles);
+            if (perMatrix > 1) {
+                boolean alongN = nTiles >= perMatrix && (mTiles < perMatrix || m <= 2L * n);
+                if (alongN) nParts = perMatrix;
+                else mParts = Math.min(perMatrix, mTiles);
+            }
             mStep = ceilDiv(mTiles, mParts) * mr;
             nStep = ceilDiv(nTiles, nParts) * nr;
             mChunks = ceilDiv(m, mStep);
