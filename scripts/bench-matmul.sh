@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Java GEMM (./train-app bench matmul) against numpy's OpenBLAS sgemm, side by side, on 2 threads.
-# Usage: scripts/bench-matmul.sh [N] [rounds] [iters]   (defaults: 1024 3 10)
+# Usage: [BENCH_THREADS=2] scripts/bench-matmul.sh [N] [rounds] [iters]   (defaults: 1024 3 10)
 # Each round runs the Java measurement then the numpy one (median and best of `iters` timed calls
 # each, after warm-up), prints both GFLOP/s and the ratio of medians; the summary names the best
 # round (highest ratio of medians), the best median of each side, and the best single call of
@@ -8,7 +8,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 N="${1:-1024}"; ROUNDS="${2:-3}"; ITERS="${3:-10}"
-THREADS=2
+THREADS="${BENCH_THREADS:-2}"   # BENCH_THREADS=1 compares single-threaded
 
 # Pin both sides to two cores where the machine has more (and taskset exists).
 PIN=()
