@@ -428,7 +428,7 @@ public final class CpuOps implements Ops {
         MemorySegment os = out.segment(), xs = x.segment(), fs = freqs.segment();
         DType od = out.dtype(), xd = x.dtype(), fd = freqs.dtype();
         Par.forEach(T, (long) H * D * 2, p -> {
-            double[] cs = Scratch.doubles(0, D);
+            double[] cs = Scratch.doubles(Scratch.TASK, D);
             for (int j = 0; j < half; j++) {
                 double th = p * get(fs, fd, j);
                 cs[j] = Math.cos(th);
@@ -909,7 +909,7 @@ public final class CpuOps implements Ops {
         DType dzd = dLogits == null ? null : dLogits.dtype();
         double capOverDiv = cap / divisor;
         Par.forEach(T, 12L * V, p -> {
-            double[] ell = Scratch.doubles(0, V), sg = Scratch.doubles(1, V);
+            double[] ell = Scratch.doubles(Scratch.TASK, V), sg = Scratch.doubles(Scratch.TASK + 1, V);
             long row = (long) p * V;
             double mx = Double.NEGATIVE_INFINITY;
             for (int c = 0; c < V; c++) {
@@ -1021,7 +1021,7 @@ public final class CpuOps implements Ops {
         MemorySegment vs = v.segment(), ss = s2.segment();
         DType vd = v.dtype(), sd = s2.dtype();
         Par.forEach(B, 3L * R * C, b -> {
-            double[] mu = Scratch.doubles(0, R), rho = Scratch.doubles(1, R);
+            double[] mu = Scratch.doubles(Scratch.TASK, R), rho = Scratch.doubles(Scratch.TASK + 1, R);
             long off = (long) b * R * C;
             double n2 = 0, n2p = 0;
             for (int r = 0; r < R; r++) {

@@ -87,6 +87,39 @@ class AttentionTest extends OpTestSupport {
         close("attention parallel dv", rb[2], d(dv), 3e-5);
     }
 
+    @Test void concurrentCallersDoNotShareScratch() throws Exception {
+        // two threads (as two in-process ranks would) run the same large attention at once
+        DType d = DType.F64;
+        int T = 160, H = 3, D = 8, window = 40;
+        int[] cu = {0, 70, 160};
+        Tensor q = rand(d, T, H, D), k = rand(d, T, H, D), v = rand(d, T, H, D), g = rand(d, T, H, D), cut = ints(cu, cu.length);
+        double[][] ref = Reference.attention(d(q), d(k), d(v), T, H, D, cu, window, 0.3);
+        double[][] rb = Reference.attentionBackward(d(g), d(q), d(k), d(v), T, H, D, cu, window, 0.3);
+        Tensor[][] outs = new Tensor[2][];
+        for (int r = 0; r < 2; r++)
+            outs[r] = new Tensor[] {zeros(d, T, H, D), zeros(d, H, T), zeros(d, T, H, D), zeros(d, T, H, D), zeros(d, T, H, D)};
+        try (var ex = java.util.concurrent.Executors.newFixedThreadPool(2)) {
+            var futures = new java.util.ArrayList<java.util.concurrent.Future<?>>();
+            for (int r = 0; r < 2; r++) {
+                Tensor[] o = outs[r];
+                futures.add(ex.submit(() -> {
+                    for (int rep = 0; rep < 3; rep++) {
+                        OPS.attention(o[0], o[1], q, k, v, cut, window, 0.3);
+                        for (int i = 2; i < 5; i++) OPS.fill(o[i], 0);
+                        OPS.attentionBackward(o[2], o[3], o[4], g, q, k, v, o[0], o[1], cut, window, 0.3);
+                    }
+                }));
+            }
+            for (var f : futures) f.get();
+        }
+        for (int r = 0; r < 2; r++) {
+            close("attention concurrent out", ref[0], d(outs[r][0]), TOL_F64);
+            close("attention concurrent dq", rb[0], d(outs[r][2]), 1e-11);
+            close("attention concurrent dk", rb[1], d(outs[r][3]), 1e-11);
+            close("attention concurrent dv", rb[2], d(outs[r][4]), 1e-11);
+        }
+    }
+
     @Test void badCuSeqlensIsRejected() {
         Tensor q = rand(DType.F32, 4, 1, 2), out = zeros(DType.F32, 4, 1, 2), lse = zeros(DType.F32, 1, 4);
         var e = assertThrows(IllegalArgumentException.class,

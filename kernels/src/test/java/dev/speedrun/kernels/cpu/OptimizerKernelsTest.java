@@ -44,6 +44,26 @@ class OptimizerKernelsTest extends OpTestSupport {
                 }
     }
 
+    @Test void adamMasksDifferExactlyWhereUpdateTimesParamIsZeroOrNegative() {
+        // element 0: g = 0 so u = 0 (GE decays, GT does not); element 1: u·p < 0 (only ALL decays);
+        // element 2: u·p > 0 (all decay)
+        double[] p0 = {0.5, -0.5, 0.5}, g0 = {0, 1, 1};
+        double decay = 0.01;
+        double[][] res = new double[3][];
+        for (DecayMask mask : DecayMask.values()) {
+            Tensor p = t(DType.F64, p0, 3), g = t(DType.F64, g0, 3), m = zeros(DType.F64, 3), v = zeros(DType.F64, 3);
+            OPS.adamStep(p, g, m, v, 0.1, 0.9, 0.99, 1e-8, 1, decay, mask);
+            res[mask.ordinal()] = d(p);
+        }
+        double[] all = res[DecayMask.ALL.ordinal()], ge = res[DecayMask.GE.ordinal()], gt = res[DecayMask.GT.ordinal()];
+        org.junit.jupiter.api.Assertions.assertEquals(0.5 - 0.5 * decay, all[0], 1e-15);
+        org.junit.jupiter.api.Assertions.assertEquals(0.5 - 0.5 * decay, ge[0], 1e-15);
+        org.junit.jupiter.api.Assertions.assertEquals(0.5, gt[0], 1e-15);
+        org.junit.jupiter.api.Assertions.assertNotEquals(all[1], ge[1]);
+        org.junit.jupiter.api.Assertions.assertEquals(ge[1], gt[1]);
+        org.junit.jupiter.api.Assertions.assertEquals(all[2], gt[2]);
+    }
+
     @ParameterizedTest @EnumSource(value = DType.class, names = {"F32", "F64"})
     void muonMomentum(DType d) {
         int n = 53;
