@@ -9,8 +9,9 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.concurrent.BrokenBarrierException;
-import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
@@ -34,29 +35,52 @@ public final class InProcessCollectives {
 
     private static final class Group {
         final int worldSize;
-        final CyclicBarrier barrier;
         final Slot[] slots;
+        // a barrier that, once aborted, fails every present and future wait (CyclicBarrier.reset
+        // would let a rank arriving after the reset wait forever)
+        private final ReentrantLock lock = new ReentrantLock();
+        private final Condition tripped = lock.newCondition();
+        private int arrived;
+        private long generation;
+        private boolean aborted;
 
         Group(int worldSize) {
             this.worldSize = worldSize;
-            this.barrier = new CyclicBarrier(worldSize);
             this.slots = new Slot[worldSize];
         }
 
         void await() {
+            lock.lock();
             try {
-                barrier.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                barrier.reset();
-                throw new IllegalStateException("collective interrupted", e);
-            } catch (BrokenBarrierException e) {
-                throw new IllegalStateException("collective aborted: another rank failed or was interrupted", e);
+                if (aborted) throw abortedError();
+                long gen = generation;
+                if (++arrived == worldSize) {
+                    arrived = 0;
+                    generation++;
+                    tripped.signalAll();
+                    return;
+                }
+                while (gen == generation && !aborted) tripped.awaitUninterruptibly();
+                if (gen == generation) throw abortedError();
+            } finally {
+                lock.unlock();
             }
         }
 
-        /** Breaks the barrier so that ranks waiting in a collective fail instead of hanging. */
-        void abort() { barrier.reset(); }
+        private static IllegalStateException abortedError() {
+            return new IllegalStateException("collective aborted: another rank failed", new CancellationException("aborted"));
+        }
+
+        /** Fails every rank waiting in (or later entering) a collective, instead of hanging. */
+        void abort() {
+            lock.lock();
+            try {
+                aborted = true;
+                tripped.signalAll();
+            } finally {
+                lock.unlock();
+            }
+        }
     }
 
     /** {@code worldSize} rank handles (index = rank) sharing one group. */
@@ -106,7 +130,7 @@ public final class InProcessCollectives {
     }
 
     private static boolean isAbort(Throwable e) {
-        return e instanceof IllegalStateException && e.getCause() instanceof BrokenBarrierException;
+        return e instanceof IllegalStateException && e.getCause() instanceof CancellationException;
     }
 
     private static final class Rank implements Collectives {

@@ -134,11 +134,15 @@ class InProcessCollectivesTest {
 
     @Test
     void aFailingRankStopsTheOthers() {
-        RuntimeException e = assertThrows(RuntimeException.class, () -> InProcessCollectives.run(3, c -> {
-            if (c.rank() == 1) throw new IllegalArgumentException("rank 1 broke");
-            c.barrier();
-        }));
-        assertEquals("rank 1 broke", e.getMessage());
+        // repeated: the failure must stop ranks that reach the barrier before and after it
+        for (int i = 0; i < 50; i++) {
+            RuntimeException e = assertThrows(RuntimeException.class, () -> InProcessCollectives.run(4, c -> {
+                if (c.rank() == 1) throw new IllegalArgumentException("rank 1 broke");
+                c.barrier();
+                c.barrier();
+            }));
+            assertEquals("rank 1 broke", e.getMessage(), "attempt " + i);
+        }
     }
 
     @Test
