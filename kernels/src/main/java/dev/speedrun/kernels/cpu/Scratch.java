@@ -21,6 +21,15 @@ final class Scratch {
         return s[slot];
     }
 
+    private static final ThreadLocal<float[][]> FLOATS = ThreadLocal.withInitial(() -> new float[SLOTS][]);
+
+    /** At least {@code n} floats in slot {@code slot}; contents undefined. */
+    static float[] floats(int slot, int n) {
+        float[][] s = FLOATS.get();
+        if (s[slot] == null || s[slot].length < n) s[slot] = new float[Math.max(n, 16)];
+        return s[slot];
+    }
+
     /** At least {@code n} ints in slot {@code slot}; contents undefined. */
     static int[] ints(int slot, int n) {
         int[][] s = INTS.get();

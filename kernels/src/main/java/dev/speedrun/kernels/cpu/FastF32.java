@@ -1,0 +1,287 @@
+package dev.speedrun.kernels.cpu;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API kernels of {@link CpuOps} for tensors that are all F32: they work on float arrays and
+ * segments without per-element dtype dispatch. Loaded only when the incubator module is present
+ * ({@link CpuGemm#vectorized()}); otherwise CpuOps keeps its scalar double path. Results differ
+ * from the double path by float rounding only: products and short sums (≤ head dim) are float,
+ * long sums (softmax denominators, losses) and exponentials are double or exact to 1 ulp.
+ */
+final class FastF32 {
+    private FastF32() {}
+
+    static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    static final int FV = FS.length();
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    // ------------------------------------------------------------------ array helpers
+
+    /** Σ a[ao+d]·b[bo+d], d < n. */
+    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int d = 0;
+        float s = 0;
+        if (n >= FV) {
+            FloatVector acc = FloatVector.zero(FS);
+            for (int ub = FS.loopBound(n); d < ub; d += FV)
+                acc = FloatVector.fromArray(FS, a, ao + d).fma(FloatVector.fromArray(FS, b, bo + d), acc);
+            s = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; d < n; d++) s += a[ao + d] * b[bo + d];
+        return s;
+    }
+
+    /** y[yo+d] += alpha·x[xo+d], d < n. */
+    static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
+        int d = 0;
+        if (n >= FV) {
+            FloatVector va = FloatVector.broadcast(FS, alpha);
+            for (int ub = FS.loopBound(n); d < ub; d += FV)
+                va.fma(FloatVector.fromArray(FS, x, xo + d), FloatVector.fromArray(FS, y, yo + d)).intoArray(y, yo + d);
+        }
+        for (; d < n; d++) y[yo + d] += alpha * x[xo + d];
+    }
+
+    /** y[yo+d] *= alpha, d < n. */
+    static void scale(float alpha, float[] y, int yo, int n) {
+        int d = 0;
+        for (int ub = FS.loopBound(n); d < ub; d += FV)
+            FloatVector.fromArray(FS, y, yo + d).mul(alpha).intoArray(y, yo + d);
+        for (; d < n; d++) y[yo + d] *= alpha;
+    }
+
+    /** Copies head h of rows [from, to) of a [T,H,D] F32 segment into dst[(t−from)·D + d]. */
+    static void gatherHead(MemorySegment s, int h, int H, int D, int from, int to, float[] dst) {
+        for (int t = from; t < to; t++)
+            MemorySegment.copy(s, F, (((long) t * H + h) * D) * 4L, dst, (t - from) * D, D);
+    }
+
+    /** seg[idx .. idx+n) += src[so .. so+n) (F32). */
+    static void addInto(MemorySegment seg, long idx, float[] src, int so, int n) {
+        long b = idx * 4L;
+        int d = 0;
+        for (int ub = FS.loopBound(n); d < ub; d += FV, b += 4L * FV)
+            FloatVector.fromMemorySegment(FS, seg, b, NATIVE).add(FloatVector.fromArray(FS, src, so + d)).intoMemorySegment(seg, b, NATIVE);
+        for (; d < n; d++, b += 4) seg.set(F, b, seg.get(F, b) + src[so + d]);
+    }
+
+    /** seg[idx .. idx+n) += alpha·src[so .. so+n) (F32). */
+    static void addScaledInto(MemorySegment seg, long idx, float alpha, float[] src, int so, int n) {
+        long b = idx * 4L;
+        int d = 0;
+        FloatVector va = FloatVector.broadcast(FS, alpha);
+        for (int ub = FS.loopBound(n); d < ub; d += FV, b += 4L * FV)
+            va.fma(FloatVector.fromArray(FS, src, so + d), FloatVector.fromMemorySegment(FS, seg, b, NATIVE)).intoMemorySegment(seg, b, NATIVE);
+        for (; d < n; d++, b += 4) seg.set(F, b, seg.get(F, b) + alpha * src[so + d]);
+    }
+
+    // ------------------------------------------------------------------ elementwise on segments
+
+    /** out = x + y over [from, to). */
+    static void add(MemorySegment o, MemorySegment x, MemorySegment y, long from, long to) {
+        long i = from, ub = from + FS.loopBound(to - from);
+        for (; i < ub; i += FV)
+            FloatVector.fromMemorySegment(FS, x, i * 4, NATIVE).add(FloatVector.fromMemorySegment(FS, y, i * 4, NATIVE))
+                    .intoMemorySegment(o, i * 4, NATIVE);
+        for (; i < to; i++) o.setAtIndex(F, i, x.getAtIndex(F, i) + y.getAtIndex(F, i));
+    }
+
+    /** out = fa·x (+ fb·y when y is not null) over [from, to); coefficients rounded to float. */
+    static void mix(MemorySegment o, MemorySegment x, float fa, MemorySegment y, float fb, long from, long to) {
+        long i = from, ub = from + FS.loopBound(to - from);
+        if (y == null) {
+            for (; i < ub; i += FV) FloatVector.fromMemorySegment(FS, x, i * 4, NATIVE).mul(fa).intoMemorySegment(o, i * 4, NATIVE);
+            for (; i < to; i++) o.setAtIndex(F, i, fa * x.getAtIndex(F, i));
+            return;
+        }
+        for (; i < ub; i += FV)
+            FloatVector.fromMemorySegment(FS, x, i * 4, NATIVE).mul(fa)
+                    .add(FloatVector.fromMemorySegment(FS, y, i * 4, NATIVE).mul(fb)).intoMemorySegment(o, i * 4, NATIVE);
+        for (; i < to; i++) o.setAtIndex(F, i, fa * x.getAtIndex(F, i) + fb * y.getAtIndex(F, i));
+    }
+
+    /**
+     * Backward of mix over [from, to): returns {Σ g·x, Σ g·y} (double across vectors; zeros for
+     * null x/y) after dx += fa·g, dy += fb·g (null targets skipped). Reads before writing, so
+     * dx/dy may alias g.
+     */
+    static void mixBackward(MemorySegment dx, MemorySegment dy, MemorySegment g, MemorySegment x, MemorySegment y,
+                            float fa, float fb, long from, long to, double[] sums, int si) {
+        long i = from, ub = from + FS.loopBound(to - from);
+        double sa = 0, sb = 0;
+        for (; i < ub; i += FV) {
+            long b = i * 4;
+            FloatVector gv = FloatVector.fromMemorySegment(FS, g, b, NATIVE);
+            if (x != null) sa += gv.mul(FloatVector.fromMemorySegment(FS, x, b, NATIVE)).reduceLanes(VectorOperators.ADD);
+            if (y != null) sb += gv.mul(FloatVector.fromMemorySegment(FS, y, b, NATIVE)).reduceLanes(VectorOperators.ADD);
+            if (dx != null) gv.mul(fa).add(FloatVector.fromMemorySegment(FS, dx, b, NATIVE)).intoMemorySegment(dx, b, NATIVE);
+            if (dy != null) gv.mul(fb).add(FloatVector.fromMemorySegment(FS, dy, b, NATIVE)).intoMemorySegment(dy, b, NATIVE);
+        }
+        for (; i < to; i++) {
+            float gv = g.getAtIndex(F, i);
+            if (x != null) sa += (double) gv * x.getAtIndex(F, i);
+            if (y != null) sb += (double) gv * y.getAtIndex(F, i);
+            if (dx != null) dx.setAtIndex(F, i, dx.getAtIndex(F, i) + fa * gv);
+            if (dy != null) dy.setAtIndex(F, i, dy.getAtIndex(F, i) + fb * gv);
+        }
+        sums[2 * si] = sa;
+        sums[2 * si + 1] = sb;
+    }
+
+    /** out = relu(x)² over [from, to). */
+    static void reluSquared(MemorySegment o, MemorySegment x, long from, long to) {
+        long i = from, ub = from + FS.loopBound(to - from);
+        for (; i < ub; i += FV) {
+            FloatVector r = FloatVector.fromMemorySegment(FS, x, i * 4, NATIVE).max(0f);
+            r.mul(r).intoMemorySegment(o, i * 4, NATIVE);
+        }
+        for (; i < to; i++) { float v = Math.max(x.getAtIndex(F, i), 0f); o.setAtIndex(F, i, v * v); }
+    }
+
+    /** dx += dOut·2·relu(x) over [from, to). */
+    static void reluSquaredBackward(MemorySegment dx, MemorySegment g, MemorySegment x, long from, long to) {
+        long i = from, ub = from + FS.loopBound(to - from);
+        for (; i < ub; i += FV) {
+            long b = i * 4;
+            FloatVector r = FloatVector.fromMemorySegment(FS, x, b, NATIVE).max(0f).mul(2f);
+            r.fma(FloatVector.fromMemorySegment(FS, g, b, NATIVE), FloatVector.fromMemorySegment(FS, dx, b, NATIVE))
+                    .intoMemorySegment(dx, b, NATIVE);
+        }
+        for (; i < to; i++) {
+            float v = x.getAtIndex(F, i);
+            if (v > 0) dx.setAtIndex(F, i, dx.getAtIndex(F, i) + 2 * v * g.getAtIndex(F, i));
+        }
+    }
+
+    // ------------------------------------------------------------------ attention
+
+    /** Keys per block of the online softmax. */
+    static final int KEY_BLOCK = 64;
+
+    /**
+     * Forward attention of queries [p0, p1) of head h. kb/vb hold head h's keys/values of rows
+     * [kLo, p1) (row-major, D per row); qv, acc [D] and sc [KEY_BLOCK] are scratch. Writes out
+     * rows and lse[h·T + p]. Online softmax over key blocks: scores of a block are computed, then
+     * the running max, sum and accumulator are rescaled once per block.
+     */
+    static void attentionForward(MemorySegment qs, MemorySegment os, MemorySegment ls, int h, int H, int D, int T,
+                                 int p0, int p1, int kLo, int[] docStart, int window, float scale,
+                                 float[] kb, float[] vb, float[] qv, float[] acc, float[] sc) {
+        for (int p = p0; p < p1; p++) {
+            long qo = ((long) p * H + h) * D;
+            MemorySegment.copy(qs, F, qo * 4, qv, 0, D);
+            scale(scale, qv, 0, D);
+            int lo = Math.max(docStart[p], p - window);
+            double m = Double.NEGATIVE_INFINITY, l = 0;
+            java.util.Arrays.fill(acc, 0, D, 0f);
+            for (int j0 = lo; j0 <= p; j0 += KEY_BLOCK) {
+                int j1 = Math.min(p + 1, j0 + KEY_BLOCK);
+                float bm = Float.NEGATIVE_INFINITY;
+                for (int j = j0; j < j1; j++) {
+                    float s = dot(qv, 0, kb, (j - kLo) * D, D);
+                    sc[j - j0] = s;
+                    if (s > bm) bm = s;
+                }
+                if (bm > m) {
+                    float corr = (float) Math.exp(m - bm); // 0 on the first block
+                    l *= corr;
+                    scale(corr, acc, 0, D);
+                    m = bm;
+                }
+                for (int j = j0; j < j1; j++) {
+                    float e = (float) Math.exp(sc[j - j0] - m);
+                    l += e;
+                    axpy(e, vb, (j - kLo) * D, acc, 0, D);
+                }
+            }
+            scale((float) (1.0 / l), acc, 0, D);
+            MemorySegment.copy(acc, 0, os, F, qo * 4, D);
+            ls.setAtIndex(F, (long) h * T + p, (float) (m + Math.log(l)));
+        }
+    }
+
+    /**
+     * Backward attention of queries [p0, p1) of head h in one pass over their keys: dq rows are
+     * accumulated into the dq segment; dk/dv of key rows [kLo, p1) into dkAcc/dvAcc at offset
+     * accOff (task-private, (p1−kLo)·D each, zeroed here), which the caller adds up. kb, vb: keys
+     * and values of rows [kLo, p1); qv, gv, acc [D] scratch.
+     */
+    static void attentionBackward(MemorySegment dqs, MemorySegment gs, MemorySegment os, MemorySegment qs, MemorySegment ls,
+                                  int h, int H, int D, int T, int p0, int p1, int kLo, int[] docStart, int window, float scale,
+                                  float[] kb, float[] vb, float[] dkAcc, float[] dvAcc, int accOff,
+                                  float[] qv, float[] gv, float[] ov, float[] acc) {
+        java.util.Arrays.fill(dkAcc, accOff, accOff + (p1 - kLo) * D, 0f);
+        java.util.Arrays.fill(dvAcc, accOff, accOff + (p1 - kLo) * D, 0f);
+        for (int p = p0; p < p1; p++) {
+            long qo = ((long) p * H + h) * D;
+            MemorySegment.copy(qs, F, qo * 4, qv, 0, D);
+            MemorySegment.copy(gs, F, qo * 4, gv, 0, D);
+            MemorySegment.copy(os, F, qo * 4, ov, 0, D);
+            float delta = dot(gv, 0, ov, 0, D);
+            double lse = ls.getAtIndex(F, (long) h * T + p);
+            java.util.Arrays.fill(acc, 0, D, 0f);
+            for (int j = Math.max(docStart[p], p - window); j <= p; j++) {
+                int ko = (j - kLo) * D;
+                float s = scale * dot(qv, 0, kb, ko, D);
+                float pr = (float) Math.exp(s - lse);
+                float ds = pr * (dot(gv, 0, vb, ko, D) - delta);
+                axpy(ds, kb, ko, acc, 0, D);
+                axpy(scale * ds, qv, 0, dkAcc, accOff + ko, D);
+                axpy(pr, gv, 0, dvAcc, accOff + ko, D);
+            }
+            addScaledInto(dqs, qo, scale, acc, 0, D);
+        }
+    }
+
+    // ------------------------------------------------------------------ soft-capped cross-entropy
+
+    /**
+     * One row of the soft-capped cross-entropy: fills sg = σ(z/divisor) and ell = cap·sg for the
+     * V logits z (zo: element index of the row), returns the row's log-sum-exp (double sum).
+     */
+    static double softcapRow(MemorySegment zs, long zo, int V, float cap, float invDiv, float[] sg, float[] ell) {
+        int c = 0;
+        FloatVector vmax = FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);
+        for (int ub = FS.loopBound(V); c < ub; c += FV) {
+            FloatVector z = FloatVector.fromMemorySegment(FS, zs, (zo + c) * 4, NATIVE);
+            FloatVector s = z.mul(-invDiv).lanewise(VectorOperators.EXP).add(1f);
+            s = FloatVector.broadcast(FS, 1f).div(s);
+            s.intoArray(sg, c);
+            FloatVector e = s.mul(cap);
+            e.intoArray(ell, c);
+            vmax = vmax.max(e);
+        }
+        float mx = vmax.reduceLanes(VectorOperators.MAX);
+        for (; c < V; c++) {
+            float s = (float) (1.0 / (1.0 + Math.exp(-zs.getAtIndex(F, zo + c) * (double) invDiv)));
+            sg[c] = s;
+            ell[c] = cap * s;
+            mx = Math.max(mx, ell[c]);
+        }
+        double se = 0;
+        c = 0;
+        FloatVector vm = FloatVector.broadcast(FS, mx);
+        for (int ub = FS.loopBound(V); c < ub; c += FV)
+            se += FloatVector.fromArray(FS, ell, c).sub(vm).lanewise(VectorOperators.EXP).reduceLanes(VectorOperators.ADD);
+        for (; c < V; c++) se += Math.exp(ell[c] - mx);
+        return mx + Math.log(se);
+    }
+
+    /** dz[c] = k·exp(ell[c] − lse)·sg(1−sg) for the row at element zo of dzs, k = gradScale·coef·cap/div. */
+    static void softcapGrad(MemorySegment dzs, long zo, int V, float k, float lse, float[] sg, float[] ell) {
+        int c = 0;
+        for (int ub = FS.loopBound(V); c < ub; c += FV) {
+            FloatVector s = FloatVector.fromArray(FS, sg, c);
+            FloatVector p = FloatVector.fromArray(FS, ell, c).sub(lse).lanewise(VectorOperators.EXP);
+            p.mul(k).mul(s).mul(s.neg().add(1f)).intoMemorySegment(dzs, (zo + c) * 4, NATIVE);
+        }
+        for (; c < V; c++) dzs.setAtIndex(F, zo + c, (float) (k * Math.exp(ell[c] - lse) * sg[c] * (1 - sg[c])));
+    }
+}
