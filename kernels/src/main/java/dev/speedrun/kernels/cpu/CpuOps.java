@@ -1058,7 +1058,7 @@ public final class CpuOps implements Ops {
                     for (int i = 0; i < K && p + i < T; i++)
                         if (Acc.getInt(ts, p + i) == c) wsum += weights[i] * (ms == null ? 1.0 : get(ms, md, p + i));
                     double sv = sg[c];
-                    set(dzs, dzd, row + c, gradScale * (coef * Math.exp(ell[c] - lse) - wsum) * capOverDiv * sv * (1 - sv));
+                    set(dzs, dzd, row + c, gradScale * (coef * Math.exp(cap * sv - lse) - wsum) * capOverDiv * sv * (1 - sv));
                 }
             });
             return;

@@ -83,53 +83,40 @@ final class FastF32 {
     }
 
     // ------------------------------------------------------------------ elementwise on segments
+    // Plain float loops over the segments (C2 vectorises them where it can): no dtype dispatch,
+    // and no Vector API objects, which are slow until C2 has compiled the caller.
 
     /** out = x + y over [from, to). */
     static void add(MemorySegment o, MemorySegment x, MemorySegment y, long from, long to) {
-        long i = from, ub = from + FS.loopBound(to - from);
-        for (; i < ub; i += FV)
-            FloatVector.fromMemorySegment(FS, x, i * 4, NATIVE).add(FloatVector.fromMemorySegment(FS, y, i * 4, NATIVE))
-                    .intoMemorySegment(o, i * 4, NATIVE);
-        for (; i < to; i++) o.setAtIndex(F, i, x.getAtIndex(F, i) + y.getAtIndex(F, i));
+        for (long i = from; i < to; i++) o.setAtIndex(F, i, x.getAtIndex(F, i) + y.getAtIndex(F, i));
     }
 
     /** out = fa·x (+ fb·y when y is not null) over [from, to); coefficients rounded to float. */
     static void mix(MemorySegment o, MemorySegment x, float fa, MemorySegment y, float fb, long from, long to) {
-        long i = from, ub = from + FS.loopBound(to - from);
-        if (y == null) {
-            for (; i < ub; i += FV) FloatVector.fromMemorySegment(FS, x, i * 4, NATIVE).mul(fa).intoMemorySegment(o, i * 4, NATIVE);
-            for (; i < to; i++) o.setAtIndex(F, i, fa * x.getAtIndex(F, i));
-            return;
-        }
-        for (; i < ub; i += FV)
-            FloatVector.fromMemorySegment(FS, x, i * 4, NATIVE).mul(fa)
-                    .add(FloatVector.fromMemorySegment(FS, y, i * 4, NATIVE).mul(fb)).intoMemorySegment(o, i * 4, NATIVE);
-        for (; i < to; i++) o.setAtIndex(F, i, fa * x.getAtIndex(F, i) + fb * y.getAtIndex(F, i));
+        if (y == null) for (long i = from; i < to; i++) o.setAtIndex(F, i, fa * x.getAtIndex(F, i));
+        else for (long i = from; i < to; i++) o.setAtIndex(F, i, fa * x.getAtIndex(F, i) + fb * y.getAtIndex(F, i));
     }
 
     /**
-     * Backward of mix over [from, to): returns {Σ g·x, Σ g·y} (double across vectors; zeros for
-     * null x/y) after dx += fa·g, dy += fb·g (null targets skipped). Reads before writing, so
+     * Backward of mix over [from, to): sums[2·si] = Σ g·x, sums[2·si+1] = Σ g·y (double; 0 for
+     * null x/y), and dx += fa·g, dy += fb·g (null targets skipped). Reads before writing, so
      * dx/dy may alias g.
      */
     static void mixBackward(MemorySegment dx, MemorySegment dy, MemorySegment g, MemorySegment x, MemorySegment y,
                             float fa, float fb, long from, long to, double[] sums, int si) {
-        long i = from, ub = from + FS.loopBound(to - from);
         double sa = 0, sb = 0;
-        for (; i < ub; i += FV) {
-            long b = i * 4;
-            FloatVector gv = FloatVector.fromMemorySegment(FS, g, b, NATIVE);
-            if (x != null) sa += gv.mul(FloatVector.fromMemorySegment(FS, x, b, NATIVE)).reduceLanes(VectorOperators.ADD);
-            if (y != null) sb += gv.mul(FloatVector.fromMemorySegment(FS, y, b, NATIVE)).reduceLanes(VectorOperators.ADD);
-            if (dx != null) gv.mul(fa).add(FloatVector.fromMemorySegment(FS, dx, b, NATIVE)).intoMemorySegment(dx, b, NATIVE);
-            if (dy != null) gv.mul(fb).add(FloatVector.fromMemorySegment(FS, dy, b, NATIVE)).intoMemorySegment(dy, b, NATIVE);
-        }
-        for (; i < to; i++) {
-            float gv = g.getAtIndex(F, i);
-            if (x != null) sa += (double) gv * x.getAtIndex(F, i);
-            if (y != null) sb += (double) gv * y.getAtIndex(F, i);
-            if (dx != null) dx.setAtIndex(F, i, dx.getAtIndex(F, i) + fa * gv);
-            if (dy != null) dy.setAtIndex(F, i, dy.getAtIndex(F, i) + fb * gv);
+        if (x != null) for (long i = from; i < to; i++) sa += (double) g.getAtIndex(F, i) * x.getAtIndex(F, i);
+        if (y != null) for (long i = from; i < to; i++) sb += (double) g.getAtIndex(F, i) * y.getAtIndex(F, i);
+        if (dx != null && dy != null) {
+            for (long i = from; i < to; i++) {
+                float gv = g.getAtIndex(F, i);
+                dx.setAtIndex(F, i, dx.getAtIndex(F, i) + fa * gv);
+                dy.setAtIndex(F, i, dy.getAtIndex(F, i) + fb * gv);
+            }
+        } else if (dx != null) {
+            for (long i = from; i < to; i++) dx.setAtIndex(F, i, dx.getAtIndex(F, i) + fa * g.getAtIndex(F, i));
+        } else if (dy != null) {
+            for (long i = from; i < to; i++) dy.setAtIndex(F, i, dy.getAtIndex(F, i) + fb * g.getAtIndex(F, i));
         }
         sums[2 * si] = sa;
         sums[2 * si + 1] = sb;
@@ -137,26 +124,14 @@ final class FastF32 {
 
     /** out = relu(x)² over [from, to). */
     static void reluSquared(MemorySegment o, MemorySegment x, long from, long to) {
-        long i = from, ub = from + FS.loopBound(to - from);
-        for (; i < ub; i += FV) {
-            FloatVector r = FloatVector.fromMemorySegment(FS, x, i * 4, NATIVE).max(0f);
-            r.mul(r).intoMemorySegment(o, i * 4, NATIVE);
-        }
-        for (; i < to; i++) { float v = Math.max(x.getAtIndex(F, i), 0f); o.setAtIndex(F, i, v * v); }
+        for (long i = from; i < to; i++) { float v = Math.max(x.getAtIndex(F, i), 0f); o.setAtIndex(F, i, v * v); }
     }
 
     /** dx += dOut·2·relu(x) over [from, to). */
     static void reluSquaredBackward(MemorySegment dx, MemorySegment g, MemorySegment x, long from, long to) {
-        long i = from, ub = from + FS.loopBound(to - from);
-        for (; i < ub; i += FV) {
-            long b = i * 4;
-            FloatVector r = FloatVector.fromMemorySegment(FS, x, b, NATIVE).max(0f).mul(2f);
-            r.fma(FloatVector.fromMemorySegment(FS, g, b, NATIVE), FloatVector.fromMemorySegment(FS, dx, b, NATIVE))
-                    .intoMemorySegment(dx, b, NATIVE);
-        }
-        for (; i < to; i++) {
-            float v = x.getAtIndex(F, i);
-            if (v > 0) dx.setAtIndex(F, i, dx.getAtIndex(F, i) + 2 * v * g.getAtIndex(F, i));
+        for (long i = from; i < to; i++) {
+            float v = Math.max(x.getAtIndex(F, i), 0f);
+            dx.setAtIndex(F, i, dx.getAtIndex(F, i) + 2 * v * g.getAtIndex(F, i));
         }
     }
 
@@ -247,41 +222,26 @@ final class FastF32 {
      * V logits z (zo: element index of the row), returns the row's log-sum-exp (double sum).
      */
     static double softcapRow(MemorySegment zs, long zo, int V, float cap, float invDiv, float[] sg, float[] ell) {
-        int c = 0;
-        FloatVector vmax = FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);
-        for (int ub = FS.loopBound(V); c < ub; c += FV) {
-            FloatVector z = FloatVector.fromMemorySegment(FS, zs, (zo + c) * 4, NATIVE);
-            FloatVector s = z.mul(-invDiv).lanewise(VectorOperators.EXP).add(1f);
-            s = FloatVector.broadcast(FS, 1f).div(s);
-            s.intoArray(sg, c);
-            FloatVector e = s.mul(cap);
-            e.intoArray(ell, c);
-            vmax = vmax.max(e);
-        }
-        float mx = vmax.reduceLanes(VectorOperators.MAX);
-        for (; c < V; c++) {
-            float s = (float) (1.0 / (1.0 + Math.exp(-zs.getAtIndex(F, zo + c) * (double) invDiv)));
+        MemorySegment.copy(zs, F, zo * 4, sg, 0, V);
+        float mx = Float.NEGATIVE_INFINITY;
+        for (int c = 0; c < V; c++) {
+            float s = (float) (1.0 / (1.0 + Math.exp(-sg[c] * invDiv)));
             sg[c] = s;
-            ell[c] = cap * s;
-            mx = Math.max(mx, ell[c]);
+            float e = cap * s;
+            ell[c] = e;
+            mx = Math.max(mx, e);
         }
         double se = 0;
-        c = 0;
-        FloatVector vm = FloatVector.broadcast(FS, mx);
-        for (int ub = FS.loopBound(V); c < ub; c += FV)
-            se += FloatVector.fromArray(FS, ell, c).sub(vm).lanewise(VectorOperators.EXP).reduceLanes(VectorOperators.ADD);
-        for (; c < V; c++) se += Math.exp(ell[c] - mx);
+        for (int c = 0; c < V; c++) se += Math.exp(ell[c] - mx);
         return mx + Math.log(se);
     }
 
     /** dz[c] = k·exp(ell[c] − lse)·sg(1−sg) for the row at element zo of dzs, k = gradScale·coef·cap/div. */
     static void softcapGrad(MemorySegment dzs, long zo, int V, float k, float lse, float[] sg, float[] ell) {
-        int c = 0;
-        for (int ub = FS.loopBound(V); c < ub; c += FV) {
-            FloatVector s = FloatVector.fromArray(FS, sg, c);
-            FloatVector p = FloatVector.fromArray(FS, ell, c).sub(lse).lanewise(VectorOperators.EXP);
-            p.mul(k).mul(s).mul(s.neg().add(1f)).intoMemorySegment(dzs, (zo + c) * 4, NATIVE);
+        for (int c = 0; c < V; c++) {
+            float s = sg[c];
+            ell[c] = k * (float) Math.exp(ell[c] - lse) * s * (1 - s);
         }
-        for (; c < V; c++) dzs.setAtIndex(F, zo + c, (float) (k * Math.exp(ell[c] - lse) * sg[c] * (1 - sg[c])));
+        MemorySegment.copy(ell, 0, dzs, F, zo * 4, V);
     }
 }
