@@ -83,18 +83,42 @@ final class FastF32 {
     }
 
     // ------------------------------------------------------------------ elementwise on segments
-    // Plain float loops over the segments (C2 vectorises them where it can): no dtype dispatch,
-    // and no Vector API objects, which are slow until C2 has compiled the caller.
+    // Chunks are bulk-copied into per-thread float arrays, where C2 vectorises the plain loops
+    // (element-wise segment accessors are not), and copied back.
+
+    private static final int CH = 2048;
+
+    private static float[] buf(int i) { return Scratch.floats(Scratch.TASK + 6 + i, CH); }
+
+    private static void load(MemorySegment s, long i, float[] dst, int n) { MemorySegment.copy(s, F, i * 4, dst, 0, n); }
+
+    private static void store(float[] src, MemorySegment s, long i, int n) { MemorySegment.copy(src, 0, s, F, i * 4, n); }
 
     /** out = x + y over [from, to). */
     static void add(MemorySegment o, MemorySegment x, MemorySegment y, long from, long to) {
-        for (long i = from; i < to; i++) o.setAtIndex(F, i, x.getAtIndex(F, i) + y.getAtIndex(F, i));
+        float[] a = buf(0), b = buf(1);
+        for (long i = from; i < to; i += CH) {
+            int n = (int) Math.min(CH, to - i);
+            load(x, i, a, n);
+            load(y, i, b, n);
+            for (int j = 0; j < n; j++) a[j] += b[j];
+            store(a, o, i, n);
+        }
     }
 
     /** out = fa·x (+ fb·y when y is not null) over [from, to); coefficients rounded to float. */
     static void mix(MemorySegment o, MemorySegment x, float fa, MemorySegment y, float fb, long from, long to) {
-        if (y == null) for (long i = from; i < to; i++) o.setAtIndex(F, i, fa * x.getAtIndex(F, i));
-        else for (long i = from; i < to; i++) o.setAtIndex(F, i, fa * x.getAtIndex(F, i) + fb * y.getAtIndex(F, i));
+        float[] a = buf(0), b = buf(1);
+        for (long i = from; i < to; i += CH) {
+            int n = (int) Math.min(CH, to - i);
+            load(x, i, a, n);
+            if (y == null) for (int j = 0; j < n; j++) a[j] *= fa;
+            else {
+                load(y, i, b, n);
+                for (int j = 0; j < n; j++) a[j] = fa * a[j] + fb * b[j];
+            }
+            store(a, o, i, n);
+        }
     }
 
     /**
@@ -104,19 +128,28 @@ final class FastF32 {
      */
     static void mixBackward(MemorySegment dx, MemorySegment dy, MemorySegment g, MemorySegment x, MemorySegment y,
                             float fa, float fb, long from, long to, double[] sums, int si) {
+        float[] gb = buf(0), b = buf(1), g2 = buf(2);
         double sa = 0, sb = 0;
-        if (x != null) for (long i = from; i < to; i++) sa += (double) g.getAtIndex(F, i) * x.getAtIndex(F, i);
-        if (y != null) for (long i = from; i < to; i++) sb += (double) g.getAtIndex(F, i) * y.getAtIndex(F, i);
-        if (dx != null && dy != null) {
-            for (long i = from; i < to; i++) {
-                float gv = g.getAtIndex(F, i);
-                dx.setAtIndex(F, i, dx.getAtIndex(F, i) + fa * gv);
-                dy.setAtIndex(F, i, dy.getAtIndex(F, i) + fb * gv);
+        for (long i = from; i < to; i += CH) {
+            int n = (int) Math.min(CH, to - i);
+            load(g, i, gb, n);
+            if (x != null) { load(x, i, b, n); double s = 0; for (int j = 0; j < n; j++) s += gb[j] * b[j]; sa += s; }
+            if (y != null) { load(y, i, b, n); double s = 0; for (int j = 0; j < n; j++) s += gb[j] * b[j]; sb += s; }
+            if (dx != null) {
+                load(dx, i, b, n);
+                for (int j = 0; j < n; j++) b[j] += fa * gb[j];
+                if (dy != null) System.arraycopy(gb, 0, g2, 0, n); // dy may alias dx's source g
+                store(b, dx, i, n);
+                if (dy != null) {
+                    load(dy, i, b, n);
+                    for (int j = 0; j < n; j++) b[j] += fb * g2[j];
+                    store(b, dy, i, n);
+                }
+            } else if (dy != null) {
+                load(dy, i, b, n);
+                for (int j = 0; j < n; j++) b[j] += fb * gb[j];
+                store(b, dy, i, n);
             }
-        } else if (dx != null) {
-            for (long i = from; i < to; i++) dx.setAtIndex(F, i, dx.getAtIndex(F, i) + fa * g.getAtIndex(F, i));
-        } else if (dy != null) {
-            for (long i = from; i < to; i++) dy.setAtIndex(F, i, dy.getAtIndex(F, i) + fb * g.getAtIndex(F, i));
         }
         sums[2 * si] = sa;
         sums[2 * si + 1] = sb;
@@ -124,14 +157,25 @@ final class FastF32 {
 
     /** out = relu(x)² over [from, to). */
     static void reluSquared(MemorySegment o, MemorySegment x, long from, long to) {
-        for (long i = from; i < to; i++) { float v = Math.max(x.getAtIndex(F, i), 0f); o.setAtIndex(F, i, v * v); }
+        float[] a = buf(0);
+        for (long i = from; i < to; i += CH) {
+            int n = (int) Math.min(CH, to - i);
+            load(x, i, a, n);
+            for (int j = 0; j < n; j++) { float v = Math.max(a[j], 0f); a[j] = v * v; }
+            store(a, o, i, n);
+        }
     }
 
     /** dx += dOut·2·relu(x) over [from, to). */
     static void reluSquaredBackward(MemorySegment dx, MemorySegment g, MemorySegment x, long from, long to) {
-        for (long i = from; i < to; i++) {
-            float v = Math.max(x.getAtIndex(F, i), 0f);
-            dx.setAtIndex(F, i, dx.getAtIndex(F, i) + 2 * v * g.getAtIndex(F, i));
+        float[] a = buf(0), b = buf(1), c = buf(2);
+        for (long i = from; i < to; i += CH) {
+            int n = (int) Math.min(CH, to - i);
+            load(x, i, a, n);
+            load(g, i, b, n);
+            load(dx, i, c, n);
+            for (int j = 0; j < n; j++) c[j] += 2 * Math.max(a[j], 0f) * b[j];
+            store(c, dx, i, n);
         }
     }
 

@@ -8,7 +8,7 @@ package dev.speedrun.kernels.cpu;
 final class Scratch {
     private Scratch() {}
 
-    private static final int SLOTS = 10;
+    private static final int SLOTS = 12;
     /** First slot a parallel task body may use. */
     static final int TASK = 2;
     private static final ThreadLocal<double[][]> DOUBLES = ThreadLocal.withInitial(() -> new double[SLOTS][]);
