@@ -94,6 +94,14 @@ public final class CpuOps implements Ops {
         });
     }
 
+    private interface RowRange { void run(int from, int to); }
+
+    /** Runs {@code body(r0, r1)} over rows [0, R) in blocks of ≥ 32 rows (one fork per block, not per row). */
+    private static void rowBlocks(long R, long costPerRow, RowRange body) {
+        int rows = Math.toIntExact(R), per = 32, nb = (rows + per - 1) / per;
+        Par.forEach(nb, per * costPerRow, b -> body.run(b * per, Math.min(rows, b * per + per)));
+    }
+
     private static double sigmoid(double x) { return 1.0 / (1.0 + Math.exp(-x)); }
 
     // ================================================================== elementwise helpers
@@ -404,6 +412,10 @@ public final class CpuOps implements Ops {
         double eps = out.dtype().epsilon();
         MemorySegment os = out.segment(), rs = rrms.segment(), xs = x.segment();
         DType od = out.dtype(), rd = rrms.dtype(), xd = x.dtype();
+        if (f32(out, rrms, x)) {
+            rowBlocks(R, 2L * C, (r0, r1) -> FastF32.rmsNorm(os, rs, xs, C, r0, r1, eps, Scratch.floats(Scratch.TASK, C)));
+            return;
+        }
         Par.forEach(Math.toIntExact(R), 2L * C, r -> {
             long off = (long) r * C;
             double ss = 0;
@@ -428,6 +440,11 @@ public final class CpuOps implements Ops {
         requireNumel(op, "rrms", rrms, R);
         MemorySegment ds = dx.segment(), gs = dOut.segment(), xs = x.segment(), rs = rrms.segment();
         DType dd = dx.dtype(), gd = dOut.dtype(), xd = x.dtype(), rd = rrms.dtype();
+        if (f32(dx, dOut, x, rrms)) {
+            rowBlocks(R, 4L * C, (r0, r1) -> FastF32.rmsNormBackward(ds, gs, xs, rs, C, r0, r1,
+                    Scratch.floats(Scratch.TASK, C), Scratch.floats(Scratch.TASK + 1, C), Scratch.floats(Scratch.TASK + 2, C)));
+            return;
+        }
         Par.forEach(Math.toIntExact(R), 3L * C, r -> {
             long off = (long) r * C;
             double inv = get(rs, rd, r);
@@ -464,6 +481,22 @@ public final class CpuOps implements Ops {
         requireNumel(op, "freqs", freqs, half);
         MemorySegment os = out.segment(), xs = x.segment(), fs = freqs.segment();
         DType od = out.dtype(), xd = x.dtype(), fd = freqs.dtype();
+        if (f32(out, x)) {
+            rowBlocks(T, (long) H * D * 2, (r0, r1) -> {
+                double[] csd = Scratch.doubles(Scratch.TASK, D);
+                float[] xb = Scratch.floats(Scratch.TASK + 1, H * D),
+                        ob = Scratch.floats(Scratch.TASK + 2, H * D);
+                for (int p = r0; p < r1; p++) {
+                    for (int j = 0; j < half; j++) { // angles in double, as in the scalar path
+                        double th = p * get(fs, fd, j);
+                        csd[j] = Math.cos(th);
+                        csd[half + j] = Math.sin(th);
+                    }
+                    FastF32.rotateRow(os, xs, p, H, D, csd, backward, xb, ob);
+                }
+            });
+            return;
+        }
         Par.forEach(T, (long) H * D * 2, p -> {
             double[] cs = Scratch.doubles(Scratch.TASK, D);
             for (int j = 0; j < half; j++) {
@@ -1038,8 +1071,9 @@ public final class CpuOps implements Ops {
             float fcap = (float) cap, invDiv = (float) (1.0 / divisor);
             Par.forEach(T, 12L * V, p -> {
                 float[] ell = Scratch.floats(Scratch.TASK, V), sg = Scratch.floats(Scratch.TASK + 1, V);
+                double[] stats = Scratch.doubles(Scratch.TASK, 2);
                 long row = (long) p * V;
-                double lse = FastF32.softcapRow(zs, row, V, fcap, invDiv, sg, ell);
+                double lse = FastF32.softcapRow(zs, row, V, fcap, invDiv, sg, ell, stats);
                 double coef = 0, loss = 0;
                 for (int j = 0; j < K && p + j < T; j++) {
                     double wj = weights[j] * (ms == null ? 1.0 : get(ms, md, p + j));
@@ -1050,7 +1084,7 @@ public final class CpuOps implements Ops {
                 set(lss, lsd, p, loss);
                 if (dzs == null) return;
                 double k = gradScale * coef * capOverDiv;
-                FastF32.softcapGrad(dzs, row, V, (float) k, (float) lse, sg, ell);
+                FastF32.softcapGrad(dzs, row, V, (float) (k / stats[1]), sg, ell);
                 // target columns: dz = gradScale·(coef·P − Σ_{j: target j = c} w_j)·cap/div·s(1−s)
                 for (int j = 0; j < K && p + j < T; j++) {
                     int c = Acc.getInt(ts, p + j);

@@ -262,30 +262,97 @@ final class FastF32 {
     // ------------------------------------------------------------------ soft-capped cross-entropy
 
     /**
-     * One row of the soft-capped cross-entropy: fills sg = σ(z/divisor) and ell = cap·sg for the
-     * V logits z (zo: element index of the row), returns the row's log-sum-exp (double sum).
+     * One row of the soft-capped cross-entropy: fills sg = σ(z/divisor) for the V logits z (zo:
+     * element index of the row) and e = exp(cap·sg − max) (so the gradient needs no second
+     * exponential), returns the row's log-sum-exp (double sum); stats[0] = max, stats[1] = Σ e.
      */
-    static double softcapRow(MemorySegment zs, long zo, int V, float cap, float invDiv, float[] sg, float[] ell) {
+    static double softcapRow(MemorySegment zs, long zo, int V, float cap, float invDiv, float[] sg, float[] e, double[] stats) {
         MemorySegment.copy(zs, F, zo * 4, sg, 0, V);
         float mx = Float.NEGATIVE_INFINITY;
         for (int c = 0; c < V; c++) {
             float s = (float) (1.0 / (1.0 + Math.exp(-sg[c] * invDiv)));
             sg[c] = s;
-            float e = cap * s;
-            ell[c] = e;
-            mx = Math.max(mx, e);
+            mx = Math.max(mx, cap * s);
         }
         double se = 0;
-        for (int c = 0; c < V; c++) se += Math.exp(ell[c] - mx);
+        for (int c = 0; c < V; c++) {
+            float ev = (float) Math.exp(cap * sg[c] - mx);
+            e[c] = ev;
+            se += ev;
+        }
+        stats[0] = mx;
+        stats[1] = se;
         return mx + Math.log(se);
     }
 
-    /** dz[c] = k·exp(ell[c] − lse)·sg(1−sg) for the row at element zo of dzs, k = gradScale·coef·cap/div. */
-    static void softcapGrad(MemorySegment dzs, long zo, int V, float k, float lse, float[] sg, float[] ell) {
+    /** dz[c] = k·e[c]·sg(1−sg) for the row at element zo of dzs, k = gradScale·coef·cap/div / Σe. */
+    static void softcapGrad(MemorySegment dzs, long zo, int V, float k, float[] sg, float[] e) {
         for (int c = 0; c < V; c++) {
             float s = sg[c];
-            ell[c] = k * (float) Math.exp(ell[c] - lse) * s * (1 - s);
+            e[c] = k * e[c] * s * (1 - s);
         }
-        MemorySegment.copy(ell, 0, dzs, F, zo * 4, V);
+        MemorySegment.copy(e, 0, dzs, F, zo * 4, V);
+    }
+
+    // ------------------------------------------------------------------ rms norm
+
+    /** Rows [r0, r1) of rmsNorm (C columns); row buffer a [C]. */
+    static void rmsNorm(MemorySegment os, MemorySegment rs, MemorySegment xs, int C, int r0, int r1, double eps, float[] a) {
+        for (int r = r0; r < r1; r++) {
+            long off = (long) r * C;
+            load(xs, off, a, C);
+            double ss = 0;
+            for (int c = 0; c < C; c++) ss += a[c] * a[c];
+            double inv = 1.0 / Math.sqrt(ss / C + eps);
+            float fi = (float) inv;
+            for (int c = 0; c < C; c++) a[c] = (float) (a[c] * inv);
+            store(a, os, off, C);
+            rs.setAtIndex(F, r, fi);
+        }
+    }
+
+    /** Rows [r0, r1) of rmsNormBackward; buffers a, b, c [C]. */
+    static void rmsNormBackward(MemorySegment ds, MemorySegment gs, MemorySegment xs, MemorySegment rs, int C, int r0, int r1,
+                                float[] x, float[] g, float[] d) {
+        for (int r = r0; r < r1; r++) {
+            long off = (long) r * C;
+            load(xs, off, x, C);
+            load(gs, off, g, C);
+            load(ds, off, d, C);
+            double inv = rs.getAtIndex(F, r);
+            double dot = 0;
+            for (int c = 0; c < C; c++) dot += g[c] * x[c];
+            float mean = (float) (dot * inv / C), fi = (float) inv;
+            for (int c = 0; c < C; c++) d[c] += fi * (g[c] - x[c] * fi * mean);
+            store(d, ds, off, C);
+        }
+    }
+
+    // ------------------------------------------------------------------ rotary
+
+    /**
+     * Rotary of position p for all H heads (rows of H·D floats): forward writes R(θ)x, backward
+     * adds R(−θ)·dOut; cs holds cos θ_j in [0, D/2) and sin θ_j in [D/2, D); products in double.
+     */
+    static void rotateRow(MemorySegment os, MemorySegment xs, int p, int H, int D, double[] cs, boolean backward,
+                          float[] x, float[] o) {
+        int half = D / 2, n = H * D;
+        long off = (long) p * n;
+        load(xs, off, x, n);
+        if (backward) load(os, off, o, n);
+        for (int h = 0; h < H; h++) {
+            int base = h * D;
+            for (int j = 0; j < half; j++) {
+                double c = cs[j], s = cs[half + j], u = x[base + j], w = x[base + half + j];
+                if (!backward) {
+                    o[base + j] = (float) (u * c + w * s);
+                    o[base + half + j] = (float) (-u * s + w * c);
+                } else {
+                    o[base + j] = (float) (o[base + j] + (u * c - w * s));
+                    o[base + half + j] = (float) (o[base + half + j] + (u * s + w * c));
+                }
+            }
+        }
+        store(o, os, off, n);
     }
 }
