@@ -34,7 +34,7 @@ public final class BenchMatmulCommand implements Callable<Integer> {
     int iters;
 
     @Option(names = "--warmup", defaultValue = "-1",
-            description = "untimed runs first (default: enough for about 2 s of JIT warm-up, at least 5)")
+            description = "untimed runs first (default: at least 10 runs and 5 s, for the JIT to reach its final code)")
     int warmup;
 
     @Override public Integer call() {
@@ -55,7 +55,7 @@ public final class BenchMatmulCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             if (n < 0) {
                 n = 0;
-                while (n < 5 || (System.nanoTime() - t0 < 2_000_000_000L && n < 200)) { run(ops, be, c, a, b); n++; }
+                while (n < 10 || (System.nanoTime() - t0 < 5_000_000_000L && n < 500)) { run(ops, be, c, a, b); n++; }
             } else for (int i = 0; i < n; i++) run(ops, be, c, a, b);
             double[] ms = new double[iters];
             for (int i = 0; i < iters; i++) {

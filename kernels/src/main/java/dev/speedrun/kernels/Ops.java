@@ -17,7 +17,8 @@ import dev.speedrun.tensor.Tensor;
  *   <li>A forward op may run in place ({@code out == x}) where its doc says so.</li>
  *   <li>Activations are F32 or F64 on CPU (BF16 on GPU); the dtype of saved statistics
  *       ({@code rrms}, {@code lse}, gates) is F32, or F64 when activations are F64. Reductions
- *       accumulate in at least F32 (F64 on CPU).</li>
+ *       accumulate in at least F32 (F64 in the CPU reference ops; the CPU F32 GEMM accumulates
+ *       in F32 like a GPU GEMM, for speed).</li>
  *   <li>Scalar parameters ({@code scalars} entries, shape [1]) are passed as tensors so that GPU
  *       code never reads them back to the host; {@code null} for such a coefficient means 1.</li>
  *   <li>Token ids, targets and {@code cu_seqlens} are I32.</li>

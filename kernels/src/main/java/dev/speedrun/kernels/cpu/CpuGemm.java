@@ -35,12 +35,12 @@ public final class CpuGemm {
     /** Below this many multiply-adds a GEMM runs on the caller's thread (waking workers costs ~10-50 µs). */
     private static final long PARALLEL_MIN_MACS = Long.getLong("speedrun.gemm.parallelMinMacs", 1L << 20);
 
-    /** Micro-kernel MR; shared by both paths so packing is identical. */
+    /** Micro-kernel MR (even: the scalar kernel works on row pairs); shared by both paths so packing is identical. */
     static final int MR = 6;
     private static final int KC = 256;
     private static final int MC_F32 = 144, MC_F64 = 72;
     private static final int NC_TARGET = 4096;
-    /** Tile widths of the scalar path (the vector path uses two vectors of the preferred species). */
+    /** Tile widths of the scalar path (multiples of 4; the vector path uses two vectors of the preferred species). */
     private static final int SCALAR_NR_F32 = 16, SCALAR_NR_F64 = 8;
 
     private static final ThreadLocal<Context> CONTEXT = ThreadLocal.withInitial(Context::new);
@@ -169,13 +169,25 @@ public final class CpuGemm {
         int mr, nr, mc, nc;
         int mChunks, nChunks, mStep, nStep;
 
-        /** Chooses how to cut the work into items for {@code threads} threads. */
+        /**
+         * Chooses how to cut the work into items for {@code threads} threads. Large problems get two
+         * items per thread, so that a thread slowed by other load on the machine is helped by the
+         * others. Within a matrix the cut is along N (each item then packs all of A for its
+         * columns, a plain copy) unless M is much larger than N, or N has too few tiles (then
+         * along M, each item packing all of B, which costs a transposing scatter).
+         */
         void split(int threads) {
-            int perMatrix = threads <= 1 || batches % threads == 0 ? 1 : threads;
+            long macs = (long) batches * m * n * Math.max(1, k);
+            int target = threads <= 1 ? 1 : macs >= 64L * PARALLEL_MIN_MACS ? 2 * threads : threads;
+            int perMatrix = Math.max(1, ceilDiv(target, batches));
+            if (threads > 1 && perMatrix == 1 && batches % threads != 0) perMatrix = threads;
             int mTiles = ceilDiv(m, mr), nTiles = ceilDiv(n, nr);
             int mParts = 1, nParts = 1;
-            if (nTiles >= mTiles) nParts = Math.min(perMatrix, nTiles);
-            else mParts = Math.min(perMatrix, mTiles);
+            if (perMatrix > 1) {
+                boolean alongN = nTiles >= perMatrix && (mTiles < perMatrix || m <= 2L * n);
+                if (alongN) nParts = perMatrix;
+                else mParts = Math.min(perMatrix, mTiles);
+            }
             mStep = ceilDiv(mTiles, mParts) * mr;
             nStep = ceilDiv(nTiles, nParts) * nr;
             mChunks = ceilDiv(m, mStep);
@@ -275,13 +287,20 @@ public final class CpuGemm {
 
         private void kernelScalarF32(int kc, float[] ap, int aOff, float[] bp, int bOff, MemorySegment c, long cIdx,
                                      int mrc, int nrc, float al, float be, boolean overwrite, float[] tile) {
-            java.util.Arrays.fill(tile, 0, mr * nr, 0f);
-            for (int p = 0; p < kc; p++) {
-                int bi = bOff + p * nr;
-                for (int r = 0; r < mr; r++) {
-                    float av = ap[aOff + r * kc + p];
-                    int t = r * nr;
-                    for (int j = 0; j < nr; j++) tile[t + j] += av * bp[bi + j];
+            // 2×4 register blocks, K innermost: 6 loads feed 8 multiply-adds held in locals.
+            for (int r = 0; r < mr; r += 2) {
+                int a0 = aOff + r * kc, a1 = a0 + kc;
+                for (int j = 0; j < nr; j += 4) {
+                    float c00 = 0f, c01 = 0f, c02 = 0f, c03 = 0f, c10 = 0f, c11 = 0f, c12 = 0f, c13 = 0f;
+                    for (int p = 0, bi = bOff + j; p < kc; p++, bi += nr) {
+                        float x0 = ap[a0 + p], x1 = ap[a1 + p];
+                        float y0 = bp[bi], y1 = bp[bi + 1], y2 = bp[bi + 2], y3 = bp[bi + 3];
+                        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
+                        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
+                    }
+                    int t = r * nr + j;
+                    tile[t] = c00; tile[t + 1] = c01; tile[t + 2] = c02; tile[t + 3] = c03;
+                    tile[t + nr] = c10; tile[t + nr + 1] = c11; tile[t + nr + 2] = c12; tile[t + nr + 3] = c13;
                 }
             }
             writeTileF32(tile, nr, c, cIdx, n, mrc, nrc, al, be, overwrite);
@@ -373,13 +392,20 @@ public final class CpuGemm {
 
         private void kernelScalarF64(int kc, double[] ap, int aOff, double[] bp, int bOff, MemorySegment c, long cIdx,
                                      int mrc, int nrc, double be, boolean overwrite, double[] tile) {
-            java.util.Arrays.fill(tile, 0, mr * nr, 0d);
-            for (int p = 0; p < kc; p++) {
-                int bi = bOff + p * nr;
-                for (int r = 0; r < mr; r++) {
-                    double av = ap[aOff + r * kc + p];
-                    int t = r * nr;
-                    for (int j = 0; j < nr; j++) tile[t + j] += av * bp[bi + j];
+            // 2×4 register blocks, K innermost: 6 loads feed 8 multiply-adds held in locals.
+            for (int r = 0; r < mr; r += 2) {
+                int a0 = aOff + r * kc, a1 = a0 + kc;
+                for (int j = 0; j < nr; j += 4) {
+                    double c00 = 0d, c01 = 0d, c02 = 0d, c03 = 0d, c10 = 0d, c11 = 0d, c12 = 0d, c13 = 0d;
+                    for (int p = 0, bi = bOff + j; p < kc; p++, bi += nr) {
+                        double x0 = ap[a0 + p], x1 = ap[a1 + p];
+                        double y0 = bp[bi], y1 = bp[bi + 1], y2 = bp[bi + 2], y3 = bp[bi + 3];
+                        c00 += x0 * y0; c01 += x0 * y1; c02 += x0 * y2; c03 += x0 * y3;
+                        c10 += x1 * y0; c11 += x1 * y1; c12 += x1 * y2; c13 += x1 * y3;
+                    }
+                    int t = r * nr + j;
+                    tile[t] = c00; tile[t + 1] = c01; tile[t + 2] = c02; tile[t + 3] = c03;
+                    tile[t + nr] = c10; tile[t + nr + 1] = c11; tile[t + nr + 2] = c12; tile[t + nr + 3] = c13;
                 }
             }
             writeTileF64(tile, nr, c, cIdx, n, mrc, nrc, alpha, be, overwrite);

@@ -20,6 +20,9 @@ final class GemmPool {
         void run(int item);
     }
 
+    /** Busy-wait iterations before parking (a few microseconds). */
+    private static final int SPINS = Integer.getInteger("speedrun.gemm.spins", 1_000);
+
     private final Thread[] workers;
     private final ReentrantLock lock = new ReentrantLock();
     /** High 32 bits: generation of the current job; low 32 bits: next unclaimed item. */
@@ -60,10 +63,12 @@ final class GemmPool {
             claim.set((long) gen << 32); // publishes job and count (volatile writes above)
             for (Thread w : workers) LockSupport.unpark(w);
             work(gen);
+            // Spin only briefly: on a loaded machine a spinning caller takes the core a worker
+            // still needs. The worker finishing the last item unparks the caller.
             int spins = 0;
             while (remaining.get() > 0) {
-                if (++spins < 20_000) Thread.onSpinWait();
-                else LockSupport.parkNanos(this, 50_000);
+                if (++spins < SPINS) Thread.onSpinWait();
+                else LockSupport.parkNanos(this, 1_000_000);
             }
             this.job = null;
             Throwable f = failure;
@@ -102,7 +107,7 @@ final class GemmPool {
             int gen = (int) (claim.get() >>> 32);
             if (gen == seen) {
                 // Spin a little (jobs come in bursts during training), then sleep until unparked.
-                for (int i = 0; i < 2_000 && (int) (claim.get() >>> 32) == seen; i++) Thread.onSpinWait();
+                for (int i = 0; i < SPINS && (int) (claim.get() >>> 32) == seen; i++) Thread.onSpinWait();
                 if ((int) (claim.get() >>> 32) == seen) LockSupport.park(this);
                 continue;
             }

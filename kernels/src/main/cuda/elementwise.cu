@@ -1,0 +1,92 @@
+// Elementwise ops of the contract: fill, convert, add, mix (+ backward), sigmoid, relu², token mask.
+// One thread per element in a grid-stride loop; in-place use (out == x) is safe because every
+// thread reads its element before writing it.
+#include "common.cuh"
+
+extern "C" __global__ void ew_fill(void* out, int odt, long long n, float value) {
+    GRID_LOOP(i, n) st(out, odt, i, value);
+}
+
+extern "C" __global__ void ew_convert(void* out, int odt, const void* x, int xdt, long long n) {
+    GRID_LOOP(i, n) st(out, odt, i, ld(x, xdt, i));
+}
+
+extern "C" __global__ void ew_add(void* out, int odt, const void* x, int xdt, const void* y, int ydt,
+                                  long long n) {
+    GRID_LOOP(i, n) st(out, odt, i, ld(x, xdt, i) + ld(y, ydt, i));
+}
+
+// out = ca·a·x + cb·b·y; a, b are [1] tensors or null (1); y null drops the second term.
+extern "C" __global__ void ew_mix(void* out, int odt, const void* x, int xdt, const void* a, int adt, float ca,
+                                  const void* y, int ydt, const void* b, int bdt, float cb, long long n) {
+    float fa = ca * scalar_or_one(a, adt);
+    float fb = cb * scalar_or_one(b, bdt);
+    GRID_LOOP(i, n) {
+        float v = fa * ld(x, xdt, i);
+        if (y != nullptr) v += fb * ld(y, ydt, i);
+        st(out, odt, i, v);
+    }
+}
+
+// dx += c·a·dOut (one input gradient of mix); a is [1] or null (1).
+extern "C" __global__ void ew_scaled_acc(void* dx, int dxdt, const void* dout, int ddt, const void* a, int adt,
+                                         float c, long long n) {
+    float f = c * scalar_or_one(a, adt);
+    GRID_LOOP(i, n) acc(dx, dxdt, i, f * ld(dout, ddt, i));
+}
+
+extern "C" __global__ void ew_sigmoid(void* out, int odt, const void* x, int xdt, long long n) {
+    GRID_LOOP(i, n) st(out, odt, i, 1.0f / (1.0f + expf(-ld(x, xdt, i))));
+}
+
+// dx += dOut·y·(1−y), y = σ(x) the forward output.
+extern "C" __global__ void ew_sigmoid_backward(void* dx, int dxdt, const void* dout, int ddt, const void* y,
+                                               int ydt, long long n) {
+    GRID_LOOP(i, n) {
+        float s = ld(y, ydt, i);
+        acc(dx, dxdt, i, ld(dout, ddt, i) * s * (1.0f - s));
+    }
+}
+
+extern "C" __global__ void ew_relu_squared(void* out, int odt, const void* x, int xdt, long long n) {
+    GRID_LOOP(i, n) {
+        float r = fmaxf(ld(x, xdt, i), 0.0f);
+        st(out, odt, i, r * r);
+    }
+}
+
+// dx += dOut·2·relu(x).
+extern "C" __global__ void ew_relu_squared_backward(void* dx, int dxdt, const void* dout, int ddt, const void* x,
+                                                    int xdt, long long n) {
+    GRID_LOOP(i, n) acc(dx, dxdt, i, ld(dout, ddt, i) * 2.0f * fmaxf(ld(x, xdt, i), 0.0f));
+}
+
+// out[i] = tokens[i] == value ? ifEqual : otherwise.
+extern "C" __global__ void ew_token_mask(void* out, int odt, const int* tokens, int value, float ifEqual,
+                                         float otherwise, long long n) {
+    GRID_LOOP(i, n) st(out, odt, i, tokens[i] == value ? ifEqual : otherwise);
+}
+
+// FP8 quantisation for the LM head GEMM: out = saturate(x · scale) in E4M3 (fmt 0) or E5M2 (fmt 1);
+// scale is a [1] F32 device tensor (cuBLASLt then multiplies by its inverse).
+#include <cuda_fp8.h>
+extern "C" __global__ void ew_quantize_fp8(void* out, int fmt, const void* x, int xdt, const float* scale,
+                                           long long n) {
+    float s = scale[0];
+    GRID_LOOP(i, n) {
+        float v = ld(x, xdt, i) * s;
+        if (fmt == 0) ((__nv_fp8_e4m3*)out)[i] = __nv_fp8_e4m3(v);
+        else ((__nv_fp8_e5m2*)out)[i] = __nv_fp8_e5m2(v);
+    }
+}
+
+// out[b, j, i] = x[b, i, j] for a batch of [R, C] matrices (FP8 backward needs "TN" operands).
+extern "C" __global__ void ew_transpose(void* out, int odt, const void* x, int xdt, int B, int R, int C) {
+    long long n = (long long)B * R * C;
+    GRID_LOOP(idx, n) {
+        long long b = idx / ((long long)R * C);
+        long long rc = idx % ((long long)R * C);
+        int r = (int)(rc / C), c = (int)(rc % C);
+        st(out, odt, b * R * C + (long long)c * R + r, ld(x, xdt, idx));
+    }
+}

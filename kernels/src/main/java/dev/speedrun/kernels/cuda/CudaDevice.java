@@ -1,0 +1,43 @@
+package dev.speedrun.kernels.cuda;
+
+import dev.speedrun.tensor.Backend;
+import dev.speedrun.tensor.Tensor;
+
+/**
+ * What {@link CudaOps} needs from one GPU: kernel launches on its stream, stream-ordered scratch
+ * memory and the vendor GEMM. {@link JCudaDevice} is the real one; tests substitute a recorder so
+ * every op's launch arguments are checked against the kernel signatures without a GPU.
+ */
+public interface CudaDevice {
+    /** Grid or block dimensions. */
+    record Dim3(int x, int y, int z) {
+        public Dim3 {
+            if (x < 1 || y < 1 || z < 1) throw new IllegalArgumentException("launch dimensions must be positive: " + x + "×" + y + "×" + z);
+        }
+
+        public static Dim3 of(int x) { return new Dim3(x, 1, 1); }
+
+        public static Dim3 of(int x, int y) { return new Dim3(x, y, 1); }
+    }
+
+    /** The memory backend whose storage this device's kernels read. */
+    Backend backend();
+
+    /** Compute capability as major·10 + minor (80 = A100, 90 = H100/H200). */
+    int computeCapability();
+
+    /** Queues {@code kernel} on the device's stream; {@code args} are checked with {@link Kernel#checkArgs}. */
+    void launch(Kernel kernel, Dim3 grid, Dim3 block, int sharedBytes, Object... args);
+
+    /**
+     * An F32 device buffer of at least {@code floats} elements for slot {@code slot}, reused by later
+     * ops (all work is ordered on one stream, so reuse after the previous op is safe).
+     */
+    Tensor scratch(int slot, long floats);
+
+    /** The cuBLASLt GEMM, or null when cuBLASLt could not be loaded (then a kernel GEMM runs). */
+    Gemm gemm();
+
+    /** Waits for all queued work. */
+    void synchronize();
+}

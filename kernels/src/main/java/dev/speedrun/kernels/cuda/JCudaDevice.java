@@ -1,0 +1,281 @@
+package dev.speedrun.kernels.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemsetD8;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+import dev.speedrun.kernels.cuda.Kernel.MtpWeights;
+import dev.speedrun.kernels.cuda.Kernel.Ptr;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.MemoryArena;
+import dev.speedrun.tensor.Shape;
+import dev.speedrun.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.Map;
+import jcuda.NativePointerObject;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream_flags;
+
+/**
+ * One GPU through JCuda's driver API: its primary context (made current on every calling thread),
+ * one stream that all kernels, copies, cuBLASLt and NCCL calls use, the kernel modules loaded from
+ * the jar's fatbins, scratch buffers, a cuBLASLt workspace and one memory arena. Every driver call
+ * is checked and reported with the CUDA error name. With {@code -Dspeedrun.cuda.sync=true} each
+ * launch is followed by a synchronize so an asynchronous fault names its kernel.
+ */
+public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, AutoCloseable {
+    /** cuBLASLt workspace (the cuda-notes' 32 MB). */
+    static final long WORKSPACE_BYTES = 32L << 20;
+    private static final boolean SYNC_EACH_LAUNCH = Boolean.getBoolean("speedrun.cuda.sync");
+
+    private final CudaBackend backend;
+    private final int ordinal;
+    private final CUcontext context = new CUcontext();
+    private final Cu.Stream stream = new Cu.Stream();
+    private final String name;
+    private final int computeCapability;
+    private final Map<String, CUmodule> modules = new HashMap<>();
+    private final Map<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
+    private final Map<Integer, Tensor> scratch = new HashMap<>();
+    private final Map<Integer, CudaBackend.CudaStorage> scratchStorage = new HashMap<>();
+    private Gemm gemm;
+    private boolean gemmTried;
+    private String gemmProblem = "";
+    private CudaBackend.CudaStorage workspace;
+    private MemoryArena arena;
+
+    JCudaDevice(CudaBackend backend, int ordinal) {
+        this.backend = backend;
+        this.ordinal = ordinal;
+        CUdevice dev = new CUdevice();
+        Cu.check("cuDeviceGet(" + ordinal + ")", cuDeviceGet(dev, ordinal));
+        Cu.check("cuDevicePrimaryCtxRetain", cuDevicePrimaryCtxRetain(context, dev));
+        makeCurrent();
+        byte[] nm = new byte[256];
+        Cu.check("cuDeviceGetName", cuDeviceGetName(nm, nm.length, dev));
+        int len = 0;
+        while (len < nm.length && nm[len] != 0) len++;
+        name = new String(nm, 0, len);
+        int[] major = new int[1], minor = new int[1];
+        Cu.check("cuDeviceGetAttribute(major)", cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
+        Cu.check("cuDeviceGetAttribute(minor)", cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev));
+        computeCapability = major[0] * 10 + minor[0];
+        Cu.check("cuStreamCreate", cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT));
+        for (String m : KernelResources.modules()) {
+            CUmodule mod = new CUmodule();
+            Cu.check("cuModuleLoadData(" + m + ".fatbin) on " + name + " (sm_" + computeCapability + ")",
+                    cuModuleLoadData(mod, KernelResources.fatbin(m)));
+            modules.put(m, mod);
+        }
+        for (Kernel k : Kernel.values()) {
+            CUmodule mod = modules.get(k.module());
+            if (mod == null) throw new IllegalStateException("kernel module " + k.module() + " is not in this build (" + KernelResources.modules() + ")");
+            CUfunction f = new CUfunction();
+            Cu.check("cuModuleGetFunction(" + k.cName() + ")", cuModuleGetFunction(f, mod, k.cName()));
+            functions.put(k, f);
+        }
+    }
+
+    /** Makes this device's context current on the calling thread (cheap; called by every entry point). */
+    @Override public void makeCurrent() { Cu.check("cuCtxSetCurrent", cuCtxSetCurrent(context)); }
+
+    public int ordinal() { return ordinal; }
+
+    public String name() { return name; }
+
+    @Override public CudaBackend backend() { return backend; }
+
+    @Override public int computeCapability() { return computeCapability; }
+
+    /** Raw cudaStream_t of the device stream (for cuBLASLt and NCCL). */
+    @Override public long streamHandle() { return stream.handle(); }
+
+    // ------------------------------------------------------------------ memory
+
+    Cu.DevPtr malloc(long bytes) {
+        makeCurrent();
+        Cu.DevPtr p = new Cu.DevPtr();
+        Cu.check("cuMemAlloc(" + bytes + " bytes) on " + name, cuMemAlloc(p, Math.max(bytes, 1)));
+        Cu.check("cuMemsetD8", cuMemsetD8(p, (byte) 0, Math.max(bytes, 1)));
+        return p;
+    }
+
+    void free(Cu.DevPtr p) {
+        makeCurrent();
+        Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
+        Cu.check("cuMemFree", cuMemFree(p));
+    }
+
+    void copyFromHost(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
+        try (java.lang.foreign.Arena tmp = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment s = src.isNative() ? src.asSlice(0, bytes) : tmp.allocate(bytes, 16).copyFrom(src.asSlice(0, bytes));
+            Cu.check("cuMemcpyHtoD(" + bytes + " bytes)", cuMemcpyHtoD(base.withByteOffset(offset), Pointer.to(s.asByteBuffer()), bytes));
+        }
+    }
+
+    void copyToHost(MemorySegment dst, Cu.DevPtr base, long offset, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
+        try (java.lang.foreign.Arena tmp = java.lang.foreign.Arena.ofConfined()) {
+            MemorySegment d = dst.isNative() ? dst.asSlice(0, bytes) : tmp.allocate(bytes, 16);
+            Cu.check("cuMemcpyDtoH(" + bytes + " bytes)", cuMemcpyDtoH(Pointer.to(d.asByteBuffer()), base.withByteOffset(offset), bytes));
+            if (!dst.isNative()) dst.asSlice(0, bytes).copyFrom(d);
+        }
+    }
+
+    void copy(Cu.DevPtr dst, long dstOffset, Cu.DevPtr src, long srcOffset, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        Cu.check("cuMemcpyDtoDAsync(" + bytes + " bytes)", cuMemcpyDtoDAsync(dst.withByteOffset(dstOffset), src.withByteOffset(srcOffset), bytes, stream));
+    }
+
+    /** The device's memory arena (model buffers are sized once and allocated from it). */
+    public synchronized MemoryArena arena() {
+        if (arena == null) arena = new MemoryArena(backend);
+        return arena;
+    }
+
+    @Override public synchronized Tensor scratch(int slot, long floats) {
+        Tensor t = scratch.get(slot);
+        if (t == null || t.numel() < floats) {
+            CudaBackend.CudaStorage old = scratchStorage.remove(slot);
+            if (old != null) backend.free(old);
+            long n = Math.max(floats, 1024);
+            CudaBackend.CudaStorage s = (CudaBackend.CudaStorage) backend.allocate(n * 4);
+            scratchStorage.put(slot, s);
+            t = new Tensor(s, DType.F32, 0, Shape.of(n));
+            scratch.put(slot, t);
+        }
+        return t;
+    }
+
+    // ------------------------------------------------------------------ launches
+
+    @Override public void launch(Kernel kernel, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        kernel.checkArgs(args);
+        makeCurrent();
+        NativePointerObject[] params = new NativePointerObject[args.length];
+        for (int i = 0; i < args.length; i++) {
+            params[i] = switch (args[i]) {
+                case Ptr p -> Pointer.to(new long[] {p.address()});
+                case Integer v -> Pointer.to(new int[] {v});
+                case Long v -> Pointer.to(new long[] {v});
+                case Float v -> Pointer.to(new float[] {v});
+                case MtpWeights w -> Pointer.to(w.w());
+                default -> throw new IllegalArgumentException("unsupported kernel argument " + args[i]);
+            };
+        }
+        Cu.check("cuLaunchKernel(" + kernel.cName() + ", grid " + grid + ", block " + block + ")",
+                cuLaunchKernel(functions.get(kernel), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                        sharedBytes, stream, Pointer.to(params), null));
+        if (SYNC_EACH_LAUNCH) Cu.check("kernel " + kernel.cName() + " (cuStreamSynchronize)", cuStreamSynchronize(stream));
+    }
+
+    @Override public void synchronize() {
+        makeCurrent();
+        Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
+    }
+
+    // ------------------------------------------------------------------ GEMM
+
+    @Override public synchronized Gemm gemm() {
+        if (!gemmTried) {
+            gemmTried = true;
+            if (!"kernel".equals(System.getProperty("speedrun.cuda.gemm"))) {
+                try {
+                    CublasLt lt = CublasLt.load();
+                    workspace = (CudaBackend.CudaStorage) backend.allocate(WORKSPACE_BYTES);
+                    gemm = new CublasLtGemm(lt, stream.handle(), workspace.address(), WORKSPACE_BYTES, computeCapability);
+                } catch (RuntimeException e) {
+                    gemmProblem = e.getMessage();
+                    if ("cublaslt".equals(System.getProperty("speedrun.cuda.gemm"))) throw e;
+                    System.err.println("[cuda] cuBLASLt unavailable, matmuls use the slower kernel GEMM: " + e.getMessage());
+                }
+            }
+        }
+        return gemm;
+    }
+
+    /** Why cuBLASLt is not used (empty when it is). */
+    public String gemmProblem() { gemm(); return gemmProblem; }
+
+    // ------------------------------------------------------------------ timing
+
+    /**
+     * Median milliseconds of {@code work} over {@code reps} runs after {@code warmup} runs, timed with
+     * CUDA events on the device stream.
+     */
+    public double timeMillis(Runnable work, int warmup, int reps) {
+        makeCurrent();
+        for (int i = 0; i < warmup; i++) work.run();
+        CUevent start = new CUevent(), end = new CUevent();
+        Cu.check("cuEventCreate", cuEventCreate(start, 0));
+        Cu.check("cuEventCreate", cuEventCreate(end, 0));
+        double[] ms = new double[reps];
+        try {
+            for (int i = 0; i < reps; i++) {
+                Cu.check("cuEventRecord", cuEventRecord(start, stream));
+                work.run();
+                Cu.check("cuEventRecord", cuEventRecord(end, stream));
+                Cu.check("cuEventSynchronize", cuEventSynchronize(end));
+                float[] t = new float[1];
+                Cu.check("cuEventElapsedTime", cuEventElapsedTime(t, start, end));
+                ms[i] = t[0];
+            }
+        } finally {
+            Cu.check("cuEventDestroy", cuEventDestroy(start));
+            Cu.check("cuEventDestroy", cuEventDestroy(end));
+        }
+        Arrays.sort(ms);
+        return ms[reps / 2];
+    }
+
+    @Override public synchronized void close() {
+        makeCurrent();
+        Cu.check("cuCtxSynchronize", cuCtxSynchronize());
+        if (gemm instanceof CublasLtGemm g) g.close();
+        if (arena != null) arena.close();
+        for (CudaBackend.CudaStorage s : scratchStorage.values()) backend.free(s);
+        if (workspace != null) backend.free(workspace);
+        for (CUmodule m : modules.values()) Cu.check("cuModuleUnload", cuModuleUnload(m));
+        Cu.check("cuStreamDestroy", cuStreamDestroy(stream));
+        CUdevice dev = new CUdevice();
+        Cu.check("cuDeviceGet", cuDeviceGet(dev, ordinal));
+        Cu.check("cuDevicePrimaryCtxRelease", cuDevicePrimaryCtxRelease(dev));
+    }
+}

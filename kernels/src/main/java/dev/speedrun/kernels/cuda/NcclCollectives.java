@@ -1,0 +1,169 @@
+package dev.speedrun.kernels.cuda;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+
+import dev.speedrun.kernels.Collectives;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * {@link Collectives} over NCCL for one GPU (one rank). Collectives are queued on the device's
+ * stream, so the kernels that follow see their results without a host synchronisation; only
+ * {@link #barrier()} waits. One thread per GPU in a node; several nodes share the NCCL id through
+ * {@link NcclBootstrap} (global rank = node rank × GPUs per node + local index).
+ */
+public final class NcclCollectives implements Collectives {
+    /** What the collectives need from their GPU (JCudaDevice; tests use a host stand-in). */
+    interface Device {
+        void makeCurrent();
+
+        long streamHandle();
+
+        void synchronize();
+
+        dev.speedrun.tensor.Backend backend();
+
+        Tensor scratch(int slot, long floats);
+    }
+
+    private final Nccl nccl;
+    private final Device device;
+    private final MemorySegment comm;
+    private final MemorySegment stream;
+    private final int rank, worldSize;
+    private Tensor barrierBuf;
+
+    private NcclCollectives(Nccl nccl, Device device, MemorySegment comm, int rank, int worldSize) {
+        this.nccl = nccl;
+        this.device = device;
+        this.comm = comm;
+        this.stream = MemorySegment.ofAddress(device.streamHandle());
+        this.rank = rank;
+        this.worldSize = worldSize;
+    }
+
+    /**
+     * Joins the communicator of {@code id} as {@code rank} of {@code worldSize}; blocks until every
+     * rank has joined, so each rank calls this on its own thread.
+     */
+    public static NcclCollectives join(JCudaDevice device, byte[] id, int rank, int worldSize) {
+        return join(Nccl.load(), device, id, rank, worldSize);
+    }
+
+    static NcclCollectives join(Nccl nccl, Device device, byte[] id, int rank, int worldSize) {
+        if (id.length != Nccl.UNIQUE_ID_BYTES) throw new IllegalArgumentException("an NCCL id has " + Nccl.UNIQUE_ID_BYTES + " bytes, got " + id.length);
+        device.makeCurrent();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ADDRESS);
+            MemorySegment idSeg = a.allocate(Nccl.UNIQUE_ID);
+            idSeg.copyFrom(MemorySegment.ofArray(id));
+            nccl.check("ncclCommInitRank(rank " + rank + " of " + worldSize + ")",
+                    Nccl.invoke(() -> (int) nccl.commInitRank.invokeExact(out, worldSize, idSeg, rank)));
+            return new NcclCollectives(nccl, device, out.get(ADDRESS, 0), rank, worldSize);
+        }
+    }
+
+    /**
+     * All GPUs of this node as one run: one thread per device joins concurrently; process
+     * {@code bootstrap.rank()} of {@code bootstrap.worldSize()} processes (one per node) owns global
+     * ranks [rank·n, (rank+1)·n) for its n devices. Returns the collectives in device order.
+     */
+    public static List<NcclCollectives> forNode(List<JCudaDevice> devices, NcclBootstrap bootstrap) {
+        int n = devices.size();
+        byte[] id = bootstrap.exchange(() -> Nccl.load().uniqueId());
+        int world = bootstrap.worldSize() * n;
+        ExecutorService pool = Executors.newFixedThreadPool(n);
+        try {
+            List<Future<NcclCollectives>> fs = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                int local = i;
+                fs.add(pool.submit(() -> join(devices.get(local), id, bootstrap.rank() * n + local, world)));
+            }
+            List<NcclCollectives> out = new ArrayList<>();
+            for (Future<NcclCollectives> f : fs) out.add(f.get());
+            return out;
+        } catch (Exception e) {
+            throw new IllegalStateException("NCCL initialisation failed: " + e.getMessage(), e);
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    static int ncclType(DType t) {
+        return switch (t) {
+            case F32 -> Nccl.ncclFloat32;
+            case BF16 -> Nccl.ncclBfloat16;
+            case F64 -> Nccl.ncclFloat64;
+            case I32 -> Nccl.ncclInt32;
+            default -> throw new IllegalArgumentException("NCCL collectives take F32, BF16, F64 or I32, got " + t);
+        };
+    }
+
+    private static int ncclOp(Reduce op) { return op == Reduce.SUM ? Nccl.ncclSum : Nccl.ncclAvg; }
+
+    private MemorySegment addr(Tensor t) {
+        if (!device.backend().equals(t.backend())) throw new IllegalArgumentException("NCCL needs tensors of this rank's GPU, got " + t);
+        return MemorySegment.ofAddress(t.address());
+    }
+
+    @Override public int rank() { return rank; }
+
+    @Override public int worldSize() { return worldSize; }
+
+    @Override public void allReduce(Tensor buf, Reduce op) {
+        device.makeCurrent();
+        MemorySegment p = addr(buf);
+        long n = buf.numel();
+        int dt = ncclType(buf.dtype()), o = ncclOp(op);
+        nccl.check("ncclAllReduce(" + n + ")", Nccl.invoke(() -> (int) nccl.allReduce.invokeExact(p, p, n, dt, o, comm, stream)));
+    }
+
+    @Override public void reduceScatter(Tensor out, Tensor in, Reduce op) {
+        if (in.numel() != out.numel() * worldSize)
+            throw new IllegalArgumentException("reduceScatter: in has " + in.numel() + " elements, expected " + worldSize + " × " + out.numel());
+        if (in.dtype() != out.dtype()) throw new IllegalArgumentException("reduceScatter: dtypes differ");
+        device.makeCurrent();
+        MemorySegment s = addr(in), r = addr(out);
+        long n = out.numel();
+        int dt = ncclType(out.dtype()), o = ncclOp(op);
+        nccl.check("ncclReduceScatter(" + n + ")", Nccl.invoke(() -> (int) nccl.reduceScatter.invokeExact(s, r, n, dt, o, comm, stream)));
+    }
+
+    @Override public void allGather(Tensor out, Tensor in) {
+        if (out.numel() != in.numel() * worldSize)
+            throw new IllegalArgumentException("allGather: out has " + out.numel() + " elements, expected " + worldSize + " × " + in.numel());
+        if (in.dtype() != out.dtype()) throw new IllegalArgumentException("allGather: dtypes differ");
+        device.makeCurrent();
+        MemorySegment s = addr(in), r = addr(out);
+        long n = in.numel();
+        int dt = ncclType(in.dtype());
+        nccl.check("ncclAllGather(" + n + ")", Nccl.invoke(() -> (int) nccl.allGather.invokeExact(s, r, n, dt, comm, stream)));
+    }
+
+    @Override public void broadcast(Tensor buf, int root) {
+        if (root < 0 || root >= worldSize) throw new IllegalArgumentException("broadcast root " + root + " outside [0, " + worldSize + ")");
+        device.makeCurrent();
+        MemorySegment p = addr(buf);
+        long n = buf.numel();
+        int dt = ncclType(buf.dtype());
+        nccl.check("ncclBroadcast(" + n + ")", Nccl.invoke(() -> (int) nccl.broadcast.invokeExact(p, p, n, dt, root, comm, stream)));
+    }
+
+    @Override public void barrier() {
+        if (barrierBuf == null) barrierBuf = device.scratch(99, 1);
+        allReduce(barrierBuf.view(0, 1), Reduce.SUM);
+        device.synchronize();
+    }
+
+    @Override public void close() {
+        device.synchronize();
+        nccl.check("ncclCommDestroy", Nccl.invoke(() -> (int) nccl.commDestroy.invokeExact(comm)));
+    }
+}

@@ -1,0 +1,275 @@
+package dev.speedrun.kernels.cuda;
+
+import static dev.speedrun.kernels.cuda.GpuTestSupport.check;
+import static dev.speedrun.kernels.cuda.GpuTestSupport.rtol;
+import static dev.speedrun.tensor.DType.F32;
+
+import dev.speedrun.kernels.DecayMask;
+import dev.speedrun.kernels.cuda.GpuTestSupport.Pair;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.HostData;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Every op of the contract on the GPU against the CPU backend on the same inputs, for F32 and BF16
+ * activations (tolerances in {@link GpuTestSupport}). Skipped with the reason where there is no GPU.
+ * Run with {@code ./mvnw -Pgpu -pl kernels -am test} or scripts/gpu-check.sh.
+ */
+@Tag("gpu")
+@org.junit.jupiter.api.Timeout(value = 180, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
+class CudaOpsGpuTest {
+    static final int T = 203, C = 96, V = 517, G = 12;
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void elementwise(DType dt) {
+        try (GpuTestSupport s = GpuTestSupport.open(1)) {
+            double r = rtol(dt, false);
+            Pair x = s.input(dt, 1, T, C), y = s.input(dt, 1, T, C), a = s.input(F32, 1, 1), b = s.input(F32, 1, 1);
+            Pair out = s.output(dt, T, C);
+            s.both((o, g) -> o.fill(out.of(g), 0.375));
+            check("fill", out, r);
+            Pair conv = s.output(F32, T, C);
+            s.both((o, g) -> o.convert(conv.of(g), x.of(g)));
+            check("convert", conv, r);
+            Pair add = s.output(dt, T, C);
+            s.both((o, g) -> o.add(add.of(g), x.of(g), y.of(g)));
+            check("add", add, r);
+            Pair mix = s.output(dt, T, C);
+            s.both((o, g) -> o.mix(mix.of(g), x.of(g), a.of(g), 0.5, y.of(g), b.of(g), -2));
+            check("mix", mix, r);
+            Pair mix1 = s.output(dt, T, C);
+            s.both((o, g) -> o.mix(mix1.of(g), x.of(g), null, 1.5, null, null, 0));
+            check("mix without y", mix1, r);
+            Pair dx = s.input(dt, 1, T, C), dy = s.input(dt, 1, T, C), da = s.input(F32, 1, 1), db = s.input(F32, 1, 1);
+            s.both((o, g) -> o.mixBackward(dx.of(g), dy.of(g), da.of(g), db.of(g), y.of(g), x.of(g), a.of(g), 0.5, y.of(g), b.of(g), -2));
+            check("mixBackward dx", dx, r);
+            check("mixBackward dy", dy, r);
+            check("mixBackward da", da, rtol(dt, true));
+            check("mixBackward db", db, rtol(dt, true));
+            Pair sig = s.output(dt, T, C);
+            s.both((o, g) -> o.sigmoid(sig.of(g), x.of(g)));
+            check("sigmoid", sig, r);
+            Pair dsig = s.input(dt, 1, T, C);
+            s.both((o, g) -> o.sigmoidBackward(dsig.of(g), y.of(g), sig.of(g)));
+            check("sigmoidBackward", dsig, r);
+            Pair relu = s.output(dt, T, C);
+            s.both((o, g) -> o.reluSquared(relu.of(g), x.of(g)));
+            check("reluSquared", relu, r);
+            Pair drelu = s.input(dt, 1, T, C);
+            s.both((o, g) -> o.reluSquaredBackward(drelu.of(g), y.of(g), x.of(g)));
+            check("reluSquaredBackward", drelu, r);
+            Pair sum = s.output(F32, 1), sq = s.input(F32, 1, 1);
+            s.both((o, g) -> o.sum(sum.of(g), x.of(g), false));
+            check("sum", sum, rtol(dt, true));
+            s.both((o, g) -> o.sumSquares(sq.of(g), x.of(g), true));
+            check("sumSquares (accumulate)", sq, rtol(dt, true));
+            Pair tok = s.ints(7, T), mask = s.output(dt, T);
+            s.both((o, g) -> o.tokenMask(mask.of(g), tok.of(g), 3, 0, 1));
+            check("tokenMask", mask, r);
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void embeddingNormRotaryShift(DType dt) {
+        try (GpuTestSupport s = GpuTestSupport.open(2)) {
+            double r = rtol(dt, false), rr = rtol(dt, true);
+            Pair table = s.input(dt, 1, V, C), tokens = s.ints(V, T);
+            Pair emb = s.output(dt, T, C);
+            s.both((o, g) -> o.embedding(emb.of(g), table.of(g), tokens.of(g)));
+            check("embedding", emb, r);
+            Pair dTable = s.input(F32, 1, V, C), dOut = s.input(dt, 1, T, C);
+            s.both((o, g) -> o.embeddingBackward(dTable.of(g), dOut.of(g), tokens.of(g)));
+            check("embeddingBackward", dTable, rr);
+            Pair x = s.input(dt, 3, T, C), out = s.output(dt, T, C), rrms = s.output(F32, T);
+            s.both((o, g) -> o.rmsNorm(out.of(g), rrms.of(g), x.of(g)));
+            check("rmsNorm", out, rr);
+            check("rmsNorm rrms", rrms, rr);
+            Pair dx = s.input(dt, 1, T, C);
+            s.both((o, g) -> o.rmsNormBackward(dx.of(g), dOut.of(g), x.of(g), rrms.of(g)));
+            check("rmsNormBackward", dx, rr);
+            int H = 3, D = 128;
+            Pair q = s.input(dt, 1, T, H, D), rot = s.output(dt, T, H, D);
+            double[] f = new double[D / 2];
+            for (int j = 0; j < f.length; j++) f[j] = Math.pow(1024, -j / (double) (D / 4)) * (j < D / 4 ? 1 : 0);
+            Pair freqs = s.pair(F32, F32, f, D / 2);
+            s.both((o, g) -> o.rotary(rot.of(g), q.of(g), freqs.of(g)));
+            check("rotary", rot, r * 4);
+            Pair drot = s.input(dt, 1, T, H, D);
+            s.both((o, g) -> o.rotaryBackward(drot.of(g), q.of(g), freqs.of(g)));
+            check("rotaryBackward", drot, r * 4);
+            Pair ks = s.output(dt, T, H, D);
+            s.both((o, g) -> o.keyShift(ks.of(g), q.of(g)));
+            check("keyShift", ks, r);
+            Pair dks = s.input(dt, 1, T, H, D);
+            s.both((o, g) -> o.keyShiftBackward(dks.of(g), q.of(g)));
+            check("keyShiftBackward", dks, r);
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void attentionOverPackedDocuments(DType dt) {
+        try (GpuTestSupport s = GpuTestSupport.open(3)) {
+            double rr = rtol(dt, true);
+            int H = 2;
+            int[] cu = {0, 17, 17, 90, 91, T, T};   // an empty document and a one-token document
+            for (int D : new int[] {128, 40})
+                for (int window : new int[] {0, 33, 1000}) {
+                    String tag = "D=" + D + " window=" + window;
+                    Pair q = s.input(dt, 1, T, H, D), k = s.input(dt, 1, T, H, D), v = s.input(dt, 1, T, H, D), cus = s.ints(cu);
+                    Pair out = s.output(dt, T, H, D), lse = s.output(F32, H, T);
+                    double scale = 0.12;
+                    s.both((o, g) -> o.attention(out.of(g), lse.of(g), q.of(g), k.of(g), v.of(g), cus.of(g), window, scale));
+                    check("attention " + tag, out, rr);
+                    check("attention lse " + tag, lse, rr);
+                    Pair dOut = s.input(dt, 1, T, H, D), dq = s.input(dt, 1, T, H, D), dk = s.input(dt, 1, T, H, D), dv = s.input(dt, 1, T, H, D);
+                    // Both sides use the CPU's forward output so the backward is compared alone.
+                    Pair o2 = s.pair(dt, F32, HostData.toDoubles(out.cpu()), T, H, D);
+                    Pair l2 = s.pair(F32, F32, HostData.toDoubles(lse.cpu()), H, T);
+                    s.both((o, g) -> o.attentionBackward(dq.of(g), dk.of(g), dv.of(g), dOut.of(g), q.of(g), k.of(g), v.of(g),
+                            o2.of(g), l2.of(g), cus.of(g), window, scale));
+                    check("attention dq " + tag, dq, rr);
+                    check("attention dk " + tag, dk, rr);
+                    check("attention dv " + tag, dv, rr);
+                }
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void gates(DType dt) {
+        try (GpuTestSupport s = GpuTestSupport.open(4)) {
+            double r = rtol(dt, false), rr = rtol(dt, true);
+            int H = 6, D = 32;
+            Pair y = s.input(dt, 1, T, H, D), x = s.input(dt, 1, T, C), w = s.input(dt, 0.3, H, G);
+            Pair out = s.output(dt, T, H, D), gate = s.output(F32, T, H);
+            s.both((o, g) -> o.headGate(out.of(g), gate.of(g), y.of(g), x.of(g), w.of(g)));
+            check("headGate", out, r * 2);
+            check("headGate gate", gate, r * 2);
+            Pair dy = s.input(dt, 1, T, H, D), dx = s.input(dt, 1, T, C), dw = s.input(F32, 1, H, G), dOut = s.input(dt, 1, T, H, D);
+            s.both((o, g) -> o.headGateBackward(dy.of(g), dx.of(g), dw.of(g), dOut.of(g), y.of(g), x.of(g), w.of(g), gate.of(g)));
+            check("headGateBackward dy", dy, r * 2);
+            check("headGateBackward dx", dx, rr);
+            check("headGateBackward dw", dw, rr);
+            Pair sw = s.input(dt, 0.3, G), lam = s.input(F32, 1, 1), sout = s.output(dt, T, C), sgate = s.output(F32, T);
+            s.both((o, g) -> o.smear(sout.of(g), sgate.of(g), x.of(g), sw.of(g), lam.of(g)));
+            check("smear", sout, r * 2);
+            check("smear gate", sgate, r * 2);
+            Pair sdx = s.input(dt, 1, T, C), sdw = s.input(F32, 1, G), sdl = s.input(F32, 1, 1), sdOut = s.input(dt, 1, T, C);
+            s.both((o, g) -> o.smearBackward(sdx.of(g), sdw.of(g), sdl.of(g), sdOut.of(g), x.of(g), sw.of(g), lam.of(g), sgate.of(g)));
+            check("smearBackward dx", sdx, rr);
+            check("smearBackward dw", sdw, rr);
+            check("smearBackward dLambda", sdl, rr);
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void softcapCrossEntropyWithMtpWeights(DType dt) {
+        try (GpuTestSupport s = GpuTestSupport.open(5)) {
+            double rr = rtol(dt, true);
+            Pair logits = s.input(dt, 4, T, V), targets = s.ints(V, T), tw = s.input(F32, 1, T);
+            Pair losses = s.output(F32, T), dLogits = s.output(dt, T, V);
+            double[] w = {1, 0.5, 0.25};
+            s.both((o, g) -> o.softcapCrossEntropy(losses.of(g), dLogits.of(g), logits.of(g), targets.of(g), tw.of(g), w, 30, 7.5, 0.25));
+            check("softcapCrossEntropy losses", losses, rr);
+            check("softcapCrossEntropy dLogits", dLogits, rr);
+            Pair losses1 = s.output(F32, T);
+            s.both((o, g) -> o.softcapCrossEntropy(losses1.of(g), null, logits.of(g), targets.of(g), null, new double[] {1}, 30, 7.5, 1));
+            check("softcapCrossEntropy next-token, no gradient", losses1, rr);
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void optimizerKernels(DType state) {
+        try (GpuTestSupport s = GpuTestSupport.open(6)) {
+            double r = rtol(state, false) * 10, rr = rtol(state, true);
+            int n = 3000;
+            Pair p = s.input(F32, 1, n), g = s.input(F32, 1, n);
+            double[] mv = new double[n];
+            for (int i = 0; i < n; i++) mv[i] = s.rnd.nextGaussian() * 0.1;
+            Pair m = s.pair(state, state, mv, n);
+            double[] vv = new double[n];
+            for (int i = 0; i < n; i++) vv[i] = Math.abs(s.rnd.nextGaussian()) * 0.01;
+            Pair v = s.pair(state, state, vv, n);   // moments in the same dtype on both sides
+            s.both((o, gs) -> o.adamStep(p.of(gs), g.of(gs), m.of(gs), v.of(gs), 0.008, 0.65, 0.95, 1e-8, 5, 0.01, DecayMask.GT));
+            check("adamStep p", p, r);
+            check("adamStep m", m, r);
+            check("adamStep v", v, r);
+            Pair upd = s.output(F32, n), buf = s.input(F32, 1, n);
+            s.both((o, gs) -> o.muonMomentum(upd.of(gs), buf.of(gs), g.of(gs), 0.95));
+            check("muonMomentum update", upd, 1e-5);
+            check("muonMomentum buf", buf, 1e-5);
+            Pair mat = s.input(state, 1, 3, 48, 64), fro = s.output(state, 3, 48, 64);
+            s.both((o, gs) -> o.frobeniusNormalize(fro.of(gs), mat.of(gs), 1.02, 1e-6));
+            check("frobeniusNormalize", fro, rr);
+            double[] s2v = new double[3 * 48];
+            for (int i = 0; i < s2v.length; i++) s2v[i] = Math.abs(s.rnd.nextGaussian());
+            Pair s2 = s.pair(F32, F32, s2v, 3, 48);
+            s.both((o, gs) -> o.varianceReduce(mat.of(gs), s2.of(gs), 0.95));
+            check("varianceReduce v", mat, rr);
+            check("varianceReduce s2", s2, rr);
+            Pair pd = s.input(F32, 1, n);
+            s.both((o, gs) -> o.decayedUpdate(pd.of(gs), g.of(gs), 0.023, 0.001, DecayMask.GE));
+            check("decayedUpdate", pd, 1e-5);
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void matmulThroughCublasLtAndTheKernel(DType dt) {
+        try (GpuTestSupport s = GpuTestSupport.open(7)) {
+            double rr = rtol(dt, true);
+            int M = 70, N = 96, K = 200;
+            CudaOps gpu = (CudaOps) s.gpu;
+            for (boolean ta : new boolean[] {false, true})
+                for (boolean tb : new boolean[] {false, true}) {
+                    String tag = "transA=" + ta + " transB=" + tb;
+                    Pair a = ta ? s.input(dt, 1, K, M) : s.input(dt, 1, M, K), b = tb ? s.input(dt, 1, N, K) : s.input(dt, 1, K, N);
+                    Pair out = s.output(F32, M, N);
+                    s.both((o, g) -> o.matmul(out.of(g), a.of(g), b.of(g), ta, tb, 1.5, 0));
+                    check("matmul " + tag, out, rr);
+                    Pair out2 = s.output(F32, M, N);
+                    s.cpu.matmul(out2.cpu(), a.cpu(), b.cpu(), ta, tb, 1.5, 0);
+                    gpu.gemmKernel(out2.gpu(), a.gpu(), b.gpu(), ta, tb, 1.5, 0);
+                    check("kernel GEMM " + tag, out2, rr);
+                }
+            Pair a = s.input(dt, 1, 4, 33, 48), b = s.input(dt, 1, 4, 48, 40), out = s.input(dt, 1, 4, 33, 40);
+            s.both((o, g) -> o.matmul(out.of(g), a.of(g), b.of(g), false, false, 1, 0.5));
+            check("batched matmul with beta", out, rr * 2);
+            JCudaDevice dev = s.gpuBackend.device();
+            System.out.println("[gpu] " + dev.name() + " sm_" + dev.computeCapability() + ", cuBLASLt: "
+                    + (dev.gemm() != null ? "yes" : "no (" + dev.gemmProblem() + ")"));
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void fp8LmHeadGemmOnSm89Plus() {
+        try (GpuTestSupport s = GpuTestSupport.open(8)) {
+            JCudaDevice dev = s.gpuBackend.device();
+            org.junit.jupiter.api.Assumptions.assumeTrue(dev.computeCapability() >= 89, "FP8 needs sm_89+, this GPU is sm_" + dev.computeCapability());
+            org.junit.jupiter.api.Assumptions.assumeTrue(dev.gemm() instanceof CublasLtGemm, "cuBLASLt is not loaded: " + dev.gemmProblem());
+            int M = 64, N = 128, K = 256;
+            Pair x = s.input(DType.BF16, 1, M, K), w = s.input(DType.BF16, 0.05, N, K);
+            Pair ref = s.output(F32, M, N);
+            s.cpu.matmul(ref.cpu(), x.cpu(), w.cpu(), false, true, 1, 0);
+            CudaOps gpu = (CudaOps) s.gpu;
+            var xq = s.gpuArena.allocate(DType.FP8_E4M3, M, K);
+            var wq = s.gpuArena.allocate(DType.FP8_E4M3, N, K);
+            Pair one = s.pair(F32, F32, new double[] {1}, 1), wScale = s.pair(F32, F32, new double[] {1 / 0.05}, 1),
+                    wInv = s.pair(F32, F32, new double[] {0.05}, 1);
+            gpu.quantizeFp8(xq, x.gpu(), one.gpu());
+            gpu.quantizeFp8(wq, w.gpu(), wScale.gpu());
+            ((CublasLtGemm) dev.gemm()).matmulFp8(ref.gpu(), xq, one.gpu(), wq, wInv.gpu(), 1, 0);
+            double[] c = HostData.toDoubles(ref.cpu()), g = HostData.toDoubles(ref.gpu());
+            double num = 0, den = 0;
+            for (int i = 0; i < c.length; i++) {
+                org.junit.jupiter.api.Assertions.assertTrue(Double.isFinite(g[i]), "FP8 GEMM wrote a non-finite value at " + i);
+                num += (g[i] - c[i]) * (g[i] - c[i]);
+                den += c[i] * c[i];
+            }
+            double rel = Math.sqrt(num / den);
+            System.out.println("[gpu] FP8 E4M3 GEMM relative error " + rel);
+            org.junit.jupiter.api.Assertions.assertTrue(rel < 0.08, "FP8 GEMM relative error " + rel + " (E4M3 keeps 3 mantissa bits)");
+        }
+    }
+
+}

@@ -1,0 +1,194 @@
+package dev.speedrun.kernels.cuda;
+
+import static dev.speedrun.tensor.DType.BF16;
+import static dev.speedrun.tensor.DType.F32;
+import static dev.speedrun.tensor.DType.I32;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.speedrun.kernels.DecayMask;
+import dev.speedrun.kernels.Ops;
+import dev.speedrun.kernels.cuda.FakeDevice.Launch;
+import dev.speedrun.kernels.cuda.Kernel.Ptr;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.Tensor;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every op of {@link CudaOps} on a {@link FakeDevice}: the launches each op makes, with argument
+ * kinds, pointers and dtype codes validated against the kernel table (so against the .cu sources),
+ * and the sizes the kernels receive. Runs without a GPU.
+ */
+class CudaOpsLaunchTest {
+    static final int T = 37, H = 3, D = 64, C = 40, G = 12, V = 131, S = 5;
+
+    /** Runs every op with activations of {@code act} and returns op name -> kernels launched. */
+    static Map<String, List<Launch>> runAll(FakeDevice dev, DType act) {
+        CudaOps ops = new CudaOps(dev);
+        Map<String, List<Launch>> byOp = new LinkedHashMap<>();
+        Map<String, Runnable> calls = new LinkedHashMap<>();
+        Tensor x = dev.tensor(act, T, C), y = dev.tensor(act, T, C), out = dev.tensor(act, T, C), dx = dev.tensor(act, T, C);
+        Tensor s1 = dev.tensor(F32, 1), s2 = dev.tensor(F32, 1);
+        Tensor tokens = dev.tensor(I32, T);
+        Tensor q = dev.tensor(act, T, H, D), k = dev.tensor(act, T, H, D), v = dev.tensor(act, T, H, D);
+        Tensor o = dev.tensor(act, T, H, D), dq = dev.tensor(act, T, H, D), dk = dev.tensor(act, T, H, D), dv = dev.tensor(act, T, H, D);
+        Tensor lse = dev.tensor(F32, H, T), cu = dev.tensor(I32, S), freqs = dev.tensor(F32, D / 2);
+        Tensor rrms = dev.tensor(F32, T), gateH = dev.tensor(F32, T, H), gateS = dev.tensor(F32, T);
+        Tensor wH = dev.tensor(BF16, H, G), dwH = dev.tensor(F32, H, G), wS = dev.tensor(BF16, G), dwS = dev.tensor(F32, G);
+        Tensor table = dev.tensor(BF16, V, C), dTable = dev.tensor(F32, V, C);
+        Tensor logits = dev.tensor(act, T, V), losses = dev.tensor(F32, T), tw = dev.tensor(F32, T);
+        Tensor p = dev.tensor(F32, 7, 9), g = dev.tensor(F32, 7, 9), m = dev.tensor(BF16, 7, 9), vv = dev.tensor(BF16, 7, 9);
+        Tensor batch = dev.tensor(act, 4, 6, 10), s2state = dev.tensor(F32, 4, 6);
+        Tensor a2 = dev.tensor(act, T, C), b2 = dev.tensor(act, C, 24), c2 = dev.tensor(F32, T, 24);
+
+        calls.put("fill", () -> ops.fill(out, 3));
+        calls.put("convert", () -> ops.convert(dev.tensor(F32, T, C), x));
+        calls.put("add", () -> ops.add(out, x, y));
+        calls.put("mix", () -> ops.mix(out, x, s1, 0.5, y, null, 2));
+        calls.put("mixBackward", () -> ops.mixBackward(dx, dx, s1, null, out, x, s1, 0.5, y, null, 2));
+        calls.put("sigmoid", () -> ops.sigmoid(out, x));
+        calls.put("sigmoidBackward", () -> ops.sigmoidBackward(dx, out, y));
+        calls.put("reluSquared", () -> ops.reluSquared(out, x));
+        calls.put("reluSquaredBackward", () -> ops.reluSquaredBackward(dx, out, x));
+        calls.put("sum", () -> ops.sum(s1, x, false));
+        calls.put("sumSquares", () -> ops.sumSquares(s2, x, true));
+        calls.put("tokenMask", () -> ops.tokenMask(gateS, tokens, 50256, 0, 1));
+        calls.put("matmul", () -> ops.matmul(c2, a2, b2, false, false, 1, 0));
+        calls.put("embedding", () -> ops.embedding(out, table, tokens));
+        calls.put("embeddingBackward", () -> ops.embeddingBackward(dTable, dx, tokens));
+        calls.put("rmsNorm", () -> ops.rmsNorm(out, rrms, x));
+        calls.put("rmsNormBackward", () -> ops.rmsNormBackward(dx, out, x, rrms));
+        calls.put("rotary", () -> ops.rotary(q, q, freqs));
+        calls.put("rotaryBackward", () -> ops.rotaryBackward(dq, o, freqs));
+        calls.put("keyShift", () -> ops.keyShift(o, k));
+        calls.put("keyShiftBackward", () -> ops.keyShiftBackward(dk, o));
+        calls.put("attention", () -> ops.attention(o, lse, q, k, v, cu, 128, 0.12));
+        calls.put("attentionBackward", () -> ops.attentionBackward(dq, dk, dv, o, q, k, v, o, lse, cu, 128, 0.12));
+        calls.put("headGate", () -> ops.headGate(o, gateH, v, x, wH));
+        calls.put("headGateBackward", () -> ops.headGateBackward(dv, dx, dwH, o, v, x, wH, gateH));
+        calls.put("smear", () -> ops.smear(out, gateS, x, wS, s1));
+        calls.put("smearBackward", () -> ops.smearBackward(dx, dwS, s2, out, x, wS, s1, gateS));
+        calls.put("softcapCrossEntropy", () -> ops.softcapCrossEntropy(losses, logits, logits, tokens, tw, new double[] {1, 0.5, 0.25}, 30, 7.5, 0.5));
+        calls.put("adamStep", () -> ops.adamStep(p, g, m, vv, 0.008, 0.65, 0.95, 1e-8, 3, 0.01, DecayMask.GT));
+        calls.put("muonMomentum", () -> ops.muonMomentum(g, p, g, 0.95));
+        calls.put("frobeniusNormalize", () -> ops.frobeniusNormalize(batch, batch, 1.02, 1e-6));
+        calls.put("varianceReduce", () -> ops.varianceReduce(batch, s2state, 0.95));
+        calls.put("decayedUpdate", () -> ops.decayedUpdate(p, g, 0.02, 0.001, DecayMask.GE));
+        for (var e : calls.entrySet()) {
+            int before = dev.launches.size();
+            e.getValue().run();
+            byOp.put(e.getKey(), new ArrayList<>(dev.launches.subList(before, dev.launches.size())));
+        }
+        return byOp;
+    }
+
+    static List<Kernel> kernels(List<Launch> ls) { return ls.stream().map(Launch::kernel).toList(); }
+
+    @Test void everyOpOfTheContractLaunchesValidKernelsF32() { checkAll(F32); }
+
+    @Test void everyOpOfTheContractLaunchesValidKernelsBf16() { checkAll(BF16); }
+
+    private void checkAll(DType act) {
+        FakeDevice dev = new FakeDevice(null);
+        Map<String, List<Launch>> byOp = runAll(dev, act);
+        Set<String> contract = new TreeSet<>();
+        for (Method m : Ops.class.getMethods()) if (!m.getName().equals("backend")) contract.add(m.getName());
+        assertEquals(contract, new TreeSet<>(byOp.keySet()), "every op of the contract is exercised");
+        for (var e : byOp.entrySet()) assertTrue(!e.getValue().isEmpty(), e.getKey() + " launched nothing");
+
+        assertEquals(List.of(Kernel.EW_FILL), kernels(byOp.get("fill")));
+        assertEquals((long) T * C, byOp.get("fill").get(0).arg("n"));
+        assertEquals(List.of(Kernel.EW_SCALED_ACC, Kernel.EW_SCALED_ACC, Kernel.RED_PARTIAL, Kernel.RED_FINISH),
+                kernels(byOp.get("mixBackward")));
+        Launch fin = byOp.get("sumSquares").get(1);
+        assertEquals(1, fin.arg("accumulate"));
+        assertEquals(byOp.get("sumSquares").get(0).grid().x(), fin.arg("nparts"), "finish adds exactly the partials written");
+        assertEquals(1, byOp.get("sumSquares").get(0).arg("mode"));
+        assertEquals(List.of(Kernel.GEMM_TILED), kernels(byOp.get("matmul")), "no cuBLASLt: the kernel GEMM runs");
+        Launch gm = byOp.get("matmul").get(0);
+        assertEquals(T, gm.arg("M"));
+        assertEquals(24, gm.arg("N"));
+        assertEquals(C, gm.arg("K"));
+        assertEquals(new CudaDevice.Dim3((24 + 15) / 16, (T + 15) / 16, 1), gm.grid());
+
+        Launch rn = byOp.get("rmsNorm").get(0);
+        assertEquals((float) act.epsilon(), rn.arg("eps"), "eps is the machine epsilon of out's dtype");
+        assertEquals(CudaOps.warpGrid(T), rn.grid().x());
+
+        Launch att = byOp.get("attention").get(0);
+        assertEquals(new CudaDevice.Dim3((T + 7) / 8, H, 1), att.grid());
+        assertEquals(List.of(T, H, D, S, 128), List.of(att.arg("T"), att.arg("H"), att.arg("D"), att.arg("S"), att.arg("window")));
+        assertEquals(List.of(Kernel.ATTN_BWD_DELTA, Kernel.ATTN_BWD_DQ, Kernel.ATTN_BWD_DKV), kernels(byOp.get("attentionBackward")));
+        Launch dkv = byOp.get("attentionBackward").get(2);
+        Launch delta = byOp.get("attentionBackward").get(0);
+        assertEquals(delta.arg("delta"), dkv.arg("delta"), "dk/dv read the delta the first kernel wrote");
+
+        Launch rot = byOp.get("rotaryBackward").get(0);
+        assertEquals(-1f, rot.arg("sign"));
+        assertEquals(1, rot.arg("accumulate"));
+        assertEquals(0, byOp.get("rotary").get(0).arg("accumulate"));
+
+        Launch ce = byOp.get("softcapCrossEntropy").get(0);
+        assertEquals(3, ce.arg("K"));
+        assertEquals(new CudaDevice.Dim3(T, 1, 1), ce.grid());
+        float[] w = ((Kernel.MtpWeights) ce.arg("mw")).w();
+        assertEquals(0.25f, w[2]);
+        assertEquals(0f, w[3]);
+
+        Launch adam = byOp.get("adamStep").get(0);
+        double expectScale = 0.008 * Math.sqrt(1 - Math.pow(0.95, 3)) / (1 - Math.pow(0.65, 3));
+        assertEquals((float) expectScale, adam.arg("stepScale"));
+        assertEquals(DecayMask.GT.ordinal(), adam.arg("mask"));
+
+        assertEquals(List.of(Kernel.VR_ROWS, Kernel.VR_MATRIX, Kernel.VR_APPLY), kernels(byOp.get("varianceReduce")));
+        assertEquals(4 * 6, byOp.get("varianceReduce").get(0).grid().x());
+        assertEquals(List.of(Kernel.SMEAR_BWD_DOT, Kernel.SMEAR_BWD_DX, Kernel.SMEAR_BWD_PARAMS), kernels(byOp.get("smearBackward")));
+        assertEquals(G + 1, byOp.get("smearBackward").get(2).grid().x());
+        assertEquals(H * G, byOp.get("headGateBackward").get(2).grid().x());
+    }
+
+    @Test void cublasLtIsUsedWhenItTakesTheGemm() {
+        List<String> seen = new ArrayList<>();
+        FakeDevice dev = new FakeDevice((out, a, b, ta, tb, alpha, beta) -> { seen.add(a.dtype() + "x" + b.dtype()); return a.dtype() == b.dtype(); });
+        CudaOps ops = new CudaOps(dev);
+        ops.matmul(dev.tensor(F32, 4, 5), dev.tensor(BF16, 4, 3), dev.tensor(BF16, 3, 5), false, false, 1, 0);
+        assertEquals(0, dev.launches.size(), "cuBLASLt took it");
+        ops.matmul(dev.tensor(F32, 4, 5), dev.tensor(BF16, 4, 3), dev.tensor(F32, 3, 5), false, false, 1, 0);
+        assertEquals(List.of(Kernel.GEMM_TILED), kernels(dev.launches), "mixed dtypes fall back to the kernel");
+        assertEquals(List.of("BF16xBF16", "BF16xF32"), seen);
+    }
+
+    @Test void wrongInputsAreRejectedOnTheHostWithTheirNames() {
+        FakeDevice dev = new FakeDevice(null);
+        CudaOps ops = new CudaOps(dev);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ops.fill(dev.tensor(DType.F64, 3), 1));
+        assertTrue(e.getMessage().contains("F64") && e.getMessage().contains("F32 or BF16"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> ops.attention(dev.tensor(F32, 4, 1, 256), dev.tensor(F32, 1, 4), dev.tensor(F32, 4, 1, 256),
+                        dev.tensor(F32, 4, 1, 256), dev.tensor(F32, 4, 1, 256), dev.tensor(I32, 2), 8, 1));
+        assertTrue(e.getMessage().contains("256"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> ops.matmul(dev.tensor(F32, 4, 5), dev.tensor(F32, 4, 3), dev.tensor(F32, 4, 5), false, false, 1, 0));
+        assertTrue(e.getMessage().contains("do not fit"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> ops.softcapCrossEntropy(dev.tensor(F32, 2), null, dev.tensor(F32, 2, 8), dev.tensor(I32, 2), null,
+                        new double[9], 30, 7.5, 1));
+        assertTrue(e.getMessage().contains("1..8"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ops.rmsNorm(dev.tensor(F32, 2, 4), dev.tensor(BF16, 2), dev.tensor(F32, 2, 4)));
+        assertTrue(e.getMessage().contains("rrms must be F32"), e.getMessage());
+        Tensor cpuTensor = dev.tensor(F32, 3);
+        FakeDevice other = new FakeDevice(null);
+        e = assertThrows(IllegalArgumentException.class, () -> new CudaOps(other).fill(cpuTensor, 1));
+        assertTrue(e.getMessage().contains("not on this CUDA device"), e.getMessage());
+        assertEquals(0, ((Ptr) Kernel.Ptr.NULL).address());
+    }
+}

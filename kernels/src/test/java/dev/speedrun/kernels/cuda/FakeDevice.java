@@ -1,0 +1,107 @@
+package dev.speedrun.kernels.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.speedrun.kernels.cuda.Kernel.Arg;
+import dev.speedrun.kernels.cuda.Kernel.Ptr;
+import dev.speedrun.tensor.Backend;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.Shape;
+import dev.speedrun.tensor.Storage;
+import dev.speedrun.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A stand-in GPU: storage gets distinct fake device addresses (no memory), and every launch is
+ * validated and recorded instead of run. Validation: argument kinds ({@link Kernel#checkArgs}),
+ * launch limits, every pointer inside a known allocation, and every pointer's dtype code (the
+ * {@code ...dt} parameter after it) equal to the dtype of the tensor the test put at that address.
+ */
+final class FakeDevice implements CudaDevice {
+    record Launch(Kernel kernel, Dim3 grid, Dim3 block, Object[] args) {
+        Object arg(String name) { return args[kernel.paramNames().indexOf(name)]; }
+    }
+
+    final List<Launch> launches = new ArrayList<>();
+    private final Map<Long, DType> dtypeAt = new HashMap<>();
+    private final List<long[]> ranges = new ArrayList<>();
+    private final Map<Integer, Tensor> scratch = new HashMap<>();
+    private long next = 1L << 32;
+    final Gemm gemm;
+
+    final Backend backend = new Backend() {
+        @Override public String name() { return "fakecuda"; }
+        @Override public boolean isAvailable() { return true; }
+        @Override public Storage allocate(long bytes) {
+            long base = next;
+            next += (bytes + (1 << 20)) & ~((1L << 20) - 1);
+            ranges.add(new long[] {base, base + bytes});
+            Backend self = this;
+            return new Storage() {
+                @Override public Backend backend() { return self; }
+                @Override public long byteSize() { return bytes; }
+                @Override public long address() { return base; }
+            };
+        }
+        @Override public void free(Storage storage) {}
+        @Override public void copyFromHost(Tensor dst, MemorySegment src) { throw new UnsupportedOperationException(); }
+        @Override public void copyToHost(MemorySegment dst, Tensor src) { throw new UnsupportedOperationException(); }
+        @Override public void copy(Tensor dst, Tensor src) { throw new UnsupportedOperationException(); }
+    };
+
+    FakeDevice(Gemm gemm) { this.gemm = gemm; }
+
+    /** A tensor at its own fake address. */
+    Tensor tensor(DType dtype, long... dims) {
+        Shape s = Shape.of(dims);
+        Tensor t = new Tensor(backend.allocate(Math.max(1, s.numel() * dtype.byteSize())), dtype, 0, s);
+        dtypeAt.put(t.address(), dtype);
+        return t;
+    }
+
+    @Override public Backend backend() { return backend; }
+
+    @Override public int computeCapability() { return 90; }
+
+    @Override public void launch(Kernel kernel, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        kernel.checkArgs(args);
+        long threads = (long) block.x() * block.y() * block.z();
+        assertTrue(threads <= 1024 && threads % 32 == 0, kernel + ": block " + block + " is not a multiple of 32 up to 1024 threads");
+        assertTrue(grid.y() <= 65535 && grid.z() <= 65535, kernel + ": grid " + grid + " exceeds y/z limits");
+        assertEquals(0, sharedBytes, kernel + ": kernels use static shared memory only");
+        List<String> names = kernel.paramNames();
+        for (int i = 0; i < args.length; i++) {
+            if (kernel.params().get(i) != Arg.PTR) continue;
+            long a = ((Ptr) args[i]).address();
+            if (a == 0) continue;
+            boolean inside = ranges.stream().anyMatch(r -> a >= r[0] && a < r[1]);
+            if (!inside) fail(kernel + " argument " + names.get(i) + " points outside every allocation");
+            if (i + 1 < args.length && names.get(i + 1).endsWith("dt") && dtypeAt.containsKey(a)) {
+                int code = (Integer) args[i + 1];
+                DType want = dtypeAt.get(a);
+                int expected = want == DType.BF16 ? 1 : 0;
+                assertEquals(expected, code, kernel + ": " + names.get(i + 1) + " does not match the " + want + " tensor passed as " + names.get(i));
+            }
+        }
+        launches.add(new Launch(kernel, grid, block, args));
+    }
+
+    @Override public Tensor scratch(int slot, long floats) {
+        Tensor t = scratch.get(slot);
+        if (t == null || t.numel() < floats) {
+            t = tensor(DType.F32, Math.max(floats, 1));
+            scratch.put(slot, t);
+        }
+        return t;
+    }
+
+    @Override public Gemm gemm() { return gemm; }
+
+    @Override public void synchronize() {}
+}
