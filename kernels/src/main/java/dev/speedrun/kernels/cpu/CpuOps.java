@@ -802,8 +802,9 @@ public final class CpuOps implements Ops {
             int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
             int rows = p1 - kLo;
             float[] kb = Scratch.floats(Scratch.TASK, rows * D), vb = Scratch.floats(Scratch.TASK + 1, rows * D);
-            float[] qv = Scratch.floats(Scratch.TASK + 2, D), acc = Scratch.floats(Scratch.TASK + 3, D);
-            float[] sc = Scratch.floats(Scratch.TASK + 4, FastF32.KEY_BLOCK);
+            float[] qv = Scratch.floats(Scratch.TASK + 2, D);
+            double[] acc = Scratch.doubles(Scratch.TASK, D);
+            double[] sc = Scratch.doubles(Scratch.TASK + 1, FastF32.KEY_BLOCK);
             FastF32.gatherHead(ks, h, H, D, kLo, p1, kb);
             FastF32.gatherHead(vs, h, H, D, kLo, p1, vb);
             FastF32.attentionForward(qs, os, ls, h, H, D, T, p0, p1, kLo, docStart, window, scale, kb, vb, qv, acc, sc);

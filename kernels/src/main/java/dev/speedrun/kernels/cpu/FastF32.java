@@ -38,6 +38,21 @@ final class FastF32 {
         return s;
     }
 
+    /**
+     * Σ a[ao+d]·b[bo+d] in double: attention scores feed exp(), where a float dot's rounding
+     * shows up in outputs that are sums of cancelling terms.
+     */
+    static double dotD(float[] a, int ao, float[] b, int bo, int n) {
+        double s0 = 0, s1 = 0;
+        int d = 0;
+        for (; d + 1 < n; d += 2) {
+            s0 += (double) a[ao + d] * b[bo + d];
+            s1 += (double) a[ao + d + 1] * b[bo + d + 1];
+        }
+        if (d < n) s0 += (double) a[ao + d] * b[bo + d];
+        return s0 + s1;
+    }
+
     /** y[yo+d] += alpha·x[xo+d], d < n. */
     static void axpy(float alpha, float[] x, int xo, float[] y, int yo, int n) {
         int d = 0;
@@ -187,41 +202,42 @@ final class FastF32 {
     /**
      * Forward attention of queries [p0, p1) of head h. kb/vb hold head h's keys/values of rows
      * [kLo, p1) (row-major, D per row); qv, acc [D] and sc [KEY_BLOCK] are scratch. Writes out
-     * rows and lse[h·T + p]. Online softmax over key blocks: scores of a block are computed, then
+     * rows and lse[h·T + p]; acc [D] is a double accumulator. Online softmax over key blocks: scores of a block are computed, then
      * the running max, sum and accumulator are rescaled once per block.
      */
     static void attentionForward(MemorySegment qs, MemorySegment os, MemorySegment ls, int h, int H, int D, int T,
                                  int p0, int p1, int kLo, int[] docStart, int window, float scale,
-                                 float[] kb, float[] vb, float[] qv, float[] acc, float[] sc) {
+                                 float[] kb, float[] vb, float[] qv, double[] acc, double[] sc) {
         for (int p = p0; p < p1; p++) {
             long qo = ((long) p * H + h) * D;
             MemorySegment.copy(qs, F, qo * 4, qv, 0, D);
-            scale(scale, qv, 0, D);
             int lo = Math.max(docStart[p], p - window);
             double m = Double.NEGATIVE_INFINITY, l = 0;
-            java.util.Arrays.fill(acc, 0, D, 0f);
+            java.util.Arrays.fill(acc, 0, D, 0.0);
             for (int j0 = lo; j0 <= p; j0 += KEY_BLOCK) {
                 int j1 = Math.min(p + 1, j0 + KEY_BLOCK);
-                float bm = Float.NEGATIVE_INFINITY;
+                double bm = Double.NEGATIVE_INFINITY;
                 for (int j = j0; j < j1; j++) {
-                    float s = dot(qv, 0, kb, (j - kLo) * D, D);
+                    double s = scale * dotD(qv, 0, kb, (j - kLo) * D, D);
                     sc[j - j0] = s;
                     if (s > bm) bm = s;
                 }
                 if (bm > m) {
-                    float corr = (float) Math.exp(m - bm); // 0 on the first block
+                    double corr = Math.exp(m - bm); // 0 on the first block
                     l *= corr;
-                    scale(corr, acc, 0, D);
+                    for (int d = 0; d < D; d++) acc[d] *= corr;
                     m = bm;
                 }
                 for (int j = j0; j < j1; j++) {
-                    float e = (float) Math.exp(sc[j - j0] - m);
+                    double e = Math.exp(sc[j - j0] - m);
                     l += e;
-                    axpy(e, vb, (j - kLo) * D, acc, 0, D);
+                    // double accumulator: outputs near zero come from cancelling terms
+                    for (int d = 0, ko = (j - kLo) * D; d < D; d++) acc[d] += e * vb[ko + d];
                 }
             }
-            scale((float) (1.0 / l), acc, 0, D);
-            MemorySegment.copy(acc, 0, os, F, qo * 4, D);
+            double inv = 1.0 / l;
+            for (int d = 0; d < D; d++) qv[d] = (float) (acc[d] * inv);
+            MemorySegment.copy(qv, 0, os, F, qo * 4, D);
             ls.setAtIndex(F, (long) h * T + p, (float) (m + Math.log(l)));
         }
     }
@@ -243,14 +259,14 @@ final class FastF32 {
             MemorySegment.copy(qs, F, qo * 4, qv, 0, D);
             MemorySegment.copy(gs, F, qo * 4, gv, 0, D);
             MemorySegment.copy(os, F, qo * 4, ov, 0, D);
-            float delta = dot(gv, 0, ov, 0, D);
+            double delta = dotD(gv, 0, ov, 0, D);
             double lse = ls.getAtIndex(F, (long) h * T + p);
             java.util.Arrays.fill(acc, 0, D, 0f);
             for (int j = Math.max(docStart[p], p - window); j <= p; j++) {
                 int ko = (j - kLo) * D;
-                float s = scale * dot(qv, 0, kb, ko, D);
+                double s = scale * dotD(qv, 0, kb, ko, D);
                 float pr = (float) Math.exp(s - lse);
-                float ds = pr * (dot(gv, 0, vb, ko, D) - delta);
+                float ds = (float) (pr * (dotD(gv, 0, vb, ko, D) - delta));
                 axpy(ds, kb, ko, acc, 0, D);
                 axpy(scale * ds, qv, 0, dkAcc, accOff + ko, D);
                 axpy(pr, gv, 0, dvAcc, accOff + ko, D);
