@@ -4,7 +4,7 @@ import picocli.CommandLine.Command;
 
 /** {@code bench}: micro- and step benchmarks; subcommands register here. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (matmul, step).",
-        subcommands = {BenchMatmulCommand.class})
+        subcommands = {BenchMatmulCommand.class, BenchStepCommand.class})
 public final class BenchCommand implements Runnable {
     @Override public void run() { picocli.CommandLine.usage(this, System.out); }
 }

@@ -24,6 +24,19 @@ public final class CpuOps implements Ops {
     /** Queries (or keys) per parallel attention task. */
     private static final int ATT_CHUNK = 32;
 
+    /**
+     * Whether all-F32 calls take the Vector API kernels of {@link FastF32} (needs the incubator
+     * module; {@code -Dspeedrun.ops.scalar=true} forces the scalar double path for comparison).
+     */
+    static final boolean FAST = CpuGemm.vectorized() && !Boolean.getBoolean("speedrun.ops.scalar");
+
+    /** Whether the fast F32 kernels apply: vectors available and every given tensor F32 (nulls skipped). */
+    private static boolean f32(Tensor... ts) {
+        if (!FAST) return false;
+        for (Tensor t : ts) if (t != null && t.dtype() != DType.F32) return false;
+        return true;
+    }
+
     private final Backend backend;
 
     public CpuOps(Backend backend) { this.backend = backend; }
@@ -81,6 +94,14 @@ public final class CpuOps implements Ops {
         });
     }
 
+    private interface RowRange { void run(int from, int to); }
+
+    /** Runs {@code body(r0, r1)} over rows [0, R) in blocks of ≥ 32 rows (one fork per block, not per row). */
+    private static void rowBlocks(long R, long costPerRow, RowRange body) {
+        int rows = Math.toIntExact(R), per = 32, nb = (rows + per - 1) / per;
+        Par.forEach(nb, per * costPerRow, b -> body.run(b * per, Math.min(rows, b * per + per)));
+    }
+
     private static double sigmoid(double x) { return 1.0 / (1.0 + Math.exp(-x)); }
 
     // ================================================================== elementwise helpers
@@ -117,6 +138,10 @@ public final class CpuOps implements Ops {
         requireNumel("add", "y", y, out.numel());
         MemorySegment os = out.segment(), xs = x.segment(), ys = y.segment();
         DType od = out.dtype(), xd = x.dtype(), yd = y.dtype();
+        if (f32(out, x, y)) {
+            blocks(out.numel(), 1, (from, to) -> FastF32.add(os, xs, ys, from, to));
+            return;
+        }
         blocks(out.numel(), 1, (from, to) -> {
             for (long i = from; i < to; i++) set(os, od, i, get(xs, xd, i) + get(ys, yd, i));
         });
@@ -136,6 +161,11 @@ public final class CpuOps implements Ops {
         double fb = cb * scalarOr1(b);
         MemorySegment os = out.segment(), xs = x.segment(), ys = y == null ? null : y.segment();
         DType od = out.dtype(), xd = x.dtype(), yd = y == null ? null : y.dtype();
+        if (f32(out, x, y)) {
+            float ffa = (float) fa, ffb = (float) fb;
+            blocks(out.numel(), 2, (from, to) -> FastF32.mix(os, xs, ffa, ys, ffb, from, to));
+            return;
+        }
         blocks(out.numel(), 2, (from, to) -> {
             for (long i = from; i < to; i++) {
                 double v = fa * get(xs, xd, i);
@@ -174,8 +204,15 @@ public final class CpuOps implements Ops {
         DType xd = da == null ? null : x.dtype(), yd = db == null ? null : y.dtype();
         // Sums must not race: blocks compute partial sums into scratch owned by the caller.
         int nb = Math.toIntExact((n + BLOCK - 1) / BLOCK);
-        double[] partA = Scratch.doubles(0, nb), partB = Scratch.doubles(1, nb);
-        Par.forEach(nb, (long) BLOCK * 4, blk -> {
+        // Block b's partial sums go to part[2b] (Σ dOut·x) and part[2b+1] (Σ dOut·y).
+        double[] part = Scratch.doubles(0, 2 * nb);
+        if (f32(dOut, dx, dy, xs == null ? null : x, ys == null ? null : y)) {
+            float ffa = (float) fa, ffb = (float) fb;
+            Par.forEach(nb, (long) BLOCK * 4, blk -> {
+                long from = (long) blk * BLOCK, to = Math.min(n, from + BLOCK);
+                FastF32.mixBackward(dxs, dys, gs, xs, ys, ffa, ffb, from, to, part, blk);
+            });
+        } else Par.forEach(nb, (long) BLOCK * 4, blk -> {
             long from = (long) blk * BLOCK, to = Math.min(n, from + BLOCK);
             double sa = 0, sb = 0;
             for (long i = from; i < to; i++) {
@@ -186,17 +223,17 @@ public final class CpuOps implements Ops {
                 if (dxs != null) Acc.add(dxs, dxd, i, fa * g);
                 if (dys != null) Acc.add(dys, dyd, i, fb * g);
             }
-            partA[blk] = sa;
-            partB[blk] = sb;
+            part[2 * blk] = sa;
+            part[2 * blk + 1] = sb;
         });
         if (da != null) {
             double s = 0;
-            for (int i = 0; i < nb; i++) s += partA[i];
+            for (int i = 0; i < nb; i++) s += part[2 * i];
             Acc.add(da.segment(), da.dtype(), 0, ca * s);
         }
         if (db != null) {
             double s = 0;
-            for (int i = 0; i < nb; i++) s += partB[i];
+            for (int i = 0; i < nb; i++) s += part[2 * i + 1];
             Acc.add(db.segment(), db.dtype(), 0, cb * s);
         }
     }
@@ -232,6 +269,10 @@ public final class CpuOps implements Ops {
         requireNumel("reluSquared", "x", x, out.numel());
         MemorySegment os = out.segment(), xs = x.segment();
         DType od = out.dtype(), xd = x.dtype();
+        if (f32(out, x)) {
+            blocks(out.numel(), 1, (from, to) -> FastF32.reluSquared(os, xs, from, to));
+            return;
+        }
         blocks(out.numel(), 1, (from, to) -> {
             for (long i = from; i < to; i++) {
                 double v = get(xs, xd, i);
@@ -249,6 +290,10 @@ public final class CpuOps implements Ops {
         requireNumel("reluSquaredBackward", "x", x, dx.numel());
         MemorySegment ds = dx.segment(), gs = dOut.segment(), xs = x.segment();
         DType dd = dx.dtype(), gd = dOut.dtype(), xd = x.dtype();
+        if (f32(dx, dOut, x)) {
+            blocks(dx.numel(), 2, (from, to) -> FastF32.reluSquaredBackward(ds, gs, xs, from, to));
+            return;
+        }
         blocks(dx.numel(), 2, (from, to) -> {
             for (long i = from; i < to; i++) {
                 double v = get(xs, xd, i), g = get(gs, gd, i);
@@ -367,6 +412,10 @@ public final class CpuOps implements Ops {
         double eps = out.dtype().epsilon();
         MemorySegment os = out.segment(), rs = rrms.segment(), xs = x.segment();
         DType od = out.dtype(), rd = rrms.dtype(), xd = x.dtype();
+        if (f32(out, rrms, x)) {
+            rowBlocks(R, 2L * C, (r0, r1) -> FastF32.rmsNorm(os, rs, xs, C, r0, r1, eps, Scratch.floats(Scratch.TASK, C)));
+            return;
+        }
         Par.forEach(Math.toIntExact(R), 2L * C, r -> {
             long off = (long) r * C;
             double ss = 0;
@@ -391,6 +440,11 @@ public final class CpuOps implements Ops {
         requireNumel(op, "rrms", rrms, R);
         MemorySegment ds = dx.segment(), gs = dOut.segment(), xs = x.segment(), rs = rrms.segment();
         DType dd = dx.dtype(), gd = dOut.dtype(), xd = x.dtype(), rd = rrms.dtype();
+        if (f32(dx, dOut, x, rrms)) {
+            rowBlocks(R, 4L * C, (r0, r1) -> FastF32.rmsNormBackward(ds, gs, xs, rs, C, r0, r1,
+                    Scratch.floats(Scratch.TASK, C), Scratch.floats(Scratch.TASK + 1, C), Scratch.floats(Scratch.TASK + 2, C)));
+            return;
+        }
         Par.forEach(Math.toIntExact(R), 3L * C, r -> {
             long off = (long) r * C;
             double inv = get(rs, rd, r);
@@ -427,6 +481,22 @@ public final class CpuOps implements Ops {
         requireNumel(op, "freqs", freqs, half);
         MemorySegment os = out.segment(), xs = x.segment(), fs = freqs.segment();
         DType od = out.dtype(), xd = x.dtype(), fd = freqs.dtype();
+        if (f32(out, x)) {
+            rowBlocks(T, (long) H * D * 2, (r0, r1) -> {
+                double[] csd = Scratch.doubles(Scratch.TASK, D);
+                float[] xb = Scratch.floats(Scratch.TASK + 1, H * D),
+                        ob = Scratch.floats(Scratch.TASK + 2, H * D);
+                for (int p = r0; p < r1; p++) {
+                    for (int j = 0; j < half; j++) { // angles in double, as in the scalar path
+                        double th = p * get(fs, fd, j);
+                        csd[j] = Math.cos(th);
+                        csd[half + j] = Math.sin(th);
+                    }
+                    FastF32.rotateRow(os, xs, p, H, D, csd, backward, xb, ob);
+                }
+            });
+            return;
+        }
         Par.forEach(T, (long) H * D * 2, p -> {
             double[] cs = Scratch.doubles(Scratch.TASK, D);
             for (int j = 0; j < half; j++) {
@@ -572,6 +642,10 @@ public final class CpuOps implements Ops {
         documents(op, cuSeqlens, T, docStart, docEnd);
         MemorySegment os = out.segment(), ls = lse.segment(), qs = q.segment(), ks = k.segment(), vs = v.segment();
         DType od = out.dtype(), ld = lse.dtype(), qd = q.dtype(), kd = k.dtype(), vd = v.dtype();
+        if (f32(out, lse, q, k, v)) {
+            attentionF32(os, ls, qs, ks, vs, T, H, D, docStart, window, (float) scale);
+            return;
+        }
         int chunks = (T + ATT_CHUNK - 1) / ATT_CHUNK;
         long work = (long) ATT_CHUNK * Math.min((long) window + 1, T) * D * 2;
         Par.forEach(H * chunks, work, task -> {
@@ -629,6 +703,10 @@ public final class CpuOps implements Ops {
                 ls = lse.segment(), qs = q.segment(), ks = k.segment(), vs = v.segment();
         DType dqd = dq.dtype(), dkd = dk.dtype(), dvd = dv.dtype(), gd = dOut.dtype(), od = out.dtype(),
                 ld = lse.dtype(), qd = q.dtype(), kd = k.dtype(), vd = v.dtype();
+        if (f32(dq, dk, dv, dOut, q, k, v, out, lse)) {
+            attentionBackwardF32(dqs, dks, dvs, gs, qs, ks, vs, os, ls, T, H, D, docStart, window, (float) scale);
+            return;
+        }
         for (int i = 0; i < H * T; i++) lseAll[i] = get(ls, ld, i);
         int chunks = (T + ATT_CHUNK - 1) / ATT_CHUNK;
         long work = (long) ATT_CHUNK * Math.min((long) window + 1, T) * D * 3;
@@ -702,6 +780,88 @@ public final class CpuOps implements Ops {
                 for (int d = 0; d < D; d++) {
                     Acc.add(dks, dkd, ko + d, scale * ak[d]);
                     Acc.add(dvs, dvd, ko + d, av[d]);
+                }
+            }
+        });
+    }
+
+    /** Queries per task of the F32 attention forward. */
+    private static final int ATT_CHUNK_F32 = 64;
+
+    /**
+     * F32 forward: per (head, query chunk) task, the chunk's keys and values are copied into
+     * float arrays once, then {@link FastF32#attentionForward} runs the blocked online softmax.
+     */
+    private static void attentionF32(MemorySegment os, MemorySegment ls, MemorySegment qs, MemorySegment ks, MemorySegment vs,
+                                     int T, int H, int D, int[] docStart, int window, float scale) {
+        int chunks = (T + ATT_CHUNK_F32 - 1) / ATT_CHUNK_F32;
+        long work = (long) ATT_CHUNK_F32 * Math.min((long) window + 1, T) * D * 2;
+        Par.forEach(H * chunks, work, task -> {
+            int h = task / chunks, c = task % chunks;
+            int p0 = c * ATT_CHUNK_F32, p1 = Math.min(T, p0 + ATT_CHUNK_F32);
+            int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
+            int rows = p1 - kLo;
+            float[] kb = Scratch.floats(Scratch.TASK, rows * D), vb = Scratch.floats(Scratch.TASK + 1, rows * D);
+            float[] qv = Scratch.floats(Scratch.TASK + 2, D);
+            double[] acc = Scratch.doubles(Scratch.TASK, D);
+            double[] sc = Scratch.doubles(Scratch.TASK + 1, FastF32.KEY_BLOCK);
+            FastF32.gatherHead(ks, h, H, D, kLo, p1, kb);
+            FastF32.gatherHead(vs, h, H, D, kLo, p1, vb);
+            FastF32.attentionForward(qs, os, ls, h, H, D, T, p0, p1, kLo, docStart, window, scale, kb, vb, qv, acc, sc);
+        });
+    }
+
+    /**
+     * F32 backward in one pass (flash-attention-2 recomputation): each task (head, query range)
+     * computes every score once, accumulates dq of its queries directly and dk/dv of the key rows
+     * it touches into task-private float arrays (caller scratch); a second parallel loop over heads
+     * adds them into dk and dv in task order, so no row is written by two threads at once.
+     */
+    private static void attentionBackwardF32(MemorySegment dqs, MemorySegment dks, MemorySegment dvs, MemorySegment gs,
+                                             MemorySegment qs, MemorySegment ks, MemorySegment vs, MemorySegment os,
+                                             MemorySegment ls, int T, int H, int D, int[] docStart, int window, float scale) {
+        int threads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        // Enough query ranges for the threads, but ranges long compared with the window so the
+        // task-private key rows (range + window) are not mostly overlap.
+        int splits = (int) Math.max(1, Math.min((T + ATT_CHUNK_F32 - 1) / ATT_CHUNK_F32, (4L * threads + H - 1) / H));
+        int range = (T + splits - 1) / splits;
+        splits = (T + range - 1) / range;
+        int nTasks = H * splits;
+        int[] off = Scratch.ints(1, nTasks + 1); // caller slot 1 held docEnd, which this path does not use
+        // offsets of each task's accumulator rows
+        off[0] = 0;
+        for (int t = 0; t < nTasks; t++) {
+            int c = t % splits;
+            int p0 = c * range, p1 = Math.min(T, p0 + range);
+            int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
+            off[t + 1] = off[t] + (p1 - kLo) * D;
+        }
+        float[] dkAcc = Scratch.floats(0, off[nTasks]), dvAcc = Scratch.floats(1, off[nTasks]);
+        long work = (long) range * Math.min((long) window + 1, T) * D * 5;
+        int finalSplits = splits;
+        Par.forEach(nTasks, work, task -> {
+            int h = task / finalSplits, c = task % finalSplits;
+            int p0 = c * range, p1 = Math.min(T, p0 + range);
+            int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
+            int rows = p1 - kLo;
+            float[] kb = Scratch.floats(Scratch.TASK, rows * D), vb = Scratch.floats(Scratch.TASK + 1, rows * D);
+            float[] qv = Scratch.floats(Scratch.TASK + 2, D), gv = Scratch.floats(Scratch.TASK + 3, D);
+            float[] ov = Scratch.floats(Scratch.TASK + 4, D), acc = Scratch.floats(Scratch.TASK + 5, D);
+            FastF32.gatherHead(ks, h, H, D, kLo, p1, kb);
+            FastF32.gatherHead(vs, h, H, D, kLo, p1, vb);
+            FastF32.attentionBackward(dqs, gs, os, qs, ls, h, H, D, T, p0, p1, kLo, docStart, window, scale,
+                    kb, vb, dkAcc, dvAcc, off[task], qv, gv, ov, acc);
+        });
+        Par.forEach(H, (long) (off[nTasks] / H) * 2, h -> {
+            for (int c = 0; c < finalSplits; c++) {
+                int task = h * finalSplits + c;
+                int p0 = c * range, p1 = Math.min(T, p0 + range);
+                int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
+                for (int j = kLo; j < p1; j++) {
+                    long ko = ((long) j * H + h) * D;
+                    int ao = off[task] + (j - kLo) * D;
+                    FastF32.addInto(dks, ko, dkAcc, ao, D);
+                    FastF32.addInto(dvs, ko, dvAcc, ao, D);
                 }
             }
         });
@@ -908,6 +1068,36 @@ public final class CpuOps implements Ops {
         DType lsd = losses.dtype(), zd = logits.dtype(), md = targetWeights == null ? null : targetWeights.dtype();
         DType dzd = dLogits == null ? null : dLogits.dtype();
         double capOverDiv = cap / divisor;
+        if (f32(losses, dLogits, logits, targetWeights)) {
+            float fcap = (float) cap, invDiv = (float) (1.0 / divisor);
+            Par.forEach(T, 12L * V, p -> {
+                float[] ell = Scratch.floats(Scratch.TASK, V), sg = Scratch.floats(Scratch.TASK + 1, V);
+                double[] stats = Scratch.doubles(Scratch.TASK, 2);
+                long row = (long) p * V;
+                double lse = FastF32.softcapRow(zs, row, V, fcap, invDiv, sg, ell, stats);
+                double coef = 0, loss = 0;
+                for (int j = 0; j < K && p + j < T; j++) {
+                    double wj = weights[j] * (ms == null ? 1.0 : get(ms, md, p + j));
+                    coef += wj;
+                    // the target's ℓ in double from z (the float ell only feeds the softmax)
+                    loss += wj * (lse - cap * sigmoid(get(zs, zd, row + Acc.getInt(ts, p + j)) / divisor));
+                }
+                set(lss, lsd, p, loss);
+                if (dzs == null) return;
+                double k = gradScale * coef * capOverDiv;
+                FastF32.softcapGrad(dzs, row, V, (float) (k / stats[1]), sg, ell);
+                // target columns: dz = gradScale·(coef·P − Σ_{j: target j = c} w_j)·cap/div·s(1−s)
+                for (int j = 0; j < K && p + j < T; j++) {
+                    int c = Acc.getInt(ts, p + j);
+                    double wsum = 0;
+                    for (int i = 0; i < K && p + i < T; i++)
+                        if (Acc.getInt(ts, p + i) == c) wsum += weights[i] * (ms == null ? 1.0 : get(ms, md, p + i));
+                    double sv = sg[c];
+                    set(dzs, dzd, row + c, gradScale * (coef * Math.exp(cap * sv - lse) - wsum) * capOverDiv * sv * (1 - sv));
+                }
+            });
+            return;
+        }
         Par.forEach(T, 12L * V, p -> {
             double[] ell = Scratch.doubles(Scratch.TASK, V), sg = Scratch.doubles(Scratch.TASK + 1, V);
             long row = (long) p * V;

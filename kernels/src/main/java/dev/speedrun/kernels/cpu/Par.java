@@ -16,7 +16,7 @@ final class Par {
     private Par() {}
 
     /** Roughly the number of multiply-adds below which forking costs more than it saves. */
-    static final long THRESHOLD = 1L << 15;
+    static final long THRESHOLD = 1L << 17;
 
     private static final ForkJoinPool POOL = new ForkJoinPool(Math.max(1, Runtime.getRuntime().availableProcessors()));
 

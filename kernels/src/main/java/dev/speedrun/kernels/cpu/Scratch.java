@@ -8,7 +8,7 @@ package dev.speedrun.kernels.cpu;
 final class Scratch {
     private Scratch() {}
 
-    private static final int SLOTS = 10;
+    private static final int SLOTS = 12;
     /** First slot a parallel task body may use. */
     static final int TASK = 2;
     private static final ThreadLocal<double[][]> DOUBLES = ThreadLocal.withInitial(() -> new double[SLOTS][]);
@@ -18,6 +18,15 @@ final class Scratch {
     static double[] doubles(int slot, int n) {
         double[][] s = DOUBLES.get();
         if (s[slot] == null || s[slot].length < n) s[slot] = new double[Math.max(n, 16)];
+        return s[slot];
+    }
+
+    private static final ThreadLocal<float[][]> FLOATS = ThreadLocal.withInitial(() -> new float[SLOTS][]);
+
+    /** At least {@code n} floats in slot {@code slot}; contents undefined. */
+    static float[] floats(int slot, int n) {
+        float[][] s = FLOATS.get();
+        if (s[slot] == null || s[slot].length < n) s[slot] = new float[Math.max(n, 16)];
         return s[slot];
     }
 
