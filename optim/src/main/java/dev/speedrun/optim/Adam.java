@@ -1,0 +1,152 @@
+package dev.speedrun.optim;
+
+import dev.speedrun.kernels.Collectives;
+import dev.speedrun.kernels.Collectives.Reduce;
+import dev.speedrun.kernels.Ops;
+import dev.speedrun.model.Parameter;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.MemoryArena;
+import dev.speedrun.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Adam with per-parameter lr_mul / wd_mul, bias correction and a pluggable decay rule (spec §5),
+ * sharded as spec §6: a parameter of at least {@link #SHARD_MIN_NUMEL} elements whose dim 0 divides
+ * by the world size is reduce-scattered along dim 0 (average), each rank updates its rows with
+ * moments for those rows only (ZeRO-1), and the rows are all-gathered; smaller parameters (and,
+ * unlike the record, which requires divisibility, any whose dim 0 does not divide) are all-reduced
+ * and updated on every rank.
+ *
+ * <p>With {@code lr = initial_lr · multiplier · lr_mul}: the Ops kernel computes
+ * {@code u = m/(√v+eps)·lr·√(1−β2ᵗ)/(1−β1ᵗ)}, {@code u += p·mask·decay}, {@code p −= u} with
+ * {@code decay = lr·wd·wd_mul·lr}.
+ */
+public final class Adam implements Optimizer {
+    /** Parameters with fewer elements are all-reduced instead of sharded (the record's 1024). */
+    public static final long SHARD_MIN_NUMEL = 1024;
+    public static final String EXP_AVG = "exp_avg";
+    public static final String EXP_AVG_SQ = "exp_avg_sq";
+
+    /** Per-parameter state: moments [shardNumel] (this rank's rows when sharded) and step count. */
+    private static final class Slot {
+        final Parameter p;
+        final boolean sharded;
+        final long shardNumel;
+        final Tensor m, v;
+        long step;
+
+        Slot(Parameter p, boolean sharded, long shardNumel, Tensor m, Tensor v) {
+            this.p = p;
+            this.sharded = sharded;
+            this.shardNumel = shardNumel;
+            this.m = m;
+            this.v = v;
+        }
+    }
+
+    private final OptimizerConfig config;
+    private final Ops ops;
+    private final Collectives coll;
+    private final WeightDecayRule rule;
+    private final MemoryArena arena;
+    private final List<Parameter> params;
+    private final List<Slot> slots = new ArrayList<>();
+
+    public Adam(OptimizerConfig config, List<Parameter> params, OptimizerContext ctx) {
+        this.config = config;
+        this.ops = ctx.ops();
+        this.coll = ctx.collectives();
+        this.rule = ctx.decayRule();
+        this.params = List.copyOf(params);
+        this.arena = ops.backend().newArena();
+        int world = coll.worldSize();
+        for (Parameter p : params) {
+            long numel = p.value().numel();
+            long dim0 = p.value().rank() == 0 ? 1 : p.value().dim(0);
+            boolean sharded = world > 1 && numel >= SHARD_MIN_NUMEL && dim0 % world == 0;
+            long n = sharded ? numel / world : numel;
+            DType sd = config.stateDType() != null ? config.stateDType() : p.value().dtype();
+            // allocations are zero-filled: fresh moments
+            slots.add(new Slot(p, sharded, n, arena.allocate(sd, n), arena.allocate(sd, n)));
+        }
+    }
+
+    @Override public OptimizerConfig config() { return config; }
+
+    @Override public List<Parameter> parameters() { return params; }
+
+    @Override public boolean stepsAt(StepPlan plan) { return plan.adamStep(); }
+
+    /** Whether {@code p}'s state and update are sharded across ranks (visible for tests and docs). */
+    public boolean isSharded(Parameter p) { return slot(p).sharded; }
+
+    @Override public void step(StepPlan plan) {
+        int world = coll.worldSize();
+        for (Slot s : slots) {
+            if (!s.p.hasGrad()) continue;
+            double lr = config.lr() * plan.lrMultiplier() * s.p.spec().lrMul();
+            double decay = lr * config.weightDecay() * s.p.spec().wdMul() * lr;
+            Tensor value = flat(s.p.value()), grad = flat(s.p.grad());
+            s.step++;
+            if (world == 1) {
+                update(s, value, grad, lr, decay);
+            } else if (s.sharded) {
+                long off = coll.rank() * s.shardNumel;
+                Tensor gShard = grad.view(off, s.shardNumel), pShard = value.view(off, s.shardNumel);
+                coll.reduceScatter(gShard, grad, Reduce.AVG); // in place: this rank's rows
+                update(s, pShard, gShard, lr, decay);
+                coll.allGather(value, pShard);
+            } else {
+                coll.allReduce(grad, Reduce.AVG);
+                update(s, value, grad, lr, decay);
+            }
+        }
+    }
+
+    private void update(Slot s, Tensor p, Tensor g, double lr, double decay) {
+        ops.adamStep(p, g, s.m, s.v, lr, config.beta1(), config.beta2(), config.eps(), s.step, decay, rule.mask());
+    }
+
+    @Override public List<String> stateNames() { return List.of(EXP_AVG, EXP_AVG_SQ); }
+
+    /** Number of Adam updates applied to {@code p} so far. */
+    public long stepCount(Parameter p) { return slot(p).step; }
+
+    @Override public ParamState exportState(Parameter p, MemoryArena into) {
+        Slot s = slot(p);
+        long[] shape = p.value().shape().dims();
+        return new ParamState(s.step, Map.of(EXP_AVG, gather(s, s.m, into, shape), EXP_AVG_SQ, gather(s, s.v, into, shape)));
+    }
+
+    private Tensor gather(Slot s, Tensor part, MemoryArena into, long[] shape) {
+        Tensor full = into.allocate(part.dtype(), s.p.value().numel());
+        if (s.sharded) coll.allGather(full, part);
+        else ops.convert(full, part);
+        return full.reshape(shape);
+    }
+
+    @Override public void importState(Parameter p, ParamState state) {
+        Slot s = slot(p);
+        Tensor m = state.tensor(EXP_AVG), v = state.tensor(EXP_AVG_SQ);
+        long numel = p.value().numel();
+        for (Tensor t : List.of(m, v))
+            if (t.numel() != numel)
+                throw new IllegalArgumentException("Adam state for '" + p.name() + "' has " + t.numel()
+                        + " elements, the parameter has " + numel);
+        long off = s.sharded ? coll.rank() * s.shardNumel : 0;
+        ops.convert(s.m, flat(m).view(off, s.shardNumel));
+        ops.convert(s.v, flat(v).view(off, s.shardNumel));
+        s.step = state.step();
+    }
+
+    private Slot slot(Parameter p) {
+        for (Slot s : slots) if (s.p == p || s.p.name().equals(p.name())) return s;
+        throw new IllegalArgumentException("parameter '" + p.name() + "' is not optimised by '" + config.name() + "'");
+    }
+
+    static Tensor flat(Tensor t) { return t.reshape(t.numel()); }
+
+    @Override public void close() { arena.close(); }
+}

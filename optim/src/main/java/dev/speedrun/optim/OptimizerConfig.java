@@ -1,0 +1,70 @@
+package dev.speedrun.optim;
+
+import dev.speedrun.tensor.DType;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * One optimizer instance of a training configuration (spec §5).
+ *
+ * @param name              instance name, unique in a run ("normuon", "adam", "adam_scalars"); used by
+ *                          {@link StepPlan#frozen()} and in error messages
+ * @param type              provider name: "adam" or "normuon" (any {@link OptimizerProvider})
+ * @param labels            parameter labels this instance claims (ParamSpec.label)
+ * @param lr                initial learning rate; the step's lr is {@code lr × StepPlan.lrMultiplier}
+ * @param beta1             Adam β1 (unused by NorMuon, whose momentum comes with each step)
+ * @param beta2             Adam β2; NorMuon's variance-reduction β2
+ * @param eps               Adam eps (unused by NorMuon)
+ * @param weightDecay       wd; the decay applied per step is wd·wd_mul·lr·lr_eff (the wd·lr schedule)
+ * @param stateDType        dtype of the optimizer state (Adam moments, NorMuon momentum buffer and
+ *                          second moments); null = the parameter's dtype. The record: BF16 Adam
+ *                          moments and F32 NorMuon buffers on GPU.
+ * @param decayRule         name of the {@link WeightDecayRule} ("decoupled" when null)
+ * @param squareBlockLabels NorMuon only: labels whose [R, C] matrices (R a multiple of C) are treated as
+ *                          R/C square [C, C] blocks after the momentum step (the record: "attn")
+ */
+public record OptimizerConfig(String name, String type, List<String> labels, double lr, double beta1, double beta2,
+                              double eps, double weightDecay, DType stateDType, String decayRule,
+                              List<String> squareBlockLabels) {
+    public OptimizerConfig {
+        Objects.requireNonNull(name, "optimizer name");
+        Objects.requireNonNull(type, "optimizer type of '" + name + "'");
+        if (labels == null || labels.isEmpty())
+            throw new IllegalArgumentException("optimizer '" + name + "' has no labels");
+        labels = List.copyOf(labels);
+        squareBlockLabels = squareBlockLabels == null ? List.of() : List.copyOf(squareBlockLabels);
+        if (decayRule == null) decayRule = WeightDecayRules.DEFAULT;
+        if (!(lr >= 0)) throw new IllegalArgumentException("optimizer '" + name + "': lr must be >= 0, got " + lr);
+        if (!(weightDecay >= 0))
+            throw new IllegalArgumentException("optimizer '" + name + "': weight decay must be >= 0, got " + weightDecay);
+        if (!(beta2 >= 0 && beta2 < 1))
+            throw new IllegalArgumentException("optimizer '" + name + "': beta2 must be in [0, 1), got " + beta2);
+        if (!(beta1 >= 0 && beta1 < 1))
+            throw new IllegalArgumentException("optimizer '" + name + "': beta1 must be in [0, 1), got " + beta1);
+        if (stateDType != null && stateDType != DType.F64 && stateDType != DType.F32 && stateDType != DType.BF16)
+            throw new IllegalArgumentException("optimizer '" + name + "': state dtype must be f64, f32 or bf16, got " + stateDType);
+    }
+
+    /** An Adam instance with decoupled decay and state in the parameter dtype. */
+    public static OptimizerConfig adam(String name, List<String> labels, double lr, double beta1, double beta2,
+                                       double eps, double weightDecay) {
+        return new OptimizerConfig(name, "adam", labels, lr, beta1, beta2, eps, weightDecay, null, null, List.of());
+    }
+
+    /** A NorMuon instance with decoupled decay, state in the parameter dtype, no square blocks. */
+    public static OptimizerConfig normuon(String name, List<String> labels, double lr, double beta2, double weightDecay) {
+        return new OptimizerConfig(name, "normuon", labels, lr, 0, beta2, 0, weightDecay, null, null, List.of());
+    }
+
+    public OptimizerConfig withDecayRule(String rule) {
+        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, stateDType, rule, squareBlockLabels);
+    }
+
+    public OptimizerConfig withStateDType(DType dtype) {
+        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, dtype, decayRule, squareBlockLabels);
+    }
+
+    public OptimizerConfig withSquareBlocks(List<String> blockLabels) {
+        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, stateDType, decayRule, blockLabels);
+    }
+}
