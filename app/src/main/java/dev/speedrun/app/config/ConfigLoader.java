@@ -31,6 +31,8 @@ public final class ConfigLoader {
     /** Built-in configurations (resources under configs/, from the repository's configs/ folder). */
     public static final List<String> BUILT_IN = List.of("record-178", "record-177", "tiny-cpu");
     public static final String BASE = "record-178";
+    /** Informational section of a run's config.yaml, ignored when the file is used as a config. */
+    public static final String RUN_SECTION = "run";
 
     private static final ObjectMapper YAML = mapper();
 
@@ -74,7 +76,12 @@ public final class ConfigLoader {
     /** Base ⊕ file ⊕ overrides (dotted keys → YAML values), as a tree. */
     public static ObjectNode resolveTree(String nameOrPath, Map<String, Object> overrides) {
         ObjectNode tree = readTree(BASE).deepCopy();
-        if (nameOrPath != null && !nameOrPath.equals(BASE)) merge(tree, readTree(nameOrPath));
+        if (nameOrPath != null && !nameOrPath.equals(BASE)) {
+            ObjectNode file = readTree(nameOrPath);
+            // a run's config.yaml carries an informational "run" section (plugins, versions, hardware)
+            file.remove(RUN_SECTION);
+            merge(tree, file);
+        }
         for (var e : overrides.entrySet()) {
             String[] parts = e.getKey().split("\\.");
             ObjectNode at = tree;
