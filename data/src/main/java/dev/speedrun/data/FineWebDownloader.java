@@ -186,7 +186,8 @@ public final class FineWebDownloader {
                 l.finished(name, size);
                 return transferred;
             } catch (IOException e) {
-                lastReason = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+                lastReason = e instanceof java.net.ConnectException ? "cannot connect to " + url.getHost() + " (refused or unreachable)"
+                        : e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new DataException("download of " + name + " interrupted", e);

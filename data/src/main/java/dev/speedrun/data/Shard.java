@@ -106,7 +106,13 @@ public final class Shard implements AutoCloseable {
     public void copy(int from, int[] dst, int off, int len) {
         Objects.checkFromIndexSize(from, len, size);
         Objects.checkFromIndexSize(off, len, dst.length);
-        for (int k = 0; k < len; k++) dst[off + k] = Short.toUnsignedInt(tokens.getAtIndex(U16, from + k));
+        short[] chunk = new short[Math.min(len, 8192)];
+        for (int done = 0; done < len; ) {
+            int n = Math.min(chunk.length, len - done);
+            MemorySegment.copy(tokens, U16, 2L * (from + done), chunk, 0, n); // bulk read, then widen
+            for (int k = 0; k < n; k++) dst[off + done + k] = Short.toUnsignedInt(chunk[k]);
+            done += n;
+        }
     }
 
     /** Positions of every {@code bos} token, ascending. Also pages the whole shard in. */
@@ -114,10 +120,15 @@ public final class Shard implements AutoCloseable {
         int[] out = new int[1024];
         int n = 0;
         short b = (short) bos;
-        for (int i = 0; i < size; i++) {
-            if (tokens.getAtIndex(U16, i) == b) {
-                if (n == out.length) out = java.util.Arrays.copyOf(out, out.length * 2);
-                out[n++] = i;
+        short[] chunk = new short[1 << 16];
+        for (int base = 0; base < size; base += chunk.length) {
+            int m = Math.min(chunk.length, size - base);
+            MemorySegment.copy(tokens, U16, 2L * base, chunk, 0, m);
+            for (int k = 0; k < m; k++) {
+                if (chunk[k] == b) {
+                    if (n == out.length) out = java.util.Arrays.copyOf(out, out.length * 2);
+                    out[n++] = base + k;
+                }
             }
         }
         return java.util.Arrays.copyOf(out, n);

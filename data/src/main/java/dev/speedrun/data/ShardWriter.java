@@ -41,8 +41,10 @@ public final class ShardWriter {
         Path tmp = null;
         try {
             Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
-            try (OutputStream out = Files.newOutputStream(tmp)) {
+            // A hidden sibling with a random suffix: never the final name, never shared by two writers.
+            tmp = dir.resolve("." + file.getFileName() + "." + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong()) + ".tmp");
+            try (OutputStream out = Files.newOutputStream(tmp, java.nio.file.StandardOpenOption.CREATE_NEW,
+                    java.nio.file.StandardOpenOption.WRITE)) {
                 ByteBuffer header = ByteBuffer.allocate(Shard.HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
                 header.putInt(0, Shard.MAGIC).putInt(4, Shard.VERSION).putInt(8, len);
                 out.write(header.array());

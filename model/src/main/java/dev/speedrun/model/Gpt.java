@@ -206,12 +206,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** A [T, cols] view of a [maxTokens, cols] (or flat) buffer. */
     private Tensor v(String name, int T, long... rest) {
-        Tensor t = buf.get(name);
-        long n = T;
         long[] dims = new long[rest.length + 1];
         dims[0] = T;
-        for (int i = 0; i < rest.length; i++) { dims[i + 1] = rest[i]; n *= rest[i]; }
-        return t.view(0, dims);
+        System.arraycopy(rest, 0, dims, 1, rest.length);
+        return buf.get(name).view(0, dims);
     }
 
     private Tensor sc(int index) { return scalars.value().view(index, 1); }
@@ -318,6 +316,17 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         double value = loss.train(lossBuffers(T, true), mtpWeights, gradScale);
         backward(T, cuSeqlens.length, wsShort, wsLong);
         return value;
+    }
+
+    /**
+     * Forward and the training loss value without the backward pass (no parameter gradient
+     * touched); for finite-difference checks and loss probes. Arguments as in {@link #forwardBackward}.
+     */
+    public double trainingLoss(int[] inputs, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
+                               ModelLoss loss, double[] mtpWeights, double gradScale) {
+        int T = upload(inputs, targets, cuSeqlens);
+        forward(T, cuSeqlens.length, wsShort, wsLong);
+        return loss.train(lossBuffers(T, true), mtpWeights, gradScale);
     }
 
     /** Forward and mean loss (no gradients touched); arguments as in {@link #forwardBackward}. */

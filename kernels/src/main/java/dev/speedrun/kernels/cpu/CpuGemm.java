@@ -5,13 +5,16 @@ import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Plain CPU matrix multiply: {@code out = alpha·op(a)·op(b) + beta·out}, 2-D or 3-D strided batch,
- * F32/F64/BF16 operands, accumulation in double. Loops are i-k-j (or row·row dot products when b
- * is transposed) so that the inner loop walks memory contiguously; rows run in parallel.
+ * Simple CPU matrix multiply: {@code out = alpha·op(a)·op(b) + beta·out}, 2-D or 3-D strided
+ * batch, F32/F64/BF16 operands, accumulation in double. Tiles of a and b are copied to double
+ * arrays (transposes resolved there) and multiplied in i-k-j order; tiles run in parallel.
  * A cache-blocked SIMD version with the same signature replaces this one where it is faster.
  */
 public final class CpuGemm {
     private CpuGemm() {}
+
+    /** Tile sizes: rows, columns and depth; the three double tiles fit in L2. */
+    private static final int TM = 32, TN = 128, TK = 128;
 
     /**
      * Same contract as {@link dev.speedrun.kernels.Ops#matmul}.
@@ -45,31 +48,45 @@ public final class CpuGemm {
         MemorySegment os = out.segment(), as = a.segment(), bs = b.segment();
         DType od = out.dtype(), ad = a.dtype(), bd = b.dtype();
         long aStride = (long) M * K, bStride = (long) K * N, oStride = (long) M * N;
-        Par.forEach(batch * M, (long) K * N, row -> {
-            int bi = row / M, i = row % M;
-            long aOff = bi * aStride, bOff = bi * bStride, oOff = bi * oStride + (long) i * N;
-            double[] acc = Scratch.doubles(0, N);
-            if (!transB) {
-                java.util.Arrays.fill(acc, 0, N, 0.0);
-                for (int k = 0; k < K; k++) {
-                    double aik = Acc.get(as, ad, aOff + (transA ? (long) k * M + i : (long) i * K + k));
-                    long bRow = bOff + (long) k * N;
-                    for (int j = 0; j < N; j++) acc[j] += aik * Acc.get(bs, bd, bRow + j);
-                }
-            } else {
-                double[] arow = Scratch.doubles(1, K);
-                for (int k = 0; k < K; k++) arow[k] = Acc.get(as, ad, aOff + (transA ? (long) k * M + i : (long) i * K + k));
-                for (int j = 0; j < N; j++) {
-                    long bRow = bOff + (long) j * K;
-                    double s = 0;
-                    for (int k = 0; k < K; k++) s += arow[k] * Acc.get(bs, bd, bRow + k);
-                    acc[j] = s;
+        // Tasks are (batch, row tile, column tile); each converts A and B tiles to double arrays
+        // per k tile and multiplies them in i-k-j order into a double accumulator tile.
+        int mt = (M + TM - 1) / TM, nt = (N + TN - 1) / TN;
+        Par.forEach(batch * mt * nt, (long) TM * TN * K, task -> {
+            int bi = task / (mt * nt), rest = task % (mt * nt);
+            int i0 = (rest / nt) * TM, j0 = (rest % nt) * TN;
+            int mi = Math.min(TM, M - i0), nj = Math.min(TN, N - j0);
+            long aOff = bi * aStride, bOff = bi * bStride, oOff = bi * oStride;
+            double[] acc = Scratch.doubles(Scratch.TASK, TM * TN), at = Scratch.doubles(Scratch.TASK + 1, TM * TK),
+                    bt = Scratch.doubles(Scratch.TASK + 2, TK * TN);
+            java.util.Arrays.fill(acc, 0, mi * nj, 0.0);
+            for (int k0 = 0; k0 < K; k0 += TK) {
+                int kk = Math.min(TK, K - k0);
+                for (int i = 0; i < mi; i++)
+                    for (int k = 0; k < kk; k++) {
+                        int gi = i0 + i, gk = k0 + k;
+                        at[i * kk + k] = Acc.get(as, ad, aOff + (transA ? (long) gk * M + gi : (long) gi * K + gk));
+                    }
+                for (int k = 0; k < kk; k++)
+                    for (int j = 0; j < nj; j++) {
+                        int gk = k0 + k, gj = j0 + j;
+                        bt[k * nj + j] = Acc.get(bs, bd, bOff + (transB ? (long) gj * K + gk : (long) gk * N + gj));
+                    }
+                for (int i = 0; i < mi; i++) {
+                    int ao = i * kk, co = i * nj;
+                    for (int k = 0; k < kk; k++) {
+                        double aik = at[ao + k];
+                        int bo = k * nj;
+                        for (int j = 0; j < nj; j++) acc[co + j] += aik * bt[bo + j];
+                    }
                 }
             }
-            for (int j = 0; j < N; j++) {
-                double v = alpha * acc[j];
-                if (beta != 0) v += beta * Acc.get(os, od, oOff + j);
-                Acc.set(os, od, oOff + j, v);
+            for (int i = 0; i < mi; i++) {
+                long orow = oOff + (long) (i0 + i) * N + j0;
+                for (int j = 0; j < nj; j++) {
+                    double v = alpha * acc[i * nj + j];
+                    if (beta != 0) v += beta * Acc.get(os, od, orow + j);
+                    Acc.set(os, od, orow + j, v);
+                }
             }
         });
     }

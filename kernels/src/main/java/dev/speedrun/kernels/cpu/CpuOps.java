@@ -428,7 +428,7 @@ public final class CpuOps implements Ops {
         MemorySegment os = out.segment(), xs = x.segment(), fs = freqs.segment();
         DType od = out.dtype(), xd = x.dtype(), fd = freqs.dtype();
         Par.forEach(T, (long) H * D * 2, p -> {
-            double[] cs = Scratch.doubles(0, D);
+            double[] cs = Scratch.doubles(Scratch.TASK, D);
             for (int j = 0; j < half; j++) {
                 double th = p * get(fs, fd, j);
                 cs[j] = Math.cos(th);
@@ -543,18 +543,25 @@ public final class CpuOps implements Ops {
         if (window < 0) throw new IllegalArgumentException(op + ": window must be ≥ 0, got " + window);
     }
 
-    private static double dot(MemorySegment as, DType ad, long ao, double[] b, int D) {
-        double s = 0;
-        for (int d = 0; d < D; d++) s += get(as, ad, ao + d) * b[d];
-        return s;
-    }
-
     private static double dot(MemorySegment as, DType ad, long ao, MemorySegment bs, DType bd, long bo, int D) {
         double s = 0;
         for (int d = 0; d < D; d++) s += get(as, ad, ao + d) * get(bs, bd, bo + d);
         return s;
     }
 
+    /** Copies rows [from, to) of head h of a [T,H,D] tensor into dst[(row − from)·D + d]. */
+    private static void loadRows(MemorySegment s, DType t, int h, int H, int D, int from, int to, double[] dst) {
+        for (int r = from; r < to; r++) {
+            long src = ((long) r * H + h) * D;
+            int o = (r - from) * D;
+            for (int d = 0; d < D; d++) dst[o + d] = get(s, t, src + d);
+        }
+    }
+
+    /**
+     * Each task (head, chunk of queries or keys) first copies the rows it needs into per-thread
+     * double arrays, so the O(window·D) inner loops run on plain arrays.
+     */
     @Override public void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, int window, double scale) {
         String op = "attention";
         checkAttentionShapes(op, q, k, v, lse, window);
@@ -569,16 +576,23 @@ public final class CpuOps implements Ops {
         long work = (long) ATT_CHUNK * Math.min((long) window + 1, T) * D * 2;
         Par.forEach(H * chunks, work, task -> {
             int h = task / chunks, c = task % chunks;
+            int p0 = c * ATT_CHUNK, p1 = Math.min(T, p0 + ATT_CHUNK);
+            int kLo = (int) Math.max(docStart[p0], (long) p0 - window); // the smallest lo of the chunk
+            int rows = p1 - kLo;
             double[] qv = Scratch.doubles(2, D), acc = Scratch.doubles(3, D);
-            for (int p = c * ATT_CHUNK, pEnd = Math.min(T, p + ATT_CHUNK); p < pEnd; p++) {
+            double[] kb = Scratch.doubles(4, rows * D), vb = Scratch.doubles(5, rows * D);
+            loadRows(ks, kd, h, H, D, kLo, p1, kb);
+            loadRows(vs, vd, h, H, D, kLo, p1, vb);
+            for (int p = p0; p < p1; p++) {
                 long qo = ((long) p * H + h) * D;
                 for (int d = 0; d < D; d++) qv[d] = get(qs, qd, qo + d) * scale;
-                int lo = Math.max(docStart[p], p - window);
+                int lo = (int) Math.max(docStart[p], (long) p - window);
                 double m = Double.NEGATIVE_INFINITY, l = 0;
                 Arrays.fill(acc, 0, D, 0.0);
                 for (int j = lo; j <= p; j++) {
-                    long ko = ((long) j * H + h) * D;
-                    double s = dot(ks, kd, ko, qv, D);
+                    int ko = (j - kLo) * D;
+                    double s = 0;
+                    for (int d = 0; d < D; d++) s += qv[d] * kb[ko + d];
                     if (s > m) {
                         double corr = Math.exp(m - s); // 0 on the first key
                         l *= corr;
@@ -587,7 +601,7 @@ public final class CpuOps implements Ops {
                     }
                     double e = Math.exp(s - m);
                     l += e;
-                    for (int d = 0; d < D; d++) acc[d] += e * get(vs, vd, ko + d);
+                    for (int d = 0; d < D; d++) acc[d] += e * vb[ko + d];
                 }
                 double inv = 1.0 / l;
                 for (int d = 0; d < D; d++) set(os, od, qo + d, acc[d] * inv);
@@ -610,17 +624,25 @@ public final class CpuOps implements Ops {
         int[] docStart = Scratch.ints(0, T), docEnd = Scratch.ints(1, T);
         documents(op, cuSeqlens, T, docStart, docEnd);
         double[] delta = Scratch.doubles(0, H * T); // Δ[h,p] = dOut·out
+        double[] lseAll = Scratch.doubles(1, H * T);
         MemorySegment dqs = dq.segment(), dks = dk.segment(), dvs = dv.segment(), gs = dOut.segment(), os = out.segment(),
                 ls = lse.segment(), qs = q.segment(), ks = k.segment(), vs = v.segment();
         DType dqd = dq.dtype(), dkd = dk.dtype(), dvd = dv.dtype(), gd = dOut.dtype(), od = out.dtype(),
                 ld = lse.dtype(), qd = q.dtype(), kd = k.dtype(), vd = v.dtype();
+        for (int i = 0; i < H * T; i++) lseAll[i] = get(ls, ld, i);
         int chunks = (T + ATT_CHUNK - 1) / ATT_CHUNK;
         long work = (long) ATT_CHUNK * Math.min((long) window + 1, T) * D * 3;
         // Pass 1, per (head, query chunk): Δ and dq = scale·Σ_j P(dP − Δ) k_j.
         Par.forEach(H * chunks, work, task -> {
             int h = task / chunks, c = task % chunks;
-            double[] gv = Scratch.doubles(2, D), acc = Scratch.doubles(3, D), qv = Scratch.doubles(4, D);
-            for (int p = c * ATT_CHUNK, pEnd = Math.min(T, p + ATT_CHUNK); p < pEnd; p++) {
+            int p0 = c * ATT_CHUNK, p1 = Math.min(T, p0 + ATT_CHUNK);
+            int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
+            int rows = p1 - kLo;
+            double[] gv = Scratch.doubles(2, D), acc = Scratch.doubles(3, D);
+            double[] kb = Scratch.doubles(4, rows * D), vb = Scratch.doubles(5, rows * D), qv = Scratch.doubles(6, D);
+            loadRows(ks, kd, h, H, D, kLo, p1, kb);
+            loadRows(vs, vd, h, H, D, kLo, p1, vb);
+            for (int p = p0; p < p1; p++) {
                 long qo = ((long) p * H + h) * D;
                 double dl = 0;
                 for (int d = 0; d < D; d++) {
@@ -629,13 +651,17 @@ public final class CpuOps implements Ops {
                     dl += gv[d] * get(os, od, qo + d);
                 }
                 delta[h * T + p] = dl;
-                double lv = get(ls, ld, (long) h * T + p);
+                double lv = lseAll[h * T + p];
                 Arrays.fill(acc, 0, D, 0.0);
-                for (int j = Math.max(docStart[p], p - window); j <= p; j++) {
-                    long ko = ((long) j * H + h) * D;
-                    double pr = Math.exp(dot(ks, kd, ko, qv, D) - lv);
-                    double ds = pr * (dot(vs, vd, ko, gv, D) - dl);
-                    for (int d = 0; d < D; d++) acc[d] += ds * get(ks, kd, ko + d);
+                for (int j = (int) Math.max(docStart[p], (long) p - window); j <= p; j++) {
+                    int ko = (j - kLo) * D;
+                    double s = 0, dp = 0;
+                    for (int d = 0; d < D; d++) {
+                        s += qv[d] * kb[ko + d];
+                        dp += gv[d] * vb[ko + d];
+                    }
+                    double ds = Math.exp(s - lv) * (dp - dl);
+                    for (int d = 0; d < D; d++) acc[d] += ds * kb[ko + d];
                 }
                 for (int d = 0; d < D; d++) Acc.add(dqs, dqd, qo + d, scale * acc[d]);
             }
@@ -643,8 +669,14 @@ public final class CpuOps implements Ops {
         // Pass 2, per (head, key chunk): dv_j = Σ_p P dOut_p, dk_j = scale·Σ_p P(dP − Δ) q_p.
         Par.forEach(H * chunks, work, task -> {
             int h = task / chunks, c = task % chunks;
+            int j0 = c * ATT_CHUNK, j1 = Math.min(T, j0 + ATT_CHUNK);
+            int pHi = (int) Math.min(docEnd[j1 - 1] - 1L, (long) j1 - 1 + window); // the largest query of the chunk
+            int rows = pHi - j0 + 1;
             double[] kv = Scratch.doubles(2, D), vv = Scratch.doubles(3, D), ak = Scratch.doubles(4, D), av = Scratch.doubles(5, D);
-            for (int j = c * ATT_CHUNK, jEnd = Math.min(T, j + ATT_CHUNK); j < jEnd; j++) {
+            double[] qb = Scratch.doubles(6, rows * D), gb = Scratch.doubles(7, rows * D);
+            loadRows(qs, qd, h, H, D, j0, pHi + 1, qb);
+            loadRows(gs, gd, h, H, D, j0, pHi + 1, gb);
+            for (int j = j0; j < j1; j++) {
                 long ko = ((long) j * H + h) * D;
                 for (int d = 0; d < D; d++) {
                     kv[d] = get(ks, kd, ko + d) * scale;
@@ -654,12 +686,17 @@ public final class CpuOps implements Ops {
                 Arrays.fill(av, 0, D, 0.0);
                 int hi = (int) Math.min(docEnd[j] - 1L, (long) j + window);
                 for (int p = j; p <= hi; p++) {
-                    long qo = ((long) p * H + h) * D;
-                    double pr = Math.exp(dot(qs, qd, qo, kv, D) - get(ls, ld, (long) h * T + p));
-                    double ds = pr * (dot(gs, gd, qo, vv, D) - delta[h * T + p]);
+                    int qo = (p - j0) * D;
+                    double s = 0, dp = 0;
                     for (int d = 0; d < D; d++) {
-                        av[d] += pr * get(gs, gd, qo + d);
-                        ak[d] += ds * get(qs, qd, qo + d);
+                        s += qb[qo + d] * kv[d];
+                        dp += gb[qo + d] * vv[d];
+                    }
+                    double pr = Math.exp(s - lseAll[h * T + p]);
+                    double ds = pr * (dp - delta[h * T + p]);
+                    for (int d = 0; d < D; d++) {
+                        av[d] += pr * gb[qo + d];
+                        ak[d] += ds * qb[qo + d];
                     }
                 }
                 for (int d = 0; d < D; d++) {
@@ -872,7 +909,7 @@ public final class CpuOps implements Ops {
         DType dzd = dLogits == null ? null : dLogits.dtype();
         double capOverDiv = cap / divisor;
         Par.forEach(T, 12L * V, p -> {
-            double[] ell = Scratch.doubles(0, V), sg = Scratch.doubles(1, V);
+            double[] ell = Scratch.doubles(Scratch.TASK, V), sg = Scratch.doubles(Scratch.TASK + 1, V);
             long row = (long) p * V;
             double mx = Double.NEGATIVE_INFINITY;
             for (int c = 0; c < V; c++) {
@@ -984,7 +1021,7 @@ public final class CpuOps implements Ops {
         MemorySegment vs = v.segment(), ss = s2.segment();
         DType vd = v.dtype(), sd = s2.dtype();
         Par.forEach(B, 3L * R * C, b -> {
-            double[] mu = Scratch.doubles(0, R), rho = Scratch.doubles(1, R);
+            double[] mu = Scratch.doubles(Scratch.TASK, R), rho = Scratch.doubles(Scratch.TASK + 1, R);
             long off = (long) b * R * C;
             double n2 = 0, n2p = 0;
             for (int r = 0; r < R; r++) {

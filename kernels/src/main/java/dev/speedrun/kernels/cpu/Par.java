@@ -1,20 +1,33 @@
 package dev.speedrun.kernels.cpu;
 
 import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.ForkJoinWorkerThread;
 import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
 
-/** Parallel loops over the common pool when the work is large enough to pay for the fork. */
+/**
+ * Parallel loops over a fork-join pool of the kernels' own, used when the work is large enough
+ * to pay for the fork. A separate pool (not the common one) means a pool thread only ever runs
+ * op task bodies, which never fork or join themselves, so per-thread scratch held by an op's
+ * calling thread ({@link Scratch} caller slots) is never reused by a task running on the same
+ * thread, whoever the caller is.
+ */
 final class Par {
     private Par() {}
 
     /** Roughly the number of multiply-adds below which forking costs more than it saves. */
     static final long THRESHOLD = 1L << 15;
 
+    private static final ForkJoinPool POOL = new ForkJoinPool(Math.max(1, Runtime.getRuntime().availableProcessors()));
+
     /** Runs {@code body(i)} for i in [0, n); in parallel when n·workPerItem ≥ {@link #THRESHOLD}. */
     static void forEach(int n, long workPerItem, IntConsumer body) {
-        if (n > 1 && (long) n * Math.max(1, workPerItem) >= THRESHOLD && ForkJoinPool.getCommonPoolParallelism() > 1) {
-            IntStream.range(0, n).parallel().forEach(body);
+        if (n > 1 && (long) n * Math.max(1, workPerItem) >= THRESHOLD && POOL.getParallelism() > 1) {
+            if (Thread.currentThread() instanceof ForkJoinWorkerThread w && w.getPool() == POOL) { // already on a kernel thread: stay serial
+                for (int i = 0; i < n; i++) body.accept(i);
+                return;
+            }
+            POOL.submit(() -> IntStream.range(0, n).parallel().forEach(body)).join();
         } else {
             for (int i = 0; i < n; i++) body.accept(i);
         }

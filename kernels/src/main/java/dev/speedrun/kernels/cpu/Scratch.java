@@ -2,13 +2,15 @@ package dev.speedrun.kernels.cpu;
 
 /**
  * Per-thread scratch arrays that grow and are reused, so hot ops allocate nothing per call.
- * A slot may be used by one op at a time on one thread; ops never call each other while
- * holding a slot.
+ * Slots 0 and 1 (doubles and ints) belong to an op's calling thread for the whole call; slots
+ * 2 and up belong to parallel task bodies, which may run on the calling thread too.
  */
 final class Scratch {
     private Scratch() {}
 
-    private static final int SLOTS = 8;
+    private static final int SLOTS = 10;
+    /** First slot a parallel task body may use. */
+    static final int TASK = 2;
     private static final ThreadLocal<double[][]> DOUBLES = ThreadLocal.withInitial(() -> new double[SLOTS][]);
     private static final ThreadLocal<int[][]> INTS = ThreadLocal.withInitial(() -> new int[SLOTS][]);
 

@@ -1,0 +1,70 @@
+package dev.speedrun.app;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** {@code ./train-app loss} reproduces the tiny fixture model's results. */
+class LossCommandTest {
+    private static Path fixtures() {
+        String dir = System.getProperty("fixtures.dir");
+        if (dir == null || !Files.isDirectory(Path.of(dir)))
+            throw new IllegalStateException("fixtures folder missing: system property fixtures.dir = " + dir);
+        return Path.of(dir);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"f64, 1e-9", "f32, 1e-4"})
+    void reproducesFixture(String dtype, double tol) throws Exception {
+        Path casePath = fixtures().resolve("model_tiny.json");
+        JsonNode fx = new ObjectMapper().readTree(casePath.toFile());
+        PrintStream old = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        int rc;
+        try {
+            System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+            rc = Main.execute("loss", "--case", casePath.toString(),
+                    "--weights", fixtures().resolve(fx.get("weights_file").asText()).toString(), "--dtype", dtype, "--backend", "cpu");
+        } finally {
+            System.setOut(old);
+        }
+        assertEquals(0, rc, "exit code; output:\n" + buf);
+        String[] lines = buf.toString(StandardCharsets.UTF_8).strip().split("\n");
+        JsonNode results = fx.get("results");
+        assertEquals(results.size(), lines.length, "one line per result:\n" + buf);
+        double worst = 0;
+        for (int i = 0; i < lines.length; i++) {
+            JsonNode got = new ObjectMapper().readTree(lines[i]);
+            double want = results.get(i).get("loss").asDouble(), loss = got.get("loss").asDouble();
+            double rel = Math.abs(loss - want) / Math.abs(want);
+            worst = Math.max(worst, rel);
+            assertTrue(rel <= tol, "result " + i + ": " + loss + " vs " + want);
+            assertEquals(results.get(i).get("mode").asText(), got.get("mode").asText());
+        }
+        System.out.printf("loss command %s: worst relative error %.3e%n", dtype, worst);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"missing.json"})
+    void missingCaseIsAnError(String name) {
+        PrintStream oldErr = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int rc;
+        try {
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            rc = Main.execute("loss", "--case", fixtures().resolve(name).toString());
+        } finally {
+            System.setErr(oldErr);
+        }
+        assertNotEquals(0, rc);
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains(name), err.toString(StandardCharsets.UTF_8));
+    }
+}
