@@ -3,91 +3,443 @@ package dev.speedrun.kernels.cpu;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
- * Simple CPU matrix multiply: {@code out = alpha·op(a)·op(b) + beta·out}, 2-D or 3-D strided
- * batch, F32/F64/BF16 operands, accumulation in double. Tiles of a and b are copied to double
- * arrays (transposes resolved there) and multiplied in i-k-j order; tiles run in parallel.
- * A cache-blocked SIMD version with the same signature replaces this one where it is faster.
+ * Fast CPU GEMM behind {@code Ops.matmul}: {@code out = alpha·op(a)·op(b) + beta·out}.
+ *
+ * <p>Design (after BLIS/GotoBLAS): the K dimension is cut into passes of ≤ KC, the N dimension into
+ * panels of ≤ NC and the M dimension into blocks of ≤ MC; for each (panel, pass) a KC×NC block of
+ * op(B) is packed into NR-wide column strips, for each M block an MC×KC block of op(A) into MR-high
+ * row strips, and a register-blocked MR×NR micro-kernel (Vector API FMAs, see {@link GemmVector})
+ * runs over the strips. Packing reads a and b through their transposes directly, so no transposed
+ * copy is ever made. Pack buffers live in a per-thread context and are reused across calls.
+ * Large problems are cut into independent (batch, M range, N range) items run on a fixed pool of
+ * daemon threads ({@link GemmPool}); small ones run on the caller's thread.
+ *
+ * <p>Paths: Vector API micro-kernels when {@code jdk.incubator.vector} is present, otherwise (or
+ * with {@code -Dspeedrun.gemm.scalar=true}) scalar micro-kernels over the same packing. Threads:
+ * {@code -Dspeedrun.gemm.threads=N} (default: available processors).
  */
 public final class CpuGemm {
     private CpuGemm() {}
 
-    /** Tile sizes: rows, columns and depth; the three double tiles fit in L2. */
-    private static final int TM = 32, TN = 128, TK = 128;
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    private static final ValueLayout.OfDouble D = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+
+    /** Why the Vector API path is off (empty when it is on). */
+    private static final String VECTOR_UNAVAILABLE = probeVector();
+    private static final boolean FORCE_SCALAR = Boolean.getBoolean("speedrun.gemm.scalar");
+    private static final int THREADS = Math.max(1, Integer.getInteger("speedrun.gemm.threads",
+            Runtime.getRuntime().availableProcessors()));
+    /** Below this many multiply-adds a GEMM runs on the caller's thread (waking workers costs ~10-50 µs). */
+    private static final long PARALLEL_MIN_MACS = Long.getLong("speedrun.gemm.parallelMinMacs", 1L << 20);
+
+    /** Micro-kernel MR; shared by both paths so packing is identical. */
+    static final int MR = 6;
+    private static final int KC = 256;
+    private static final int MC_F32 = 144, MC_F64 = 72;
+    private static final int NC_TARGET = 4096;
+    /** Tile widths of the scalar path (the vector path uses two vectors of the preferred species). */
+    private static final int SCALAR_NR_F32 = 16, SCALAR_NR_F64 = 8;
+
+    private static final ThreadLocal<Context> CONTEXT = ThreadLocal.withInitial(Context::new);
+
+    private static String probeVector() {
+        try {
+            GemmVector.describe();
+            return "";
+        } catch (Throwable t) { // NoClassDefFoundError when the incubator module is not added
+            return t.toString();
+        }
+    }
+
+    /** Whether the default path uses the Vector API (false when unavailable or forced scalar). */
+    public static boolean vectorized() { return VECTOR_UNAVAILABLE.isEmpty() && !FORCE_SCALAR; }
+
+    /** One line describing the path and threads, for benchmark output. */
+    public static String describe() {
+        String path = vectorized() ? "vector " + GemmVector.describe()
+                : "scalar (" + (FORCE_SCALAR ? "-Dspeedrun.gemm.scalar=true" : "Vector API unavailable: " + VECTOR_UNAVAILABLE) + ")";
+        return path + ", " + THREADS + " thread(s)";
+    }
 
     /**
-     * Same contract as {@link dev.speedrun.kernels.Ops#matmul}.
-     * @param out [M,N] or [B,M,N]; must not overlap a or b
-     * @param a   [M,K] ([K,M] if transA), batched like out
-     * @param b   [K,N] ([N,K] if transB), batched like out
+     * {@code out = alpha · op(a) · op(b) + beta · out}, op = transpose when the flag is set; the
+     * semantics of {@code Ops.matmul}.
+     * @param out [M,N], or [B,M,N] (strided batch)
+     * @param a   [M,K] ([K,M] if transA), or with a leading B
+     * @param b   [K,N] ([N,K] if transB), or with a leading B
+     * @param beta 0 overwrites out (its old contents, even NaN, are never read)
      */
     public static void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta) {
-        int rank = out.rank();
-        if (rank != 2 && rank != 3)
-            throw new IllegalArgumentException("matmul: out must be [M,N] or [B,M,N], got " + out.shape());
-        if (a.rank() != rank || b.rank() != rank)
-            throw new IllegalArgumentException("matmul: a " + a.shape() + ", b " + b.shape() + " and out " + out.shape() + " must have the same rank (2 or 3)");
-        for (Tensor t : new Tensor[] {out, a, b}) {
-            DType d = t.dtype();
-            if (d != DType.F32 && d != DType.F64 && d != DType.BF16)
-                throw new IllegalArgumentException("matmul: operands must be F32, F64 or BF16, got " + t);
+        matmul(out, a, b, transA, transB, alpha, beta, !vectorized());
+    }
+
+    /** As {@link #matmul(Tensor, Tensor, Tensor, boolean, boolean, double, double)}, choosing the path (tests). */
+    static void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta,
+                       boolean scalar) {
+        Job job = prepare(out, a, b, transA, transB, alpha, beta, scalar || !VECTOR_UNAVAILABLE.isEmpty());
+        if (job == null) return;
+        long macs = (long) job.batches * job.m * job.n * Math.max(1, job.k);
+        if (THREADS > 1 && macs >= PARALLEL_MIN_MACS) {
+            job.split(THREADS);
+            if (Pool.POOL.tryRun(job, job.items())) return;
         }
-        int batch = rank == 3 ? out.size(0) : 1;
-        int M = out.size(-2), N = out.size(-1);
-        int K = transA ? a.size(-2) : a.size(-1);
-        int aM = transA ? a.size(-1) : a.size(-2);
-        int bK = transB ? b.size(-1) : b.size(-2);
-        int bN = transB ? b.size(-2) : b.size(-1);
-        boolean batchOk = rank == 2 || (a.size(0) == batch && b.size(0) == batch);
-        if (aM != M || bN != N || bK != K || !batchOk)
-            throw new IllegalArgumentException("matmul: shapes do not match: out " + out.shape() + ", a " + a.shape()
-                    + (transA ? "ᵀ" : "") + ", b " + b.shape() + (transB ? "ᵀ" : "")
-                    + " (want out [B?,M,N], op(a) [B?,M,K], op(b) [B?,K,N])");
-        if (out.numel() == 0) return;
-        MemorySegment os = out.segment(), as = a.segment(), bs = b.segment();
-        DType od = out.dtype(), ad = a.dtype(), bd = b.dtype();
-        long aStride = (long) M * K, bStride = (long) K * N, oStride = (long) M * N;
-        // Tasks are (batch, row tile, column tile); each converts A and B tiles to double arrays
-        // per k tile and multiplies them in i-k-j order into a double accumulator tile.
-        int mt = (M + TM - 1) / TM, nt = (N + TN - 1) / TN;
-        Par.forEach(batch * mt * nt, (long) TM * TN * K, task -> {
-            int bi = task / (mt * nt), rest = task % (mt * nt);
-            int i0 = (rest / nt) * TM, j0 = (rest % nt) * TN;
-            int mi = Math.min(TM, M - i0), nj = Math.min(TN, N - j0);
-            long aOff = bi * aStride, bOff = bi * bStride, oOff = bi * oStride;
-            double[] acc = Scratch.doubles(Scratch.TASK, TM * TN), at = Scratch.doubles(Scratch.TASK + 1, TM * TK),
-                    bt = Scratch.doubles(Scratch.TASK + 2, TK * TN);
-            java.util.Arrays.fill(acc, 0, mi * nj, 0.0);
-            for (int k0 = 0; k0 < K; k0 += TK) {
-                int kk = Math.min(TK, K - k0);
-                for (int i = 0; i < mi; i++)
-                    for (int k = 0; k < kk; k++) {
-                        int gi = i0 + i, gk = k0 + k;
-                        at[i * kk + k] = Acc.get(as, ad, aOff + (transA ? (long) gk * M + gi : (long) gi * K + gk));
-                    }
-                for (int k = 0; k < kk; k++)
-                    for (int j = 0; j < nj; j++) {
-                        int gk = k0 + k, gj = j0 + j;
-                        bt[k * nj + j] = Acc.get(bs, bd, bOff + (transB ? (long) gj * K + gk : (long) gk * N + gj));
-                    }
-                for (int i = 0; i < mi; i++) {
-                    int ao = i * kk, co = i * nj;
-                    for (int k = 0; k < kk; k++) {
-                        double aik = at[ao + k];
-                        int bo = k * nj;
-                        for (int j = 0; j < nj; j++) acc[co + j] += aik * bt[bo + j];
+        job.split(1);
+        for (int i = 0, n = job.items(); i < n; i++) job.run(i);
+    }
+
+    private static final class Pool {
+        static final GemmPool POOL = new GemmPool(THREADS);
+    }
+
+    // ------------------------------------------------------------------ validation
+
+    private static Job prepare(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB,
+                               double alpha, double beta, boolean scalar) {
+        DType dt = out.dtype();
+        if (dt != DType.F32 && dt != DType.F64)
+            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": CPU GEMM supports F32 and F64 only, not " + dt);
+        if (a.dtype() != dt || b.dtype() != dt)
+            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": out, a and b must have the same dtype on CPU");
+        int rank = out.rank();
+        if ((rank != 2 && rank != 3) || a.rank() != rank || b.rank() != rank)
+            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": out, a and b must all be 2-D, or all 3-D (batched)");
+        int batches = rank == 3 ? out.size(0) : 1;
+        if (rank == 3 && (a.size(0) != batches || b.size(0) != batches))
+            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": batch dimensions differ");
+        int m = out.size(-2), n = out.size(-1);
+        int am = transA ? a.size(-1) : a.size(-2), k = transA ? a.size(-2) : a.size(-1);
+        int bk = transB ? b.size(-1) : b.size(-2), bn = transB ? b.size(-2) : b.size(-1);
+        if (am != m || bn != n || bk != k)
+            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": shapes do not agree (op(a) is [" + am + "," + k
+                    + "], op(b) is [" + bk + "," + bn + "], out is [" + m + "," + n + "])");
+        if (overlaps(out, a) || overlaps(out, b))
+            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": out must not overlap a or b");
+        if (batches == 0 || m == 0 || n == 0) return null;
+        Job job = CONTEXT.get().job; // reused: the caller's thread runs one GEMM at a time
+        job.f64 = dt == DType.F64;
+        job.scalar = scalar;
+        job.a = a.segment(); job.b = b.segment(); job.c = out.segment();
+        job.batches = batches; job.m = m; job.n = n; job.k = k;
+        job.transA = transA; job.transB = transB;
+        job.alpha = alpha; job.beta = beta;
+        job.mr = MR;
+        job.nr = job.f64 ? (scalar ? SCALAR_NR_F64 : GemmVector.NR_F64) : (scalar ? SCALAR_NR_F32 : GemmVector.NR_F32);
+        job.mc = job.f64 ? MC_F64 : MC_F32;
+        job.nc = Math.max(job.nr, NC_TARGET / job.nr * job.nr);
+        return job;
+    }
+
+    private static String call(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB) {
+        return "matmul(out " + out.shape() + " " + out.dtype() + ", a " + a.shape() + " " + a.dtype()
+                + (transA ? " transposed" : "") + ", b " + b.shape() + " " + b.dtype() + (transB ? " transposed" : "") + ")";
+    }
+
+    private static boolean overlaps(Tensor x, Tensor y) {
+        if (!x.sameStorage(y) || x.byteSize() == 0 || y.byteSize() == 0) return false;
+        return x.byteOffset() < y.byteOffset() + y.byteSize() && y.byteOffset() < x.byteOffset() + x.byteSize();
+    }
+
+    // ------------------------------------------------------------------ job and threading
+
+    /** Per-thread pack buffers and edge-tile scratch, grown on demand and then reused. */
+    private static final class Context {
+        float[] apF = new float[0], bpF = new float[0], tileF = new float[0], rowF = new float[0];
+        double[] apD = new double[0], bpD = new double[0], tileD = new double[0], rowD = new double[0];
+        final Job job = new Job();
+
+        float[] apF(int n) { return apF.length >= n ? apF : (apF = new float[n]); }
+        float[] bpF(int n) { return bpF.length >= n ? bpF : (bpF = new float[n]); }
+        float[] tileF(int n) { return tileF.length >= n ? tileF : (tileF = new float[n]); }
+        double[] apD(int n) { return apD.length >= n ? apD : (apD = new double[n]); }
+        double[] bpD(int n) { return bpD.length >= n ? bpD : (bpD = new double[n]); }
+        float[] rowF(int n) { return rowF.length >= n ? rowF : (rowF = new float[n]); }
+        double[] rowD(int n) { return rowD.length >= n ? rowD : (rowD = new double[n]); }
+        double[] tileD(int n) { return tileD.length >= n ? tileD : (tileD = new double[n]); }
+    }
+
+    /** One GEMM call, cut into items (batch, M chunk, N chunk) that touch disjoint parts of out. */
+    private static final class Job implements GemmPool.Job {
+        MemorySegment a, b, c;
+        boolean f64, scalar, transA, transB;
+        int batches, m, n, k;
+        double alpha, beta;
+        int mr, nr, mc, nc;
+        int mChunks, nChunks, mStep, nStep;
+
+        /**
+         * Chooses how to cut the work into items for {@code threads} threads. Large problems get two
+         * items per thread, so that a thread slowed by other load on the machine is helped by the
+         * others. Within a matrix the cut is along N (each item then packs all of A for its
+         * columns, a plain copy) unless M is much larger than N, or N has too few tiles (then
+         * along M, each item packing all of B, which costs a transposing scatter).
+         */
+        void split(int threads) {
+            long macs = (long) batches * m * n * Math.max(1, k);
+            int target = threads <= 1 ? 1 : macs >= 64L * PARALLEL_MIN_MACS ? 2 * threads : threads;
+            int perMatrix = Math.max(1, ceilDiv(target, batches));
+            if (threads > 1 && perMatrix == 1 && batches % threads != 0) perMatrix = threads;
+            int mTiles = ceilDiv(m, mr), nTiles = ceilDiv(n, nr);
+            int mParts = 1, nParts = 1;
+            if (perMatrix > 1) {
+                boolean alongN = nTiles >= perMatrix && (mTiles < perMatrix || m <= 2L * n);
+                if (alongN) nParts = perMatrix;
+                else mParts = Math.min(perMatrix, mTiles);
+            }
+            mStep = ceilDiv(mTiles, mParts) * mr;
+            nStep = ceilDiv(nTiles, nParts) * nr;
+            mChunks = ceilDiv(m, mStep);
+            nChunks = ceilDiv(n, nStep);
+        }
+
+        int items() { return batches * mChunks * nChunks; }
+
+        @Override public void run(int item) {
+            int nChunk = item % nChunks;
+            int rest = item / nChunks;
+            int mChunk = rest % mChunks;
+            int batch = rest / mChunks;
+            int m0 = mChunk * mStep, m1 = Math.min(m, m0 + mStep);
+            int n0 = nChunk * nStep, n1 = Math.min(n, n0 + nStep);
+            Context ctx = CONTEXT.get();
+            if (f64) blockedF64(ctx, batch, m0, m1, n0, n1);
+            else blockedF32(ctx, batch, m0, m1, n0, n1);
+        }
+
+        // -------------------------------------------------------------- F32 driver
+
+        private void blockedF32(Context ctx, int batch, int m0, int m1, int n0, int n1) {
+            long aBase = (long) batch * m * k, bBase = (long) batch * k * n, cBase = (long) batch * m * n;
+            float al = (float) alpha, be = (float) beta;
+            if (k == 0) { scaleF32(cBase, m0, m1, n0, n1, be); return; }
+            int kcStep = evenStep(k, KC, 1), mcStep = evenStep(m1 - m0, mc, mr), ncStep = evenStep(n1 - n0, nc, nr);
+            float[] ap = ctx.apF(mcStep * kcStep);
+            float[] bp = ctx.bpF(roundUp(ncStep, nr) * kcStep);
+            float[] tile = ctx.tileF(mr * nr);
+            float[] row = ctx.rowF(Math.max(kcStep, Math.max(mcStep, ncStep)));
+            for (int jc = n0; jc < n1; jc += ncStep) {
+                int ncur = Math.min(ncStep, n1 - jc);
+                for (int pc = 0; pc < k; pc += kcStep) {
+                    int kc = Math.min(kcStep, k - pc);
+                    packBF32(bp, row, bBase, pc, kc, jc, ncur);
+                    boolean overwrite = pc == 0 && beta == 0;
+                    float bEff = pc == 0 ? be : 1f;
+                    for (int ic = m0; ic < m1; ic += mcStep) {
+                        int mcur = Math.min(mcStep, m1 - ic);
+                        packAF32(ap, row, aBase, ic, mcur, pc, kc);
+                        for (int jr = 0; jr < ncur; jr += nr) {
+                            int nrc = Math.min(nr, ncur - jr);
+                            for (int ir = 0; ir < mcur; ir += mr) {
+                                int mrc = Math.min(mr, mcur - ir);
+                                long cIdx = cBase + (long) (ic + ir) * n + jc + jr;
+                                if (scalar) kernelScalarF32(kc, ap, ir * kc, bp, jr * kc, c, cIdx, mrc, nrc, al, bEff, overwrite, tile);
+                                else GemmVector.kernelF32(kc, ap, ir * kc, bp, jr * kc, c, cIdx, n, mrc, nrc, al, bEff, overwrite, tile);
+                            }
+                        }
                     }
                 }
             }
-            for (int i = 0; i < mi; i++) {
-                long orow = oOff + (long) (i0 + i) * N + j0;
-                for (int j = 0; j < nj; j++) {
-                    double v = alpha * acc[i * nj + j];
-                    if (beta != 0) v += beta * Acc.get(os, od, orow + j);
-                    Acc.set(os, od, orow + j, v);
+        }
+
+        /**
+         * Packs op(A)[ic..ic+mc, pc..pc+kc] row-major: {@code ap[i·kc + p]}, rows padded with zeros to
+         * a multiple of MR (so the strip of rows ir..ir+MR starts at {@code ir·kc}). Without
+         * transpose this is one bulk copy per row; with it, each contiguous column run of a is
+         * bulk-copied into {@code row} (one bounds/liveness check per run) and scattered.
+         */
+        private void packAF32(float[] ap, float[] row, long aBase, int ic, int mcur, int pc, int kc) {
+            if (!transA) { // a [M,K]: row i of op(A) is contiguous along p
+                for (int i = 0; i < mcur; i++)
+                    MemorySegment.copy(a, F, (aBase + (long) (ic + i) * k + pc) * F.byteSize(), ap, i * kc, kc);
+            } else { // a [K,M]: column p of op(A) is contiguous along i
+                for (int p = 0; p < kc; p++) {
+                    MemorySegment.copy(a, F, (aBase + (long) (pc + p) * m + ic) * F.byteSize(), row, 0, mcur);
+                    for (int i = 0; i < mcur; i++) ap[i * kc + p] = row[i];
                 }
             }
-        });
+            int padded = roundUp(mcur, mr);
+            if (padded > mcur) java.util.Arrays.fill(ap, mcur * kc, padded * kc, 0f);
+        }
+
+        /** Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide strips: {@code bp[jr·kc + p·NR + j]}, zero-padded. */
+        private void packBF32(float[] bp, float[] row, long bBase, int pc, int kc, int jc, int ncur) {
+            if (!transB) { // b [K,N]: row p of op(B) is contiguous along j
+                for (int p = 0; p < kc; p++) {
+                    MemorySegment.copy(b, F, (bBase + (long) (pc + p) * n + jc) * F.byteSize(), row, 0, ncur);
+                    for (int jr = 0; jr < ncur; jr += nr)
+                        System.arraycopy(row, jr, bp, jr * kc + p * nr, Math.min(nr, ncur - jr));
+                }
+            } else { // b [N,K]: column j of op(B) is contiguous along p
+                for (int j = 0; j < ncur; j++) {
+                    MemorySegment.copy(b, F, (bBase + (long) (jc + j) * k + pc) * F.byteSize(), row, 0, kc);
+                    int dst = (j - j % nr) * kc + j % nr;
+                    for (int p = 0; p < kc; p++) bp[dst + p * nr] = row[p];
+                }
+            }
+            int tail = ncur % nr;
+            if (tail != 0) {
+                int base = (ncur - tail) * kc;
+                for (int p = 0; p < kc; p++) for (int j = tail; j < nr; j++) bp[base + p * nr + j] = 0f;
+            }
+        }
+
+        private void kernelScalarF32(int kc, float[] ap, int aOff, float[] bp, int bOff, MemorySegment c, long cIdx,
+                                     int mrc, int nrc, float al, float be, boolean overwrite, float[] tile) {
+            java.util.Arrays.fill(tile, 0, mr * nr, 0f);
+            for (int p = 0; p < kc; p++) {
+                int bi = bOff + p * nr;
+                for (int r = 0; r < mr; r++) {
+                    float av = ap[aOff + r * kc + p];
+                    int t = r * nr;
+                    for (int j = 0; j < nr; j++) tile[t + j] += av * bp[bi + j];
+                }
+            }
+            writeTileF32(tile, nr, c, cIdx, n, mrc, nrc, al, be, overwrite);
+        }
+
+        private void scaleF32(long cBase, int m0, int m1, int n0, int n1, float be) {
+            for (int i = m0; i < m1; i++)
+                for (int j = n0; j < n1; j++) {
+                    long idx = cBase + (long) i * n + j;
+                    c.setAtIndex(F, idx, beta == 0 ? 0f : be * c.getAtIndex(F, idx));
+                }
+        }
+
+        // -------------------------------------------------------------- F64 driver (mirror of F32)
+
+        private void blockedF64(Context ctx, int batch, int m0, int m1, int n0, int n1) {
+            long aBase = (long) batch * m * k, bBase = (long) batch * k * n, cBase = (long) batch * m * n;
+            if (k == 0) { scaleF64(cBase, m0, m1, n0, n1); return; }
+            int kcStep = evenStep(k, KC, 1), mcStep = evenStep(m1 - m0, mc, mr), ncStep = evenStep(n1 - n0, nc, nr);
+            double[] ap = ctx.apD(mcStep * kcStep);
+            double[] bp = ctx.bpD(roundUp(ncStep, nr) * kcStep);
+            double[] tile = ctx.tileD(mr * nr);
+            double[] row = ctx.rowD(Math.max(kcStep, Math.max(mcStep, ncStep)));
+            for (int jc = n0; jc < n1; jc += ncStep) {
+                int ncur = Math.min(ncStep, n1 - jc);
+                for (int pc = 0; pc < k; pc += kcStep) {
+                    int kc = Math.min(kcStep, k - pc);
+                    packBF64(bp, row, bBase, pc, kc, jc, ncur);
+                    boolean overwrite = pc == 0 && beta == 0;
+                    double bEff = pc == 0 ? beta : 1d;
+                    for (int ic = m0; ic < m1; ic += mcStep) {
+                        int mcur = Math.min(mcStep, m1 - ic);
+                        packAF64(ap, row, aBase, ic, mcur, pc, kc);
+                        for (int jr = 0; jr < ncur; jr += nr) {
+                            int nrc = Math.min(nr, ncur - jr);
+                            for (int ir = 0; ir < mcur; ir += mr) {
+                                int mrc = Math.min(mr, mcur - ir);
+                                long cIdx = cBase + (long) (ic + ir) * n + jc + jr;
+                                if (scalar) kernelScalarF64(kc, ap, ir * kc, bp, jr * kc, c, cIdx, mrc, nrc, bEff, overwrite, tile);
+                                else GemmVector.kernelF64(kc, ap, ir * kc, bp, jr * kc, c, cIdx, n, mrc, nrc, alpha, bEff, overwrite, tile);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        /**
+         * Packs op(A)[ic..ic+mc, pc..pc+kc] row-major: {@code ap[i·kc + p]}, rows padded with zeros to
+         * a multiple of MR (so the strip of rows ir..ir+MR starts at {@code ir·kc}). Without
+         * transpose this is one bulk copy per row; with it, each contiguous column run of a is
+         * bulk-copied into {@code row} (one bounds/liveness check per run) and scattered.
+         */
+        private void packAF64(double[] ap, double[] row, long aBase, int ic, int mcur, int pc, int kc) {
+            if (!transA) { // a [M,K]: row i of op(A) is contiguous along p
+                for (int i = 0; i < mcur; i++)
+                    MemorySegment.copy(a, D, (aBase + (long) (ic + i) * k + pc) * D.byteSize(), ap, i * kc, kc);
+            } else { // a [K,M]: column p of op(A) is contiguous along i
+                for (int p = 0; p < kc; p++) {
+                    MemorySegment.copy(a, D, (aBase + (long) (pc + p) * m + ic) * D.byteSize(), row, 0, mcur);
+                    for (int i = 0; i < mcur; i++) ap[i * kc + p] = row[i];
+                }
+            }
+            int padded = roundUp(mcur, mr);
+            if (padded > mcur) java.util.Arrays.fill(ap, mcur * kc, padded * kc, 0d);
+        }
+
+        /** Packs op(B)[pc..pc+kc, jc..jc+nc] into NR-wide strips: {@code bp[jr·kc + p·NR + j]}, zero-padded. */
+        private void packBF64(double[] bp, double[] row, long bBase, int pc, int kc, int jc, int ncur) {
+            if (!transB) { // b [K,N]: row p of op(B) is contiguous along j
+                for (int p = 0; p < kc; p++) {
+                    MemorySegment.copy(b, D, (bBase + (long) (pc + p) * n + jc) * D.byteSize(), row, 0, ncur);
+                    for (int jr = 0; jr < ncur; jr += nr)
+                        System.arraycopy(row, jr, bp, jr * kc + p * nr, Math.min(nr, ncur - jr));
+                }
+            } else { // b [N,K]: column j of op(B) is contiguous along p
+                for (int j = 0; j < ncur; j++) {
+                    MemorySegment.copy(b, D, (bBase + (long) (jc + j) * k + pc) * D.byteSize(), row, 0, kc);
+                    int dst = (j - j % nr) * kc + j % nr;
+                    for (int p = 0; p < kc; p++) bp[dst + p * nr] = row[p];
+                }
+            }
+            int tail = ncur % nr;
+            if (tail != 0) {
+                int base = (ncur - tail) * kc;
+                for (int p = 0; p < kc; p++) for (int j = tail; j < nr; j++) bp[base + p * nr + j] = 0d;
+            }
+        }
+
+        private void kernelScalarF64(int kc, double[] ap, int aOff, double[] bp, int bOff, MemorySegment c, long cIdx,
+                                     int mrc, int nrc, double be, boolean overwrite, double[] tile) {
+            java.util.Arrays.fill(tile, 0, mr * nr, 0d);
+            for (int p = 0; p < kc; p++) {
+                int bi = bOff + p * nr;
+                for (int r = 0; r < mr; r++) {
+                    double av = ap[aOff + r * kc + p];
+                    int t = r * nr;
+                    for (int j = 0; j < nr; j++) tile[t + j] += av * bp[bi + j];
+                }
+            }
+            writeTileF64(tile, nr, c, cIdx, n, mrc, nrc, alpha, be, overwrite);
+        }
+
+        private void scaleF64(long cBase, int m0, int m1, int n0, int n1) {
+            for (int i = m0; i < m1; i++)
+                for (int j = n0; j < n1; j++) {
+                    long idx = cBase + (long) i * n + j;
+                    c.setAtIndex(D, idx, beta == 0 ? 0d : beta * c.getAtIndex(D, idx));
+                }
+        }
+    }
+
+    // ------------------------------------------------------------------ shared helpers
+
+    /** Writes the valid {@code mr×nr} part of a tile (row stride {@code ldt}) into C. */
+    static void writeTileF32(float[] tile, int ldt, MemorySegment c, long cIdx, int ldc, int mr, int nr,
+                             float alpha, float beta, boolean overwrite) {
+        for (int r = 0; r < mr; r++) {
+            long row = cIdx + (long) r * ldc;
+            for (int j = 0; j < nr; j++) {
+                float v = alpha * tile[r * ldt + j];
+                if (!overwrite) v += beta * c.getAtIndex(F, row + j);
+                c.setAtIndex(F, row + j, v);
+            }
+        }
+    }
+
+    static void writeTileF64(double[] tile, int ldt, MemorySegment c, long cIdx, int ldc, int mr, int nr,
+                             double alpha, double beta, boolean overwrite) {
+        for (int r = 0; r < mr; r++) {
+            long row = cIdx + (long) r * ldc;
+            for (int j = 0; j < nr; j++) {
+                double v = alpha * tile[r * ldt + j];
+                if (!overwrite) v += beta * c.getAtIndex(D, row + j);
+                c.setAtIndex(D, row + j, v);
+            }
+        }
+    }
+
+    private static int ceilDiv(int x, int y) { return (x + y - 1) / y; }
+
+    private static int roundUp(int x, int y) { return ceilDiv(x, y) * y; }
+
+    /** A step ≤ max (a multiple of {@code unit}) that cuts {@code len} into equal-ish parts. */
+    private static int evenStep(int len, int max, int unit) {
+        int parts = ceilDiv(Math.max(len, 1), max);
+        return Math.max(unit, roundUp(ceilDiv(len, parts), unit));
     }
 }

@@ -1,0 +1,37 @@
+package dev.speedrun.app;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class BenchMatmulCommandTest {
+    private static String run(int expectedExit, String... args) {
+        PrintStream out = System.out, err = System.err;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        try (PrintStream p = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
+            System.setOut(p);
+            System.setErr(p);
+            assertEquals(expectedExit, Main.execute(args), () -> buf.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+        return buf.toString(StandardCharsets.UTF_8);
+    }
+
+    @Test void printsOneGflopsLinePerRun() {
+        for (String dt : new String[] {"f32", "f64"}) {
+            String s = run(0, "bench", "matmul", "--size", "48", "--dtype", dt, "--iters", "3", "--warmup", "1");
+            assertTrue(s.matches("(?s)matmul cpu " + dt + " N=48: [0-9.]+ ms, [0-9.]+ GFLOP/s \\(median of 3.*"), s);
+        }
+    }
+
+    @Test void rejectsUnsupportedDtypeAndBackend() {
+        assertTrue(run(1, "bench", "matmul", "--size", "8", "--dtype", "bf16").contains("--dtype must be f32 or f64"));
+        assertTrue(run(1, "bench", "matmul", "--size", "8", "--backend", "nosuch").contains("nosuch"));
+    }
+}
