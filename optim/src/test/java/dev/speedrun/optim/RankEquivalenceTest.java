@@ -22,6 +22,7 @@ class RankEquivalenceTest {
     void sameParametersOnOneTwoFourAndEightRanks(DType dtype, double tol) {
         Map<String, double[]> ref = SyntheticRun.run(1, dtype, 0, STEPS, null, false).valuesByRank().get(0);
         for (int world : new int[] {2, 4, 8}) {
+            long t0 = System.nanoTime();
             Map<Integer, Map<String, double[]>> got = SyntheticRun.run(world, dtype, 0, STEPS, null, false).valuesByRank();
             double worst = 0;
             String worstName = "";
@@ -32,7 +33,8 @@ class RankEquivalenceTest {
                     assertArrayEquals(got.get(0).get(e.getKey()), got.get(r).get(e.getKey()),
                             e.getKey() + ": rank " + r + " differs from rank 0 at world " + world);
             }
-            System.out.printf("rank equivalence %s world %d vs 1: worst relative error %.3e (%s)%n", dtype, world, worst, worstName);
+            System.out.printf("rank equivalence %s world %d vs 1: worst relative error %.3e (%s), %.1f s%n", dtype, world, worst,
+                    worstName, (System.nanoTime() - t0) * 1e-9);
             assertTrue(worst <= tol, dtype + " world " + world + ": " + worstName + " relative error " + worst + " > " + tol);
         }
     }
