@@ -46,4 +46,24 @@ class CliTest {
         Result r = run("plugins", "--plugin-path", dir.toString());
         assertEquals(0, r.code(), r.err());
     }
+
+    @Test void trainErrorsNameTheValueAndListValidOnes(@TempDir Path dir) throws Exception {
+        Result r = run("train", "--backend", "tpu", "--config", "tiny-cpu");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("'tpu'") && r.err().contains("cpu"), r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+        r = run("train", "--plugins", "mtp,warp-drive", "--config", "tiny-cpu");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("'warp-drive'") && r.err().contains("untie"), r.err());
+        Path bad = dir.resolve("bad.yaml");
+        Files.writeString(bad, "optim:\n  adam:\n    learning_rate: 1\n");
+        r = run("train", "--config", bad.toString());
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("optim.adam.learning_rate") && r.err().contains("lr"), r.err());
+        r = run("train", "--config", bad.toString(), "--verbose");
+        assertTrue(r.err().contains("\tat "), "--verbose shows the stack trace: " + r.err());
+        r = run("train", "--stepz", "3");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("--stepz"), r.err());
+    }
 }
