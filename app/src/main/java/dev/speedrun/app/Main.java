@@ -6,9 +6,11 @@ import picocli.CommandLine.Command;
 /** Entry point of {@code ./train-app}. */
 @Command(name = "train-app", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "GPT-2 speedrun trainer (modded-nanogpt record 178) in Java.",
-        subcommands = {BenchCommand.class,
+        subcommands = {TrainCommand.class,
+                LossCommand.class,
+                BenchCommand.class,
                 dev.speedrun.app.data.DataCommand.class,
-                LossCommand.class})
+                PluginsCommand.class})
 public final class Main implements Runnable {
     @Override public void run() { CommandLine.usage(this, System.out); }
 

@@ -1,0 +1,56 @@
+package dev.speedrun.plugins.cwd;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.google.inject.AbstractModule;
+import com.google.inject.Guice;
+import com.google.inject.Key;
+import com.google.inject.TypeLiteral;
+import dev.speedrun.kernels.DecayMask;
+import dev.speedrun.plugin.DecayPolicy;
+import dev.speedrun.plugin.Extensions;
+import dev.speedrun.plugin.Plugin;
+import java.util.ServiceLoader;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class CwdPluginTest {
+    static Set<DecayPolicy> policies(com.google.inject.Module... plugins) {
+        return Guice.createInjector(new AbstractModule() {
+            @Override protected void configure() {
+                Extensions.decayPolicies(binder());
+                for (var m : plugins) install(m);
+            }
+        }).getInstance(Key.get(new TypeLiteral<Set<DecayPolicy>>() {}));
+    }
+
+    @Test void withoutCwdBothOptimizersDecayEverything() {
+        var p = policies();
+        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, DecayPolicy.NORMUON));
+        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, DecayPolicy.ADAM));
+    }
+
+    @Test void cwdMakesBothCautiousGe() {
+        var p = policies(new CwdPlugin().module(CwdOptions.DEFAULT));
+        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, DecayPolicy.NORMUON));
+        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, DecayPolicy.ADAM));
+    }
+
+    @Test void optionsSelectTheOptimizers() {
+        var p = policies(new CwdPlugin().module(new CwdOptions(true, false)));
+        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, DecayPolicy.NORMUON));
+        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, DecayPolicy.ADAM));
+    }
+
+    @Test void conflictingPoliciesAtOnePriorityAreAnError() {
+        var a = new DecayPolicy(DecayPolicy.ADAM, DecayMask.GE, 1, "a");
+        var b = new DecayPolicy(DecayPolicy.ADAM, DecayMask.GT, 1, "b");
+        var ex = assertThrows(IllegalStateException.class, () -> DecayPolicy.resolve(java.util.List.of(a, b), DecayPolicy.ADAM));
+        assertTrue(ex.getMessage().contains("a") && ex.getMessage().contains("b"));
+    }
+
+    @Test void registeredWithServiceLoader() {
+        var names = ServiceLoader.load(Plugin.class).stream().map(p -> p.get().name()).toList();
+        assertTrue(names.contains(CwdPlugin.NAME), names.toString());
+    }
+}
