@@ -95,7 +95,7 @@ public final class Trainer {
         this.progressBar = progressBar;
         var m = cfg.model();
         this.modelConfig = GptConfig.withSizes(m.vocabSize(), m.numLayers(), m.numHeads(), m.headDim(), m.modelDim(),
-                m.blockSize(), m.gateInputDims()).validate();
+                m.blockSize(), m.gateInputDims()).withQkvInitScale(m.qkvInitScale()).validate();
         if (cfg.worldSize() < 1) throw new ConfigException("world_size must be ≥ 1, got " + cfg.worldSize());
         if (cfg.microBatches() % cfg.worldSize() != 0)
             throw new ConfigException("micro_batches (" + cfg.microBatches() + ") must be a multiple of world_size (" + cfg.worldSize() + ")");

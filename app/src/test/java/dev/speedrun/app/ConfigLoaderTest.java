@@ -26,7 +26,10 @@ class ConfigLoaderTest {
         TrainConfig r178 = ConfigLoader.load("record-178", Map.of());
         TrainConfig r177 = ConfigLoader.load("record-177", Map.of());
         assertEquals(List.of("cwd"), r177.plugins());
-        assertEquals(r178.model(), r177.model());
+        assertEquals(1.0, r178.model().qkvInitScale());
+        assertEquals(0.5, r177.model().qkvInitScale());
+        assertEquals(r178.model().vocabSize(), r177.model().vocabSize());
+        assertEquals(r178.model().modelDim(), r177.model().modelDim());
         assertEquals(r178.schedule().batchTokens(), r177.schedule().batchTokens());
         assertNotEquals(r178.schedule().lrMax(), r177.schedule().lrMax());
     }

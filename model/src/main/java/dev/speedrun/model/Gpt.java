@@ -111,7 +111,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         double bound = Math.sqrt(3) / Math.sqrt(C);
         for (int i = 0; i < cfg.numLayers(); i++) {
             if (cfg.hasAttention(i)) {
-                s.add(new ParamSpec("blocks." + i + ".attn.qkvo_w", Shape.of(4L * HD, C), new Init.Uniform(bound, 3L * HD), "attn", 1, 1, DType.F32));
+                s.add(new ParamSpec("blocks." + i + ".attn.qkvo_w", Shape.of(4L * HD, C), new Init.Uniform(cfg.qkvInitScale() * bound, 3L * HD), "attn", 1, 1, DType.F32));
                 s.add(new ParamSpec("blocks." + i + ".attn.attn_gate.weight", Shape.of(cfg.numHeads(), cfg.gateInputDims()), new Init.Zeros(), "attn_gate", 1, 1, DType.BF16));
             }
             s.add(new ParamSpec("blocks." + i + ".mlp.c_fc", Shape.of(F, C), new Init.Uniform(0.5 * bound), "mlp", 1, 1, DType.F32));

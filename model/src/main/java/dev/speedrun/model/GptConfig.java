@@ -28,12 +28,13 @@ import java.util.Arrays;
  * @param yarnBeta         YaRN ramp end (32)
  * @param softcap          soft cap of the logits (30)
  * @param softcapDivisor   divisor inside the soft-cap sigmoid (7.5)
+ * @param qkvInitScale     multiplier of the Q/K/V rows' uniform init bound (1; record 177 used 0.5)
  */
 public record GptConfig(int vocabSize, int numLayers, int numHeads, int headDim, int modelDim, int blockSize,
                         int gateInputDims, int mlpHidden, int skipInLayer, int skipOutLayer, int backoutLayer,
                         int attnFreeLayer, int[] longWindowLayers, int[] valueEmbedMap, int numValueEmbeds,
                         double ropeBase, double attnScale, double yarnAlpha, double yarnBeta,
-                        double softcap, double softcapDivisor) {
+                        double softcap, double softcapDivisor, double qkvInitScale) {
 
     public GptConfig {
         longWindowLayers = longWindowLayers.clone();
@@ -51,7 +52,14 @@ public record GptConfig(int vocabSize, int numLayers, int numHeads, int headDim,
                                       int blockSize, int gateInputDims) {
         return new GptConfig(vocabSize, numLayers, numHeads, headDim, modelDim, blockSize, gateInputDims, 4 * modelDim,
                 3, 6, 7, 6, new int[] {3, 10}, new int[] {1, 2, -1, -1, -1, -1, -1, -1, 0, 1, 2}, 3,
-                1024, 0.1, 1, 32, 30, 7.5);
+                1024, 0.1, 1, 32, 30, 7.5, 1.0);
+    }
+
+    /** This configuration with the Q/K/V init bound multiplied by {@code scale} (record 177: 0.5). */
+    public GptConfig withQkvInitScale(double scale) {
+        return new GptConfig(vocabSize, numLayers, numHeads, headDim, modelDim, blockSize, gateInputDims, mlpHidden,
+                skipInLayer, skipOutLayer, backoutLayer, attnFreeLayer, longWindowLayers, valueEmbedMap, numValueEmbeds,
+                ropeBase, attnScale, yarnAlpha, yarnBeta, softcap, softcapDivisor, scale);
     }
 
     /**

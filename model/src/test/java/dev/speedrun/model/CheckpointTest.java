@@ -74,7 +74,7 @@ class CheckpointTest {
                 CFG.blockSize(), CFG.gateInputDims());
         GptConfig noAttnFree = new GptConfig(CFG.vocabSize(), CFG.numLayers(), CFG.numHeads(), CFG.headDim(), CFG.modelDim(), CFG.blockSize(),
                 CFG.gateInputDims(), CFG.mlpHidden(), CFG.skipInLayer(), CFG.skipOutLayer(), CFG.backoutLayer(), -1, CFG.longWindowLayers(),
-                CFG.valueEmbedMap(), CFG.numValueEmbeds(), CFG.ropeBase(), CFG.attnScale(), CFG.yarnAlpha(), CFG.yarnBeta(), CFG.softcap(), CFG.softcapDivisor());
+                CFG.valueEmbedMap(), CFG.numValueEmbeds(), CFG.ropeBase(), CFG.attnScale(), CFG.yarnAlpha(), CFG.yarnBeta(), CFG.softcap(), CFG.softcapDivisor(), CFG.qkvInitScale());
         try (Gpt a = fixtureModel(DType.F32); Gpt w = new Gpt(wider, Kernels.cpu(), DType.F32, 4, 1, 0);
              Gpt all = new Gpt(noAttnFree, Kernels.cpu(), DType.F32, 4, 1, 0)) {
             Path f = dir.resolve("a.safetensors");

@@ -70,6 +70,14 @@ class InitAndMemoryTest {
             double bound = Math.sqrt(3) / Math.sqrt(CFG.modelDim());
             assertEquals(bound, ((Init.Uniform) a.get("blocks.0.attn.qkvo_w").spec().init()).bound(), 1e-15);
             assertEquals(0.5 * bound, ((Init.Uniform) a.get("blocks.0.mlp.c_fc").spec().init()).bound(), 1e-15);
+            // Record 177's half-size Q/K/V init scales only the Q/K/V rows' bound.
+            List<ParamSpec> half = Gpt.specs(CFG.withQkvInitScale(0.5), a.worldSize());
+            for (ParamSpec s : half) {
+                ParamSpec full = a.get(s.name()).spec();
+                if (s.name().endsWith(".attn.qkvo_w")) assertEquals(0.5 * bound, ((Init.Uniform) s.init()).bound(), 1e-15);
+                else if (s.init() instanceof Init.Values v) assertArrayEquals(((Init.Values) full.init()).values(), v.values(), s.name());
+                else assertEquals(full.init(), s.init(), s.name());
+            }
             assertFalse(a.get("embed.weight").hasGrad(), "embed has no gradient while tied");
             a.setSplitEmbed(true);
             assertTrue(a.get("embed.weight").hasGrad());

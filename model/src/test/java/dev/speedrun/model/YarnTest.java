@@ -18,7 +18,7 @@ class YarnTest {
         GptConfig cfg = new GptConfig(base.vocabSize(), base.numLayers(), base.numHeads(), base.headDim(), base.modelDim(), base.blockSize(),
                 base.gateInputDims(), base.mlpHidden(), base.skipInLayer(), base.skipOutLayer(), base.backoutLayer(), base.attnFreeLayer(),
                 base.longWindowLayers(), base.valueEmbedMap(), base.numValueEmbeds(), base.ropeBase(), base.attnScale(),
-                fx.get("alpha").asDouble(), fx.get("beta").asDouble(), base.softcap(), base.softcapDivisor());
+                fx.get("alpha").asDouble(), fx.get("beta").asDouble(), base.softcap(), base.softcapDivisor(), base.qkvInitScale());
         try (MemoryArena arena = Backends.cpu().newArena()) {
             Yarn y = new Yarn(cfg, arena.allocate(DType.F64, d / 2));
             double worst = 0;

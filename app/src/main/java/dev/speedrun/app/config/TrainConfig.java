@@ -42,9 +42,10 @@ public record TrainConfig(String backend, int worldSize, long seed, String train
     /**
      * @param vocabSize     tokenizer vocabulary (50257 for GPT-2); padded to a multiple of 128
      * @param maxSeqLen     longest document segment in a training batch (2048)
+     * @param qkvInitScale  multiplier of the Q/K/V init bound (record 178: 1, record 177: 0.5)
      */
     public record ModelSection(int vocabSize, int numLayers, int numHeads, int headDim, int modelDim, int blockSize,
-                               int gateInputDims, int maxSeqLen) {}
+                               int gateInputDims, int maxSeqLen, double qkvInitScale) {}
 
     public record NorMuonSection(double lr, double weightDecay, double beta2) {}
 
