@@ -68,6 +68,9 @@ public final class TrainCommand implements Callable<Integer> {
 
     PrintStream console = System.out;
 
+    /** The machine the ranks are placed on (tests substitute a fake one). */
+    RankRuntime.Machine machine = RankRuntime.Machine.system();
+
     /** Set by tests: where the last run went. */
     Trainer.Result lastResult;
 
@@ -104,16 +107,28 @@ public final class TrainCommand implements Callable<Integer> {
         for (var s : selected) modules.add(s.module());
         Injector injector = Guice.createInjector(Stage.PRODUCTION, modules);
 
-        Path runDir = resumeRun != null ? resumeRun : runFolder(cfg.out(), source);
+        // placement first: a missing GPU or NCCL is reported before anything is written
+        RankRuntime.Plan plan = RankRuntime.plan(cfg.backend(), cfg.worldSize(), machine);
+        Path runDir = resumeRun != null ? resumeRun
+                : plan.processes() > 1 ? sharedRunFolder(cfg.out(), source, machine.env()) : runFolder(cfg.out(), source);
         Files.createDirectories(runDir);
-        Files.writeString(runDir.resolve("config.yaml"), resolvedYaml(tree, selected, registry, be, cfg));
+        if (plan.lead()) Files.writeString(runDir.resolve("config.yaml"), resolvedYaml(tree, selected, registry, be, cfg));
         console.printf("train-app: config %s, plugins [%s], backend %s, world size %d, %d steps%s%n", source,
                 String.join(", ", cfg.plugins()), be.name(), cfg.worldSize(), cfg.trainSteps(),
                 ck == null ? "" : ", resuming from " + ck);
+        if (plan.processes() > 1 || plan.cuda())
+            console.printf("train-app: process %d of %d runs ranks %d..%d%s%n", plan.processRank(), plan.processes(), plan.firstRank(),
+                    plan.firstRank() + plan.localRanks() - 1, plan.cuda() ? " on GPUs " + plan.devices()
+                            + (plan.nccl() ? " with NCCL" : "") : "");
         console.println("train-app: run folder " + runDir);
-        Trainer trainer = new Trainer(cfg, injector, runDir, ck, console, System.console() != null);
+        Trainer trainer = new Trainer(cfg, injector, runDir, ck, console, System.console() != null, machine);
         Trainer.Result r = trainer.run();
         lastResult = r;
+        if (r == null) {
+            console.printf("train-app: done (process %d of %d; the process of rank 0 writes metrics, plot and checkpoints)%n",
+                    plan.processRank(), plan.processes());
+            return 0;
+        }
         console.printf("train-app: done, %d steps; final val_loss %.4f (first train loss %.4f, last %.4f)%n", r.stepsTrained(),
                 r.lastValLoss(), r.firstTrainLoss(), r.lastTrainLoss());
         console.println("train-app: metrics    " + r.metrics());
@@ -128,6 +143,24 @@ public final class TrainCommand implements Callable<Integer> {
         } catch (RuntimeException e) {
             return false;
         }
+    }
+
+    /** Variable naming the run folder of a multi-node run (every node must use the same folder). */
+    static final String RUN_ID_ENV = "SPEEDRUN_RUN_ID";
+
+    /**
+     * The run folder of a multi-process run: the same on every node (a shared file system; rank 0
+     * publishes checkpoints from the other ranks' parts), so it is named by {@value #RUN_ID_ENV}
+     * rather than the clock.
+     */
+    static Path sharedRunFolder(String out, String source, Map<String, String> env) {
+        String id = env.get(RUN_ID_ENV);
+        if (id == null || id.isBlank() || !id.matches("[A-Za-z0-9._-]+"))
+            throw new ConfigException("a multi-node run (WORLD_SIZE=" + env.get("WORLD_SIZE") + ") needs " + RUN_ID_ENV
+                    + " set to the same id on every node (letters, digits, . _ -; e.g. " + RUN_ID_ENV + "=$SLURM_JOB_ID), got "
+                    + (id == null ? "nothing" : "'" + id + "'") + "; the run folder " + out + "/<config>-<id> must be on a shared file system");
+        String name = Path.of(source).getFileName().toString().replaceFirst("\\.yaml$", "");
+        return Path.of(out).resolve(name + "-" + id);
     }
 
     static Path runFolder(String out, String source) {

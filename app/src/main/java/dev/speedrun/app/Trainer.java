@@ -16,9 +16,7 @@ import dev.speedrun.data.TrainBatcher;
 import dev.speedrun.data.ValBatcher;
 import dev.speedrun.kernels.Collectives;
 import dev.speedrun.kernels.DecayMask;
-import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
-import dev.speedrun.kernels.collective.InProcessCollectives;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
@@ -56,7 +54,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * scalar optimizer frozen after transitions, YaRN updated when the long window changes,
  * validation every {@code val_every} steps and at the end with the clock stopped (the final one
  * with the final window), checkpoints every {@code checkpoint.every} steps and at the end.
- * Ranks are threads over in-process collectives; rank 0 writes the run folder.
+ * Ranks are threads of this process ({@link RankRuntime}: in-process collectives on CPU, one GPU
+ * and NCCL per rank on cuda; with several nodes each process runs its GPUs' ranks); rank 0 writes
+ * the run folder and {@link #run} returns null on the other processes.
  */
 public final class Trainer {
     /** What a finished run produced. */
@@ -79,8 +79,15 @@ public final class Trainer {
     private final GptConfig modelConfig;
     private final int gradAccum;
     private final int trainSteps;
+    private final RankRuntime.Machine machine;
 
     public Trainer(TrainConfig cfg, Injector injector, Path runDir, Path resume, PrintStream console, boolean progressBar) {
+        this(cfg, injector, runDir, resume, console, progressBar, RankRuntime.Machine.system());
+    }
+
+    Trainer(TrainConfig cfg, Injector injector, Path runDir, Path resume, PrintStream console, boolean progressBar,
+            RankRuntime.Machine machine) {
+        this.machine = machine;
         this.cfg = cfg;
         this.sched = injector.getInstance(RecordSchedules.class);
         this.hooks = List.copyOf(injector.getInstance(Key.get(new TypeLiteral<Set<TrainingHook>>() {})));
@@ -186,32 +193,33 @@ public final class Trainer {
             throw new UncheckedIOException("cannot create run folder " + runDir, e);
         }
         Path ck = resume == null ? null : TrainCheckpoint.resolve(resume);
-        int world = cfg.worldSize();
-        List<Collectives> comms = InProcessCollectives.create(world);
+        RankRuntime.Plan plan = RankRuntime.plan(cfg.backend(), cfg.worldSize(), machine);
+        if (!plan.note().isEmpty()) console.println("train-app: " + plan.note());
         AtomicReference<Result> result = new AtomicReference<>();
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        List<Thread> threads = new ArrayList<>();
-        for (int r = 0; r < world; r++) {
-            final int rank = r;
-            Runnable body = () -> {
-                try {
-                    Result res = runRank(comms.get(rank), trainFiles, valFiles, ck);
-                    if (rank == 0) result.set(res);
-                } catch (Throwable t) {
-                    failure.compareAndSet(null, t);
-                    if (world > 1) comms.forEach(c -> { try { c.close(); } catch (RuntimeException ignored) { } });
-                }
-            };
-            if (world == 1) body.run();
-            else {
-                Thread t = Thread.ofPlatform().name("rank-" + r).start(body);
-                threads.add(t);
+        RankRuntime rt = RankRuntime.open(plan, machine.env());
+        try {
+            List<RankRuntime.Rank> ranks = rt.ranks();
+            List<Thread> threads = new ArrayList<>();
+            for (RankRuntime.Rank rk : ranks) {
+                Runnable body = () -> {
+                    try {
+                        Result res = runRank(rk.comm(), rk.ops(), trainFiles, valFiles, ck);
+                        if (rk.rank() == 0) result.set(res);
+                    } catch (Throwable t) {
+                        failure.compareAndSet(null, t);
+                        if (!plan.nccl() && ranks.size() > 1) rt.abort();
+                    }
+                };
+                // a single local rank runs on this thread (its ops() binds the GPU context here)
+                if (ranks.size() == 1) body.run();
+                else threads.add(Thread.ofPlatform().name("rank-" + rk.rank()).daemon(plan.nccl()).start(body));
             }
+            joinAll(threads, failure, plan.nccl());
+        } finally {
+            // NCCL communicators of a failed run may have queued work that never completes: not closed
+            if (failure.get() == null || !plan.nccl()) rt.close();
         }
-        for (Thread t : threads) {
-            try { t.join(); } catch (InterruptedException e) { Thread.currentThread().interrupt(); throw new IllegalStateException(e); }
-        }
-        comms.forEach(Collectives::close);
         if (failure.get() != null) {
             if (failure.get() instanceof RuntimeException re) throw re;
             if (failure.get() instanceof Error er) throw er;
@@ -220,10 +228,35 @@ public final class Trainer {
         return result.get();
     }
 
-    private Result runRank(Collectives comm, List<Path> trainFiles, List<Path> valFiles, Path ck) throws IOException {
+    /**
+     * Waits for the rank threads. In-process ranks are woken by {@link RankRuntime#abort} when one
+     * fails; NCCL ranks waiting for a failed peer cannot be (their collectives are queued on the
+     * GPU), so after a failure they get {@link #NCCL_FAILURE_GRACE_MS} to finish, then the run
+     * reports the failure and leaves them (daemon threads).
+     */
+    private static void joinAll(List<Thread> threads, AtomicReference<Throwable> failure, boolean nccl) {
+        long failedAt = 0;
+        for (Thread t : threads) {
+            try {
+                while (t.isAlive()) {
+                    t.join(200);
+                    if (nccl && failure.get() != null) {
+                        if (failedAt == 0) failedAt = System.nanoTime();
+                        else if (System.nanoTime() - failedAt > NCCL_FAILURE_GRACE_MS * 1_000_000L) return;
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        }
+    }
+
+    static final long NCCL_FAILURE_GRACE_MS = 30_000;
+
+    private Result runRank(Collectives comm, Ops ops, List<Path> trainFiles, List<Path> valFiles, Path ck) throws IOException {
         int rank = comm.rank(), world = comm.worldSize();
         boolean lead = rank == 0;
-        Ops ops = Kernels.ops(cfg.backend());
         int maxTokens = maxTrainTokens();
         try (Gpt model = new Gpt(modelConfig, ops, DType.F32, maxTokens, world, cfg.seed());
              Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm, rules());

@@ -1,0 +1,102 @@
+package dev.speedrun.app;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.speedrun.data.SampleCorpus;
+import dev.speedrun.kernels.cuda.CudaBackend;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * N ranks train what 1 rank trains (spec §6: the batch is split over the ranks, gradients and
+ * losses are reduced): 3 steps of a tiny model, train losses per step compared.
+ */
+class DistributedTrainingTest {
+    @TempDir static Path tmp;
+    static Path config;
+
+    @BeforeAll static void corpus() throws Exception {
+        Path data = tmp.resolve("data");
+        SampleCorpus.generate(data, 40_000, 11, null);
+        config = tmp.resolve("dist-test.yaml");
+        Files.writeString(config, """
+                backend: cpu
+                world_size: 1
+                train_data: %s/sample_train_*.bin
+                val_data: %s/sample_val_*.bin
+                model: {num_heads: 2, head_dim: 8, model_dim: 16, block_size: 4, max_seq_len: 64}
+                micro_batches: 2
+                schedule:
+                  scheduled_steps: 6
+                  extension_steps: 2
+                  batch_tokens: [128, 128, 256]
+                  extension_batch_tokens: 256
+                  momentum_warmup_steps: 3
+                  momentum_cooldown_steps: 2
+                  transition_freeze_steps: 2
+                  val_every: 3
+                validation: {tokens: 512, batch_tokens: 128}
+                checkpoint: {every: 0}
+                """.formatted(data, data));
+    }
+
+    /** Train losses of steps 1..3 (metrics.jsonl) of a run on {@code backend} with {@code world} ranks. */
+    static List<Double> trainLosses(String backend, int world) throws Exception {
+        TrainCommand c = new TrainCommand();
+        c.config = config.toString();
+        c.out = tmp.resolve(backend + "-" + world).toString();
+        c.plugins = List.of("mtp", "untie", "cwd", "adam-cwd-strict");
+        c.steps = 3;
+        c.backend = backend;
+        c.worldSize = world;
+        c.console = new PrintStream(new ByteArrayOutputStream());
+        assertEquals(0, c.call());
+        List<Double> out = new ArrayList<>();
+        ObjectMapper json = new ObjectMapper();
+        for (String line : Files.readAllLines(c.lastResult.metrics())) {
+            var n = json.readTree(line);
+            if (!n.get("train_loss").isNull()) out.add(n.get("train_loss").asDouble());
+        }
+        assertEquals(3, out.size(), "train losses of 3 steps in " + c.lastResult.metrics());
+        return out;
+    }
+
+    static void assertClose(List<Double> expected, List<Double> actual, double relTol, String what) {
+        for (int i = 0; i < expected.size(); i++) {
+            double e = expected.get(i), a = actual.get(i);
+            assertTrue(Double.isFinite(a), what + ": step " + (i + 1) + " loss " + a);
+            assertEquals(e, a, relTol * Math.abs(e), what + ": train loss of step " + (i + 1) + " (1 rank " + e + ", got " + a + ")");
+        }
+    }
+
+    @Test void twoCpuRanksTrainWhatOneTrains() throws Exception {
+        assertClose(trainLosses("cpu", 1), trainLosses("cpu", 2), 1e-5, "cpu, 2 ranks vs 1");
+    }
+
+    @Test @Tag("gpu") void cudaRanksWithNcclTrainWhatOneGpuTrains() throws Exception {
+        CudaBackend.Probe p = CudaBackend.probe();
+        assumeTrue(p.ok(), "skipped: no usable GPU (" + p.reason() + ")");
+        String why = CudaBackend.forDevice(0).unavailableReason();
+        assumeTrue(why.isEmpty(), "skipped: cuda backend unavailable (" + why + ")");
+        int world = Math.min(2, p.deviceCount());
+        if (world > 1) {
+            String nccl = RankRuntime.Machine.system().ncclProblem();
+            assumeTrue(nccl.isEmpty(), "skipped: " + world + " GPUs but no NCCL (" + nccl + ")");
+        }
+        List<Double> one = trainLosses("cuda", 1);
+        List<Double> cpu = trainLosses("cpu", 1);
+        // F32 on the GPU vs the CPU reference: same losses up to reduction-order rounding
+        assertClose(cpu, one, 2e-3, "cuda 1 rank vs cpu");
+        if (world > 1) assertClose(one, trainLosses("cuda", world), 2e-3, "cuda " + world + " ranks (NCCL) vs 1");
+    }
+}
