@@ -160,6 +160,9 @@ final class RankRuntime implements AutoCloseable {
                     + "\nInstall it (the libnccl2 package, or `pip install nvidia-nccl-cu12`) or point " + NativeLibraries.ENV
                     + " at its folder; --world-size 1 runs one GPU without NCCL, and --backend cpu works on any machine.");
         String note = worldSize == 1 && !nccl.isEmpty() ? "NCCL not found; one GPU needs no communication, using in-process collectives" : "";
+        if (local > 1 && !"EAGER".equals(m.env().get("CUDA_MODULE_LOADING")))
+            note = "this process drives " + local + " GPUs; set CUDA_MODULE_LOADING=EAGER so that no lazy kernel load (cuBLASLt) "
+                    + "runs while NCCL kernels wait for a peer (a known hang with several GPUs per process)";
         return new Plan(backend, worldSize, procs, boot.rank(), local, List.copyOf(devices), worldSize > 1 || nccl.isEmpty(), note);
     }
 

@@ -68,6 +68,12 @@ class RankRuntimeTest {
         assertTrue(p.lead());
     }
 
+    @Test void severalGpusPerProcessRecommendEagerModuleLoading() {
+        assertTrue(RankRuntime.plan("cuda", 2, gpus(2)).note().contains("CUDA_MODULE_LOADING=EAGER"));
+        assertEquals("", RankRuntime.plan("cuda", 2, new FakeMachine(2, "", "", Map.of("CUDA_MODULE_LOADING", "EAGER"))).note());
+        assertEquals("", RankRuntime.plan("cuda", 1, gpus(2)).note());
+    }
+
     @Test void cudaWithFewerRanksThanGpusUsesTheFirstOnes() {
         assertEquals(List.of(0, 1), RankRuntime.plan("cuda", 2, gpus(8)).devices());
     }
