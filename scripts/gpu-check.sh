@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# One command for a GPU machine: runs the GPU test suite (JUnit tag "gpu": every op against the
-# CPU backend, NCCL collectives, FP8 GEMM) and, once the trainer exists, the step benchmark
-# (./train-app bench step --backend cuda); prints one table and, when $OUT is set, writes the
-# table, the JUnit XML reports and the logs under $OUT.
+# One command for a GPU machine: runs the GPU test suite (JUnit tag "gpu", all modules: every op
+# against the CPU backend, NCCL collectives, FP8 GEMM; the model's fixture losses, 20 training
+# steps mixed-vs-CPU and a record-size step) and then the step benchmark (bench step --backend
+# cuda --preset record178 --tokens 16384,49152 --dtype mixed); prints one table and, when $OUT is
+# set, writes the table, the JUnit XML reports and the logs under $OUT.
 # Uses Maven when it works here (./mvnw -Pgpu), else the bundle made by scripts/gpu-bundle.sh
 # (.gpu-carry: JDK, jars, JUnit console launcher). -Dspeedrun.cuda.sync=true is set so an
 # asynchronous kernel fault names its kernel. The suite is killed after GPU_CHECK_TIMEOUT seconds
-# (default 480) so a hung kernel cannot eat a whole GPU session.
+# (default 420) and the benchmark after GPU_BENCH_TIMEOUT (default 150) so a hung kernel cannot
+# eat a whole GPU session.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-$(mktemp -d)}"; mkdir -p "$out/reports"
@@ -23,28 +25,44 @@ export JAVA_HOME PATH="$JAVA_HOME/bin:$PATH"
 say "gpu-check: java $("$JAVA_HOME/bin/java" -version 2>&1 | head -1)"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$log"
 
+# fixtures of the model GPU tests: carried by the bundle, or the shared folder next to the checkout
+if [ -f .gpu-carry/fixtures/model_tiny.json ]; then fixtures="$PWD/.gpu-carry/fixtures"
+elif [ -f shared/fixtures/model_tiny.json ]; then fixtures="$PWD/shared/fixtures"
+else fixtures="$(cd .. && pwd)/shared/fixtures"; fi
+jvm=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
+bench_args=(bench step --backend cuda --preset record178 --tokens 16384,49152 --dtype mixed --iters 3 --warmup 1)
+
 start=$(date +%s)
 marker="$(mktemp)"
 if [ -d .gpu-carry/lib ]; then
   say "gpu-check: running the GPU suite from .gpu-carry (JUnit console launcher)"
   cp="$(ls .gpu-carry/lib/*.jar | tr '\n' ':').gpu-carry/test-classes"
-  timeout "${GPU_CHECK_TIMEOUT:-480}" "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx8g \
-    -Dspeedrun.cuda.sync=true -jar .gpu-carry/junit-platform-console-standalone-*.jar execute \
-    -cp "$cp" --select-package dev.speedrun.kernels.cuda --include-tag gpu \
+  timeout "${GPU_CHECK_TIMEOUT:-420}" "$JAVA_HOME/bin/java" "${jvm[@]}" -Xmx16g \
+    -Dspeedrun.cuda.sync=true -Dfixtures.dir="$fixtures" -jar .gpu-carry/junit-platform-console-standalone-*.jar execute \
+    -cp "$cp" --select-package dev.speedrun.kernels.cuda --select-package dev.speedrun.app.gpu --include-tag gpu \
     --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/reports" >> "$log" 2>&1
   rc=$?
+  bench_cmd=("$JAVA_HOME/bin/java" "${jvm[@]}" -Xmx16g -cp "$cp" dev.speedrun.app.Main "${bench_args[@]}")
 else
-  say "gpu-check: running the GPU suite with Maven (-Pgpu)"
-  timeout "${GPU_CHECK_TIMEOUT:-480}" ./mvnw -B -o -Pgpu -pl kernels -am test -Dspeedrun.cuda.sync=true >> "$log" 2>&1
+  say "gpu-check: running the GPU suite with Maven (-Pgpu, every module up to the app)"
+  timeout "${GPU_CHECK_TIMEOUT:-420}" ./mvnw -B -o -Pgpu -pl app -am test -Dspeedrun.cuda.sync=true -Dfixtures.dir="$fixtures" >> "$log" 2>&1
   rc=$?
   # only this run's reports (surefire keeps older ones in the folder)
-  find kernels/target/surefire-reports -name '*.xml' -newer "$marker" -exec cp {} "$out/reports/" \; 2>/dev/null
+  find . -path '*/target/surefire-reports/*.xml' -newer "$marker" -exec cp {} "$out/reports/" \; 2>/dev/null
+  bench_cmd=(./train-app "${bench_args[@]}")
 fi
 say "gpu-check: GPU suite exit code $rc after $(( $(date +%s) - start )) s"
 
-bench="not run (no bench step command yet)"
-if [ -x ./train-app ] && ./train-app bench --help 2>&1 | grep -qE "^[[:space:]]+step([[:space:]]|$)"; then
-  if ./train-app bench step --backend cuda > "$out/bench-step.txt" 2>&1; then bench="$(tail -1 "$out/bench-step.txt")"; else bench="failed (see bench-step.txt)"; fi
+# The step benchmark at the record's size in its mixed precision (rows: tokens, windows, ms/step, tokens/s, GFLOP/s).
+if [ -z "${GPU_CHECK_NO_BENCH:-}" ]; then
+  say "gpu-check: ${bench_args[*]}"
+  if timeout "${GPU_BENCH_TIMEOUT:-150}" "${bench_cmd[@]}" > "$out/bench-step.txt" 2>&1; then
+    bench="$(grep -E '^(bench step:|[[:space:]]+(tokens|[0-9]+)[[:space:]])' "$out/bench-step.txt")"
+  else
+    bench="failed or timed out (exit $?; see bench-step.txt): $(tail -3 "$out/bench-step.txt")"
+  fi
+else
+  bench="skipped (GPU_CHECK_NO_BENCH set)"
 fi
 
 # One table from the JUnit XML reports: one row per test case.
@@ -69,7 +87,8 @@ table="$out/gpu-results.txt"
     ' "$f"
   done
   echo
-  echo "bench step: $bench"
+  echo "bench step (${bench_args[*]}):"
+  echo "$bench"
 } > "$table"
 cat "$table" | tee -a "$log"
 grep -hE "^\[gpu\]|FP8|cuBLASLt" "$log" | sort -u | head -20

@@ -7,8 +7,12 @@ import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
 import dev.speedrun.model.ModelLoss;
 import dev.speedrun.model.ParamSpec;
+import dev.speedrun.model.Precision;
+import dev.speedrun.optim.Optimizers;
+import dev.speedrun.optim.StepPlan;
 import dev.speedrun.tensor.DType;
 import java.util.Arrays;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -20,10 +24,11 @@ import picocli.CommandLine.Option;
  * tokens/s and model GFLOP/s. Model FLOPs per step = 6 · (matmul parameters) · T + attention
  * FLOPs (12 · H · D · Σ_queries keys seen, i.e. forward QKᵀ and PV plus twice that backward).
  * Matmul parameters are all parameters except the embedding lookups (embed, value embeddings);
- * the tied/untied lm_head is a matmul and counts. No optimizer step is included.
+ * the tied/untied lm_head is a matmul and counts. {@code --with-optimizer} adds the optimizer
+ * step (not counted in the FLOPs); {@code --dtype mixed} is the record's mixed precision.
  */
 @Command(name = "step", mixinStandardHelpOptions = true,
-        description = "Times forward+backward micro-steps of the model (no optimizer step) and prints ms/step, tokens/s, GFLOP/s.")
+        description = "Times forward+backward micro-steps of the model (optionally with the optimizer step) and prints ms/step, tokens/s, GFLOP/s.")
 public final class BenchStepCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "cpu", description = "backend name (default: ${DEFAULT-VALUE})")
     String backend;
@@ -58,8 +63,12 @@ public final class BenchStepCommand implements Callable<Integer> {
     @Option(names = "--docs", defaultValue = "4", description = "documents per micro-step (random lengths; default: ${DEFAULT-VALUE})")
     int docs;
 
-    @Option(names = "--dtype", defaultValue = "f32", description = "model dtype: f32, f64 or bf16 (default: ${DEFAULT-VALUE})")
+    @Option(names = "--dtype", defaultValue = "f32",
+            description = "model precision: f32, f64, bf16, or mixed (the record's: spec parameter dtypes, BF16 activations; default: ${DEFAULT-VALUE})")
     String dtype;
+
+    @Option(names = "--with-optimizer", description = "include the optimizer step (NorMuon + Adam as the record, Adam on odd steps) in each timed step")
+    boolean withOptimizer;
 
     @Option(names = "--iters", defaultValue = "5", description = "timed micro-steps per token count (default: ${DEFAULT-VALUE})")
     int iters;
@@ -74,9 +83,15 @@ public final class BenchStepCommand implements Callable<Integer> {
         if (docs < 1) throw new IllegalArgumentException("--docs must be ≥ 1, got " + docs);
         if (tokens.length == 0) throw new IllegalArgumentException("--tokens needs at least one count");
         for (int t : tokens) if (t < 1) throw new IllegalArgumentException("--tokens entries must be ≥ 1, got " + t);
-        DType dt = DType.parse(dtype);
+        Precision precision;
+        try {
+            precision = Precision.parse(dtype);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--dtype must be f32, f64, bf16 or mixed, got '" + dtype + "'");
+        }
+        DType dt = precision.activations();
         if (dt != DType.F32 && dt != DType.F64 && dt != DType.BF16)
-            throw new IllegalArgumentException("--dtype must be f32, f64 or bf16, got '" + dtype + "'");
+            throw new IllegalArgumentException("--dtype must be f32, f64, bf16 or mixed, got '" + dtype + "'");
         Ops ops = Kernels.ops(backend);
         ModelLoss loss = ModelLosses.of(LossFunctions.defaultLoss());
         long matmulParams = 0;
@@ -84,11 +99,17 @@ public final class BenchStepCommand implements Callable<Integer> {
             if (!s.label().equals("embed") && !s.label().equals("value_embed")) matmulParams += s.shape().numel();
         int maxT = Arrays.stream(tokens).max().orElseThrow();
         System.out.printf("bench step: backend %s, dtype %s, vocab %d, layers %d, heads %d × %d, width %d, %d matmul params; "
-                        + "forward+backward only (no optimizer step); %d warm-up + %d timed steps%n",
-                ops.backend().name(), dt.name().toLowerCase(), cfg.vocabSize(), cfg.numLayers(), cfg.numHeads(), cfg.headDim(),
-                cfg.modelDim(), matmulParams, warmup, iters);
+                        + "%s; %d warm-up + %d timed steps%n",
+                ops.backend().name(), precision.name(), cfg.vocabSize(), cfg.numLayers(), cfg.numHeads(), cfg.headDim(),
+                cfg.modelDim(), matmulParams,
+                withOptimizer ? "forward+backward+optimizer step (NorMuon + Adam)" : "forward+backward only (no optimizer step)",
+                warmup, iters);
         System.out.printf("%8s %8s %8s %11s %12s %12s %9s%n", "tokens", "win_s", "win_l", "ms/step", "best ms", "tokens/s", "GFLOP/s");
-        try (Gpt gpt = new Gpt(cfg, ops, dt, maxT, 1, 1234)) {
+        // optimizer state: F64 with an F64 model, else F32; Adam's moments BF16 in mixed precision as the record
+        DType state = dt == DType.F64 ? DType.F64 : DType.F32;
+        try (Gpt gpt = new Gpt(cfg, ops, precision, maxT, 1, 1234);
+             Optimizers opt = withOptimizer ? RecordOptimizers.build(gpt, ops, state, precision.specParamDTypes() ? DType.BF16 : state) : null) {
+            long[] stepNo = {0};
             for (int T : tokens) {
                 int bs = cfg.blockSize();
                 int ws = blocks(windowShort, T / 4, bs), wl = blocks(windowLong, 3 * T / 4, bs);
@@ -101,11 +122,11 @@ public final class BenchStepCommand implements Callable<Integer> {
                     if (cfg.hasAttention(l))
                         flops += 12.0 * cfg.numHeads() * cfg.headDim() * keysSeen(cu, (cfg.isLongWindow(l) ? wl : ws) * bs);
                 double[] w = {1.0};
-                for (int i = 0; i < warmup; i++) step(gpt, ops, in, tg, cu, ws, wl, loss, w);
+                for (int i = 0; i < warmup; i++) step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w);
                 double[] ms = new double[iters];
                 for (int i = 0; i < iters; i++) {
                     long s = System.nanoTime();
-                    step(gpt, ops, in, tg, cu, ws, wl, loss, w);
+                    step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w);
                     ms[i] = (System.nanoTime() - s) / 1e6;
                 }
                 Arrays.sort(ms);
@@ -116,9 +137,12 @@ public final class BenchStepCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void step(Gpt gpt, Ops ops, int[] in, int[] tg, int[] cu, int ws, int wl, ModelLoss loss, double[] w) {
-        gpt.zeroGrads();
+    /** One micro-step; with an optimizer, its step too (it zeroes the gradients it consumed, as in training). */
+    private static void step(Gpt gpt, Optimizers opt, long[] stepNo, Ops ops, int[] in, int[] tg, int[] cu, int ws, int wl,
+                             ModelLoss loss, double[] w) {
+        if (opt == null) gpt.zeroGrads();
         gpt.forwardBackward(in, tg, cu, ws, wl, loss, w, 1.0);
+        if (opt != null) opt.step(StepPlan.record(stepNo[0]++, 1.0, 0.95, Set.of()));
         ops.backend().synchronize();
     }
 

@@ -13,10 +13,10 @@ import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 
 /**
@@ -28,7 +28,7 @@ public final class PluginRegistry {
     /** A discovered plugin and where it came from (class path or a jar). */
     public record Found(Plugin<?> plugin, String source) {}
 
-    private final Map<String, Found> plugins = new LinkedHashMap<>();
+    private final Map<String, Found> plugins = new TreeMap<>(); // sorted by name: stable listings
     private final ClassLoader loader;
 
     private PluginRegistry(ClassLoader loader) {

@@ -50,4 +50,10 @@ class BenchStepCommandTest {
         assertTrue(run(1, "bench", "step", "--preset", "nosuch").contains("nosuch"));
         assertTrue(run(1, "bench", "step", "--preset", "tiny", "--dtype", "i32").contains("--dtype"));
     }
+
+    @Test void mixedPrecisionWithOptimizer() {
+        String s = run(0, "bench", "step", "--preset", "tiny", "--tokens", "16", "--iters", "2", "--warmup", "1", "--dtype", "mixed", "--with-optimizer");
+        assertTrue(s.contains("dtype mixed") && s.contains("forward+backward+optimizer step"), s);
+        assertTrue(Pattern.compile("(?m)^\\s+16\\s+\\d+\\s+\\d+\\s+[0-9.]+").matcher(s).find(), s);
+    }
 }

@@ -28,7 +28,9 @@ import java.util.SplittableRandom;
 public final class Gpt implements ParameterTable, AutoCloseable {
     private final GptConfig cfg;
     private final Ops ops;
-    private final DType dtype;
+    private final Precision precision;
+    /** Activation dtype and saved-statistics dtype (see {@link Precision}). */
+    private final DType dtype, stat;
     private final int maxTokens;
     private final int cuCapacity;
     private final int worldSize;
@@ -46,8 +48,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     // parameters
     private final Parameter smearGate, lmHead, embed, x0Lambdas, scalars;
     private final Parameter[] valueEmbeds, qkvo, attnGate, cFc, cProj;
+    /** GEMM weights whose dtype differs from the activations' -> their working copy (mixed precision). */
+    private final java.util.Map<Parameter, Tensor> working = new java.util.LinkedHashMap<>();
 
     /**
+     * A model in one dtype ({@link Precision#uniform}).
      * @param config    model sizes and structure (validated here)
      * @param ops       the backend's ops; every buffer lives on its backend
      * @param dtype     parameter and activation dtype (F64 or F32 on CPU)
@@ -56,10 +61,19 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * @param seed      initialisation seed (deterministic)
      */
     public Gpt(GptConfig config, Ops ops, DType dtype, int maxTokens, int worldSize, long seed) {
+        this(config, ops, Precision.uniform(dtype), maxTokens, worldSize, seed);
+    }
+
+    /**
+     * A model with the given dtypes ({@link Precision#MIXED} is the record's mixed precision);
+     * other arguments as in {@link #Gpt(GptConfig, Ops, DType, int, int, long)}.
+     */
+    public Gpt(GptConfig config, Ops ops, Precision precision, int maxTokens, int worldSize, long seed) {
         this.cfg = config.validate();
         this.ops = ops;
-        this.dtype = dtype;
-        if (!dtype.isFloating()) throw new IllegalArgumentException("model dtype must be floating: " + dtype);
+        this.precision = precision;
+        this.dtype = precision.activations();
+        this.stat = precision.statistics();
         if (maxTokens < 1) throw new IllegalArgumentException("maxTokens must be ≥ 1: " + maxTokens);
         if (worldSize < 1) throw new IllegalArgumentException("worldSize must be ≥ 1: " + worldSize);
         this.maxTokens = maxTokens;
@@ -70,8 +84,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
         List<ParamSpec> specs = specs(cfg, worldSize);
         for (ParamSpec s : specs) {
-            buf.add("p:" + s.name(), dtype, s.shape().dims());
-            buf.add("g:" + s.name(), dtype, s.shape().dims());
+            buf.add("p:" + s.name(), precision.paramDType(s), s.shape().dims());
+            buf.add("g:" + s.name(), precision.gradDType(s), s.shape().dims());
+            // GEMM weights (attention, MLP, head) not in the activation dtype get a working copy
+            if (precision.paramDType(s) != dtype && isGemmWeight(s)) buf.add("w:" + s.name(), dtype, s.shape().dims());
         }
         planActivations();
         arena = ops.backend().newArena();
@@ -95,6 +111,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         x0Lambdas = get("x0_lambdas");
         scalars = get("scalars");
         embed.setHasGrad(false);
+        for (Parameter p : params) if (buf.has("w:" + p.name())) working.put(p, buf.get("w:" + p.name()));
 
         staging = hostArena.allocate((long) Math.max(maxTokens, cuCapacity) * Integer.BYTES, 8);
         yarn = new Yarn(cfg, buf.get("freqs"));
@@ -125,6 +142,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         return s;
     }
 
+    private static boolean isGemmWeight(ParamSpec s) {
+        return s.label().equals("attn") || s.label().equals("mlp") || s.label().equals("lm_head");
+    }
+
     /** {@code (−numScalars) mod worldSize} padding entries of {@code scalars}. */
     public static int paddingFor(GptConfig cfg, int worldSize) { return Math.floorMod(-cfg.numScalars(), worldSize); }
 
@@ -150,37 +171,37 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         buf.add("tokens", DType.I32, T);
         buf.add("targets", DType.I32, T);
         buf.add("cu", DType.I32, cuCapacity);
-        buf.add("freqs", dtype, D / 2);
+        buf.add("freqs", stat, D / 2);
         buf.add("emb", dtype, T, C);
         buf.add("smeared", dtype, T, C);
-        buf.add("smearGate", dtype, T);
+        buf.add("smearGate", stat, T);
         buf.add("x0", dtype, T, C);
-        buf.add("rrms0", dtype, T);
-        buf.add("sigSkip", dtype, 1);
+        buf.add("rrms0", stat, T);
+        buf.add("sigSkip", stat, 1);
         buf.add("preSkip", dtype, T, C);
         for (int i = 0; i < L; i++) {
             String p = "l" + i + ".";
             buf.add(p + "h", dtype, T, C);
             if (cfg.hasAttention(i)) {
                 buf.add(p + "n1", dtype, T, C);
-                buf.add(p + "rrms1", dtype, T);
+                buf.add(p + "rrms1", stat, T);
                 buf.add(p + "nA", dtype, T, C);
                 buf.add(p + "qRaw", dtype, T, HD);
                 buf.add(p + "kRaw", dtype, T, HD);
                 buf.add(p + "q", dtype, T, HD);
                 buf.add(p + "k", dtype, T, HD);
                 buf.add(p + "v", dtype, T, HD);
-                buf.add(p + "rrmsQ", dtype, T * H);
-                buf.add(p + "rrmsK", dtype, T * H);
+                buf.add(p + "rrmsQ", stat, T * H);
+                buf.add(p + "rrmsK", stat, T * H);
                 buf.add(p + "y", dtype, T, HD);
-                buf.add(p + "lse", dtype, H * T);
-                buf.add(p + "gate", dtype, T * H);
+                buf.add(p + "lse", stat, H * T);
+                buf.add(p + "gate", stat, T * H);
                 buf.add(p + "yg", dtype, T, HD);
                 buf.add(p + "yb", dtype, T, HD);
                 buf.add(p + "h2", dtype, T, C);
             }
             buf.add(p + "n2", dtype, T, C);
-            buf.add(p + "rrms2", dtype, T);
+            buf.add(p + "rrms2", stat, T);
             buf.add(p + "f", dtype, T, F);
             buf.add(p + "g", dtype, T, F);
             buf.add(p + "out", dtype, T, C);
@@ -189,11 +210,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         buf.add("veTmp", dtype, T, HD);
         buf.add("xf", dtype, T, C);
         buf.add("nf", dtype, T, C);
-        buf.add("rrmsf", dtype, T);
+        buf.add("rrmsf", stat, T);
         buf.add("logits", dtype, T, V);
-        buf.add("rowLosses", dtype, T);
-        buf.add("targetWeights", dtype, T);
-        buf.add("total", dtype, 1);
+        buf.add("rowLosses", stat, T);
+        buf.add("targetWeights", stat, T);
+        buf.add("total", stat, 1);
         // backward scratch
         for (String n : new String[] {"dA", "dB", "dx0", "dskip", "dxb", "dxf", "dnf", "dsm", "de", "dn1", "dn2", "dnA"})
             buf.add(n, dtype, T, C);
@@ -201,7 +222,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             buf.add(n, dtype, T, HD);
         buf.add("dg", dtype, T, F);
         buf.add("df", dtype, T, F);
-        buf.add("dsig", dtype, 1);
+        buf.add("dsig", stat, 1);
     }
 
     /** A [T, cols] view of a [maxTokens, cols] (or flat) buffer. */
@@ -264,7 +285,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     public Ops ops() { return ops; }
 
+    /** The activation dtype (parameters too, unless the precision is mixed). */
     public DType dtype() { return dtype; }
+
+    public Precision precision() { return precision; }
 
     public int maxTokens() { return maxTokens; }
 
@@ -381,7 +405,15 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     /** The input of layer i before the λ mix (after the skip add in the skip-out layer). */
     private Tensor pre(int i, int T) { return i == cfg.skipOutLayer() ? v("preSkip", T, C) : prevOut(i, T); }
 
+    /** The tensor a GEMM reads for {@code p}: its working copy in the activation dtype, or its value. */
+    private Tensor mm(Parameter p) {
+        Tensor w = working.get(p);
+        return w != null ? w : p.value();
+    }
+
     private void forward(int T, int nCu, int wsShort, int wsLong) {
+        // the parameters changed since the last forward (optimizer step): refresh the working copies
+        for (var e : working.entrySet()) ops.convert(e.getValue(), e.getKey().value());
         Tensor tokens = v("tokens", T), cu = buf.get("cu").view(0, nCu);
         Tensor emb = v("emb", T, C), smeared = v("smeared", T, C), x0 = v("x0", T, C);
         ops.embedding(emb, table(), tokens);
@@ -402,18 +434,18 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             }
             Tensor n2 = v(p + "n2", T, C), f = v(p + "f", T, F), g = v(p + "g", T, F), out = v(p + "out", T, C);
             ops.rmsNorm(n2, v(p + "rrms2", T), h2);
-            ops.matmul(f, n2, cFc[i].value(), false, true, 1, 0);
+            ops.matmul(f, n2, mm(cFc[i]), false, true, 1, 0);
             ops.reluSquared(g, f);
-            ops.matmul(out, g, cProj[i].value(), false, false, 1, 0);
+            ops.matmul(out, g, mm(cProj[i]), false, false, 1, 0);
             ops.add(out, out, h2);
         }
         Tensor xf = v("xf", T, C), nf = v("nf", T, C);
         ops.mix(xf, v("l" + (L - 1) + ".out", T, C), null, 1, v("l" + cfg.backoutLayer() + ".out", T, C), sc(cfg.backoutLambdaIndex()), -1);
         ops.rmsNorm(nf, v("rrmsf", T), xf);
-        ops.matmul(v("logits", T, V), nf, lmHead.value(), false, true, 1, 0);
+        ops.matmul(v("logits", T, V), nf, mm(lmHead), false, true, 1, 0);
     }
 
-    private Tensor w(int i, int block) { return qkvo[i].value().slice((long) block * HD, (long) (block + 1) * HD); }
+    private Tensor w(int i, int block) { return mm(qkvo[i]).slice((long) block * HD, (long) (block + 1) * HD); }
 
     private Tensor dw(int i, int block) { return qkvo[i].grad().slice((long) block * HD, (long) (block + 1) * HD); }
 
@@ -454,7 +486,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         Tensor tokens = v("tokens", T), cu = buf.get("cu").view(0, nCu);
         Tensor dz = v("logits", T, V);
         Tensor xf = v("xf", T, C), nf = v("nf", T, C), dxf = v("dxf", T, C), dnf = v("dnf", T, C);
-        ops.matmul(dnf, dz, lmHead.value(), false, false, 1, 0);
+        ops.matmul(dnf, dz, mm(lmHead), false, false, 1, 0);
         ops.matmul(lmHead.grad(), dz, nf, true, false, 1, 1);
         ops.fill(dxf, 0);
         ops.rmsNormBackward(dxf, dnf, xf, v("rrmsf", T));
@@ -476,12 +508,12 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             Tensor h2 = cfg.hasAttention(i) ? v(p + "h2", T, C) : h;
             Tensor n2 = v(p + "n2", T, C), f = v(p + "f", T, F), g = v(p + "g", T, F);
             Tensor dg = v("dg", T, F), df = v("df", T, F), dn2 = v("dn2", T, C);
-            ops.matmul(dg, dcur, cProj[i].value(), false, true, 1, 0);
+            ops.matmul(dg, dcur, mm(cProj[i]), false, true, 1, 0);
             ops.matmul(cProj[i].grad(), g, dcur, true, false, 1, 1);
             ops.fill(df, 0);
             ops.reluSquaredBackward(df, dg, f);
             ops.matmul(cFc[i].grad(), df, n2, true, false, 1, 1);
-            ops.matmul(dn2, df, cFc[i].value(), false, false, 1, 0);
+            ops.matmul(dn2, df, mm(cFc[i]), false, false, 1, 0);
             ops.rmsNormBackward(dcur, dn2, h2, v(p + "rrms2", T)); // dcur = ∂/∂h2
             if (cfg.hasAttention(i)) attentionBackward(i, T, h, dcur, tokens, cu, window(i, wsShort, wsLong));
             // h = resid_λ·pre + x0_λ·x0

@@ -11,9 +11,9 @@ import dev.speedrun.tensor.Tensor;
  * @param dLogits        [T,V] gradient output, aliasing logits (consumed); null in evaluation
  * @param inputs         [T] I32 input tokens
  * @param targets        [T] I32 targets
- * @param rowLosses      [T] scratch, activation dtype
- * @param targetWeights  [T] scratch, activation dtype
- * @param total          [1] scratch, activation dtype
+ * @param rowLosses      [T] scratch, statistics dtype (F32 in mixed precision)
+ * @param targetWeights  [T] scratch, statistics dtype
+ * @param total          [1] scratch, statistics dtype
  * @param softcap        soft cap (config, 30)
  * @param softcapDivisor divisor inside the soft-cap sigmoid (config, 7.5)
  */

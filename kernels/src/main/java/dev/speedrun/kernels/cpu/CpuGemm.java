@@ -1,5 +1,6 @@
 package dev.speedrun.kernels.cpu;
 
+import dev.speedrun.tensor.BFloat16;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
@@ -26,6 +27,7 @@ public final class CpuGemm {
 
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfDouble D = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+    private static final ValueLayout.OfShort S = ValueLayout.JAVA_SHORT_UNALIGNED;
 
     /** Why the Vector API path is off (empty when it is on). */
     private static final String VECTOR_UNAVAILABLE = probeVector();
@@ -81,6 +83,24 @@ public final class CpuGemm {
                        boolean scalar) {
         Job job = prepare(out, a, b, transA, transB, alpha, beta, scalar || !VECTOR_UNAVAILABLE.isEmpty());
         if (job == null) return;
+        MemorySegment bf16Out = null;
+        if (out.dtype() == DType.BF16) {
+            // BF16 out: accumulate into an F32 copy (holding the old values when beta ≠ 0), then round
+            // once to BF16 (RNE), as a GPU GEMM with BF16 D and F32 compute does.
+            bf16Out = job.c;
+            int numel = Math.toIntExact(out.numel());
+            float[] staged = CONTEXT.get().stageF(numel);
+            if (beta != 0) for (int i = 0; i < numel; i++) staged[i] = BFloat16.toFloat(bf16Out.getAtIndex(S, i));
+            job.c = MemorySegment.ofArray(staged);
+        }
+        runJob(job);
+        if (bf16Out != null) {
+            MemorySegment st = job.c;
+            for (long i = 0, numel = out.numel(); i < numel; i++) bf16Out.setAtIndex(S, i, BFloat16.fromFloat(st.getAtIndex(F, i)));
+        }
+    }
+
+    private static void runJob(Job job) {
         long macs = (long) job.batches * job.m * job.n * Math.max(1, job.k);
         if (THREADS > 1 && macs >= PARALLEL_MIN_MACS) {
             job.split(THREADS);
@@ -99,10 +119,12 @@ public final class CpuGemm {
     private static Job prepare(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB,
                                double alpha, double beta, boolean scalar) {
         DType dt = out.dtype();
-        if (dt != DType.F32 && dt != DType.F64)
-            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": CPU GEMM supports F32 and F64 only, not " + dt);
-        if (a.dtype() != dt || b.dtype() != dt)
-            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": out, a and b must have the same dtype on CPU");
+        // F64: all three F64. F32 path: each of out, a, b F32 or BF16 (BF16 inputs are widened while
+        // packing, BF16 out is staged in F32 by the caller); accumulation is F32 like a GPU GEMM.
+        boolean f64 = dt == DType.F64;
+        if (f64 ? a.dtype() != DType.F64 || b.dtype() != DType.F64 : !f32Like(dt) || !f32Like(a.dtype()) || !f32Like(b.dtype()))
+            throw new IllegalArgumentException(call(out, a, b, transA, transB)
+                    + ": CPU GEMM takes F64 × F64 → F64, or F32/BF16 inputs into F32/BF16 out");
         int rank = out.rank();
         if ((rank != 2 && rank != 3) || a.rank() != rank || b.rank() != rank)
             throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": out, a and b must all be 2-D, or all 3-D (batched)");
@@ -119,7 +141,9 @@ public final class CpuGemm {
             throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": out must not overlap a or b");
         if (batches == 0 || m == 0 || n == 0) return null;
         Job job = CONTEXT.get().job; // reused: the caller's thread runs one GEMM at a time
-        job.f64 = dt == DType.F64;
+        job.f64 = f64;
+        job.aBf16 = a.dtype() == DType.BF16;
+        job.bBf16 = b.dtype() == DType.BF16;
         job.scalar = scalar;
         job.a = a.segment(); job.b = b.segment(); job.c = out.segment();
         job.batches = batches; job.m = m; job.n = n; job.k = k;
@@ -131,6 +155,8 @@ public final class CpuGemm {
         job.nc = Math.max(job.nr, NC_TARGET / job.nr * job.nr);
         return job;
     }
+
+    private static boolean f32Like(DType d) { return d == DType.F32 || d == DType.BF16; }
 
     private static String call(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB) {
         return "matmul(out " + out.shape() + " " + out.dtype() + ", a " + a.shape() + " " + a.dtype()
@@ -148,7 +174,10 @@ public final class CpuGemm {
     private static final class Context {
         float[] apF = new float[0], bpF = new float[0], tileF = new float[0], rowF = new float[0];
         double[] apD = new double[0], bpD = new double[0], tileD = new double[0], rowD = new double[0];
+        float[] stageF = new float[0];
         final Job job = new Job();
+
+        float[] stageF(int n) { return stageF.length >= n ? stageF : (stageF = new float[n]); }
 
         float[] apF(int n) { return apF.length >= n ? apF : (apF = new float[n]); }
         float[] bpF(int n) { return bpF.length >= n ? bpF : (bpF = new float[n]); }
@@ -163,7 +192,7 @@ public final class CpuGemm {
     /** One GEMM call, cut into items (batch, M chunk, N chunk) that touch disjoint parts of out. */
     private static final class Job implements GemmPool.Job {
         MemorySegment a, b, c;
-        boolean f64, scalar, transA, transB;
+        boolean f64, scalar, transA, transB, aBf16, bBf16;
         int batches, m, n, k;
         double alpha, beta;
         int mr, nr, mc, nc;
@@ -252,10 +281,10 @@ public final class CpuGemm {
         private void packAF32(float[] ap, float[] row, long aBase, int ic, int mcur, int pc, int kc) {
             if (!transA) { // a [M,K]: row i of op(A) is contiguous along p
                 for (int i = 0; i < mcur; i++)
-                    MemorySegment.copy(a, F, (aBase + (long) (ic + i) * k + pc) * F.byteSize(), ap, i * kc, kc);
+                    loadF(a, aBf16, aBase + (long) (ic + i) * k + pc, ap, i * kc, kc);
             } else { // a [K,M]: column p of op(A) is contiguous along i
                 for (int p = 0; p < kc; p++) {
-                    MemorySegment.copy(a, F, (aBase + (long) (pc + p) * m + ic) * F.byteSize(), row, 0, mcur);
+                    loadF(a, aBf16, aBase + (long) (pc + p) * m + ic, row, 0, mcur);
                     for (int i = 0; i < mcur; i++) ap[i * kc + p] = row[i];
                 }
             }
@@ -267,13 +296,13 @@ public final class CpuGemm {
         private void packBF32(float[] bp, float[] row, long bBase, int pc, int kc, int jc, int ncur) {
             if (!transB) { // b [K,N]: row p of op(B) is contiguous along j
                 for (int p = 0; p < kc; p++) {
-                    MemorySegment.copy(b, F, (bBase + (long) (pc + p) * n + jc) * F.byteSize(), row, 0, ncur);
+                    loadF(b, bBf16, bBase + (long) (pc + p) * n + jc, row, 0, ncur);
                     for (int jr = 0; jr < ncur; jr += nr)
                         System.arraycopy(row, jr, bp, jr * kc + p * nr, Math.min(nr, ncur - jr));
                 }
             } else { // b [N,K]: column j of op(B) is contiguous along p
                 for (int j = 0; j < ncur; j++) {
-                    MemorySegment.copy(b, F, (bBase + (long) (jc + j) * k + pc) * F.byteSize(), row, 0, kc);
+                    loadF(b, bBf16, bBase + (long) (jc + j) * k + pc, row, 0, kc);
                     int dst = (j - j % nr) * kc + j % nr;
                     for (int p = 0; p < kc; p++) bp[dst + p * nr] = row[p];
                 }
@@ -283,6 +312,12 @@ public final class CpuGemm {
                 int base = (ncur - tail) * kc;
                 for (int p = 0; p < kc; p++) for (int j = tail; j < nr; j++) bp[base + p * nr + j] = 0f;
             }
+        }
+
+        /** Copies {@code len} elements from element index {@code idx} of an F32 or BF16 segment, widening BF16. */
+        private static void loadF(MemorySegment s, boolean bf16, long idx, float[] dst, int off, int len) {
+            if (!bf16) { MemorySegment.copy(s, F, idx * F.byteSize(), dst, off, len); return; }
+            for (int i = 0; i < len; i++) dst[off + i] = Float.intBitsToFloat((s.getAtIndex(S, idx + i) & 0xffff) << 16);
         }
 
         private void kernelScalarF32(int kc, float[] ap, int aOff, float[] bp, int bOff, MemorySegment c, long cIdx,

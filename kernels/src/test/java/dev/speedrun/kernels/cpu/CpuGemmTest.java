@@ -146,14 +146,17 @@ class CpuGemmTest {
 
     @Test void rejectsBadArguments() {
         Tensor a = arena.allocate(DType.F32, 4, 3), b = arena.allocate(DType.F32, 3, 5), out = arena.allocate(DType.F32, 4, 5);
-        Tensor bf = arena.allocate(DType.BF16, 4, 5);
-        var e = assertThrows(IllegalArgumentException.class, () -> CpuGemm.matmul(bf, a, b, false, false, 1, 0));
-        assertTrue(e.getMessage().contains("BF16"), e.getMessage());
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> CpuGemm.matmul(arena.allocate(DType.F64, 4, 5), a, b, false, false, 1, 0));
+        assertTrue(e.getMessage().contains("F64 × F64"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> CpuGemm.matmul(out, arena.allocate(DType.I32, 4, 3), b, false, false, 1, 0));
+        assertTrue(e.getMessage().contains("F32/BF16"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> CpuGemm.matmul(out, a, b, true, false, 1, 0));
         assertTrue(e.getMessage().contains("shapes do not agree"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> CpuGemm.matmul(out, a, arena.allocate(DType.F64, 3, 5), false, false, 1, 0));
-        assertTrue(e.getMessage().contains("same dtype"), e.getMessage());
+        assertTrue(e.getMessage().contains("F32/BF16"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
                 () -> CpuGemm.matmul(out.reshape(1, 4, 5), a, b, false, false, 1, 0));
         assertTrue(e.getMessage().contains("2-D"), e.getMessage());
@@ -164,6 +167,38 @@ class CpuGemmTest {
         Tensor sq = arena.allocate(DType.F32, 4, 4);
         e = assertThrows(IllegalArgumentException.class, () -> CpuGemm.matmul(sq, sq, sq, false, false, 1, 0));
         assertTrue(e.getMessage().contains("overlap"), e.getMessage());
+    }
+
+    /**
+     * BF16 inputs are widened exactly while packing, so the F32 bound holds against the float64
+     * product of the BF16 values; a BF16 out adds one rounding of at most half a BF16 ulp
+     * (2^-8 of the value at most: 8 significant bits) of the F32 result.
+     */
+    @Test void bf16InputsAndOutputs() {
+        DType[][] combos = {{DType.BF16, DType.BF16, DType.F32}, {DType.BF16, DType.BF16, DType.BF16},
+                {DType.BF16, DType.F32, DType.F32}, {DType.F32, DType.BF16, DType.BF16}};
+        int[][] sizes = {{1, 1, 1}, {7, 5, 3}, {37, 41, 300}, {150, 20, 600}};
+        long seed = 40;
+        for (DType[] c : combos) for (int[] sz : sizes) for (boolean[] t : TRANSPOSES) for (double beta : new double[] {0, 0.5})
+            for (boolean scalar : new boolean[] {true, false}) {
+                int m = sz[0], n = sz[1], k = sz[2];
+                SplittableRandom rnd = new SplittableRandom(seed++);
+                Tensor a = random(c[0], rnd, t[0] ? k : m, t[0] ? m : k);
+                Tensor b = random(c[1], rnd, t[1] ? n : k, t[1] ? k : n);
+                Tensor out = random(c[2], rnd, m, n);
+                double[] old = HostData.toDoubles(out);
+                CpuGemm.matmul(out, a, b, t[0], t[1], 1.0, beta, scalar);
+                double[] want = reference(HostData.toDoubles(a), HostData.toDoubles(b), old, 1, m, n, k, t[0], t[1], 1.0, beta);
+                double[] bound = absReference(a, b, out, 1, m, n, k, t[0], t[1], 1.0, beta, old);
+                double[] got = HostData.toDoubles(out);
+                double tol = 4 * (k + 2) * 0x1p-24;
+                for (int i = 0; i < want.length; i++) {
+                    double allowed = tol * bound[i] + (c[2] == DType.BF16 ? 0x1p-8 * (Math.abs(want[i]) + tol * bound[i]) : 0) + Double.MIN_NORMAL;
+                    if (!(Math.abs(want[i] - got[i]) <= allowed))
+                        fail(Arrays.toString(c) + " M=" + m + " N=" + n + " K=" + k + " tA=" + t[0] + " tB=" + t[1] + " beta=" + beta
+                                + (scalar ? " scalar" : "") + ": element " + i + " is " + got[i] + ", want " + want[i]);
+                }
+            }
     }
 
     @Test void describesItsPath() {

@@ -1,0 +1,60 @@
+package dev.speedrun.app.gpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.speedrun.app.ModelLosses;
+import dev.speedrun.kernels.Ops;
+import dev.speedrun.losses.LossFunctions;
+import dev.speedrun.model.Checkpoints;
+import dev.speedrun.model.Gpt;
+import dev.speedrun.model.GptConfig;
+import dev.speedrun.model.ModelLoss;
+import dev.speedrun.tensor.DType;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The tiny fixture model's six results (model_tiny.json: train sums and eval means, tied and
+ * split embeddings, multi-token weights) in F32 on the CUDA ops: relative error ≤ 1e-4, the
+ * tolerance of the CPU F32 model (model FixtureParityTest), which the GPU's F32 kernels
+ * (F32 math, F32 accumulation) must meet too.
+ */
+@Tag("gpu")
+@Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class FixtureLossesGpuTest {
+    @Test void sixLossesInF32() {
+        Ops ops = GpuModelSupport.cudaOrSkip();
+        JsonNode fx = GpuModelSupport.json("model_tiny.json");
+        GptConfig cfg = GpuModelSupport.config(fx.get("config"));
+        assertEquals(fx.get("config").get("vocab_padded").asInt(), cfg.vocabPadded(), "vocabulary padding");
+        int[] tokens = GpuModelSupport.ints(fx.get("tokens")), targets = GpuModelSupport.ints(fx.get("targets"));
+        int[] cu = GpuModelSupport.ints(fx.get("cu_seqlens"));
+        int wsS = fx.get("ws_short").asInt(), wsL = fx.get("ws_long").asInt();
+        ModelLoss loss = ModelLosses.of(LossFunctions.defaultLoss());
+        try (Gpt gpt = new Gpt(cfg, ops, DType.F32, tokens.length, 1, 0)) {
+            Checkpoints.load(gpt, GpuModelSupport.fixtures().resolve(fx.get("weights_file").asText()));
+            for (JsonNode u : fx.get("yarn_updates")) gpt.yarn().apply(u.get(0).asInt(), u.get(1).asInt());
+            double worst = 0;
+            int n = 0;
+            for (JsonNode r : fx.get("results")) {
+                gpt.setSplitEmbed(r.get("split_embed").asBoolean());
+                String mode = r.get("mode").asText();
+                double got = switch (mode) {
+                    case "train_sum" -> gpt.forwardBackward(tokens, targets, cu, wsS, wsL, loss, GpuModelSupport.doubles(r.get("mtp_weights")), 1.0);
+                    case "eval_mean" -> gpt.evaluate(tokens, targets, cu, wsS, wsL, loss);
+                    default -> throw new IllegalStateException("unknown mode " + mode + " in model_tiny.json");
+                };
+                double want = r.get("loss").asDouble();
+                double err = Math.abs(got - want) / Math.abs(want);
+                worst = Math.max(worst, err);
+                n++;
+                assertTrue(Double.isFinite(got) && err <= 1e-4, mode + " split=" + r.get("split_embed") + ": GPU " + got + " vs " + want + " (rel " + err + ")");
+            }
+            assertEquals(fx.get("results").size(), n);
+            System.out.printf("[gpu] fixture losses on CUDA (F32): %d results, worst relative error %.3e%n", n, worst);
+        }
+    }
+}
