@@ -10,6 +10,7 @@ import dev.speedrun.model.ParameterTable;
 import dev.speedrun.optim.Optimizer;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.ParamState;
+import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
 import java.io.IOException;
@@ -48,7 +49,7 @@ final class TrainCheckpoint {
                                    Map<String, String> info) {
         try {
             Files.createDirectories(tmp);
-            Checkpoints.save(model, tmp.resolve("model.safetensors"), model.dtype(), Map.of("step", String.valueOf(step)));
+            Checkpoints.save(model, tmp.resolve("model.safetensors"), fileDType(model), Map.of("step", String.valueOf(step)));
             Map<String, String> meta = new LinkedHashMap<>();
             List<Parameter> stateTensors = new ArrayList<>();
             for (var e : states.entrySet()) {
@@ -56,7 +57,7 @@ final class TrainCheckpoint {
                 for (var t : e.getValue().tensors().entrySet())
                     stateTensors.add(pseudo(e.getKey() + "::" + t.getKey(), t.getValue()));
             }
-            Checkpoints.save(table(stateTensors), tmp.resolve("optimizer.safetensors"), model.dtype(), meta);
+            Checkpoints.save(table(stateTensors), tmp.resolve("optimizer.safetensors"), fileDType(model), meta);
             var props = new java.util.Properties();
             props.setProperty("step", String.valueOf(step));
             props.setProperty("data.shard", String.valueOf(pos.shard()));
@@ -76,7 +77,7 @@ final class TrainCheckpoint {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        Checkpoints.save(table(grads), tmp.resolve("grads-rank" + rank + ".safetensors"), model.dtype(), Map.of());
+        Checkpoints.save(table(grads), tmp.resolve("grads-rank" + rank + ".safetensors"), fileDType(model), Map.of());
     }
 
     /** Renames the temporary folder into place and points {@code latest} at it. */
@@ -182,4 +183,13 @@ final class TrainCheckpoint {
     }
 
     private static ParameterTable table(List<Parameter> ps) { return () -> ps; }
+
+    /**
+     * Dtype of the checkpoint files: the model's, except in mixed precision, whose F32 matrices,
+     * gradients and optimizer state would be rounded by the BF16 activation dtype (F32 holds the
+     * BF16 parameters exactly, so resuming stays bit-exact).
+     */
+    static DType fileDType(Gpt model) {
+        return model.precision().specParamDTypes() ? DType.F32 : model.dtype();
+    }
 }

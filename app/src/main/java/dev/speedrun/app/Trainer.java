@@ -20,6 +20,7 @@ import dev.speedrun.kernels.Ops;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
+import dev.speedrun.model.Precision;
 import dev.speedrun.optim.OptimizerConfig;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.StepPlan;
@@ -80,6 +81,7 @@ public final class Trainer {
     private final int gradAccum;
     private final int trainSteps;
     private final RankRuntime.Machine machine;
+    private final Precision precision;
 
     public Trainer(TrainConfig cfg, Injector injector, Path runDir, Path resume, PrintStream console, boolean progressBar) {
         this(cfg, injector, runDir, resume, console, progressBar, RankRuntime.Machine.system());
@@ -108,7 +110,20 @@ public final class Trainer {
             throw new ConfigException("micro_batches (" + cfg.microBatches() + ") must be a multiple of world_size (" + cfg.worldSize() + ")");
         this.gradAccum = cfg.microBatches() / cfg.worldSize();
         this.trainSteps = cfg.trainSteps();
+        this.precision = precision(cfg.precision(), cfg.backend());
     }
+
+    /** The {@code precision} key: "auto" is the record's mixed precision on cuda and F32 elsewhere. */
+    static Precision precision(String key, String backend) {
+        if (key == null || key.equalsIgnoreCase("auto")) return "cuda".equals(backend) ? Precision.MIXED : Precision.uniform(DType.F32);
+        try {
+            return Precision.parse(key);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("precision must be auto, mixed, f32, f64 or bf16, got '" + key + "'");
+        }
+    }
+
+    Precision precision() { return precision; }
 
     public DecayMask normuonMask() { return normuonMask; }
 
@@ -120,13 +135,16 @@ public final class Trainer {
         var nm = o.normuon();
         var a = o.adam();
         var s = o.adamScalars();
+        // state in the parameter dtype (null); mixed precision as the record: F32 state, Adam's moments BF16
+        boolean mixed = precision.specParamDTypes();
+        DType state = mixed ? DType.F32 : null, adamState = mixed ? DType.BF16 : null;
         return List.of(
                 OptimizerConfig.normuon(NORMUON, List.of("attn_gate", "attn", "mlp"), nm.lr(), nm.beta2(), nm.weightDecay())
-                        .withSquareBlocks(List.of("attn")).withDecayRule(ruleName(normuonMask)),
+                        .withSquareBlocks(List.of("attn")).withDecayRule(ruleName(normuonMask)).withStateDType(state),
                 OptimizerConfig.adam(ADAM, List.of("lm_head", "value_embed", "smear_gate", "x0_lambdas", "embed"), a.lr(), a.beta1(),
-                        a.beta2(), a.eps(), a.weightDecay()).withDecayRule(ruleName(adamMask)),
+                        a.beta2(), a.eps(), a.weightDecay()).withDecayRule(ruleName(adamMask)).withStateDType(adamState),
                 OptimizerConfig.adam(ADAM_SCALARS, List.of("scalars"), s.lr(), s.beta1(), s.beta2(), s.eps(), s.weightDecay())
-                        .withDecayRule(ruleName(adamMask)));
+                        .withDecayRule(ruleName(adamMask)).withStateDType(state));
     }
 
     private static String ruleName(DecayMask m) { return m == DecayMask.ALL ? WeightDecayRules.DEFAULT : "mask-" + m.name().toLowerCase(Locale.ROOT); }
@@ -258,7 +276,7 @@ public final class Trainer {
         int rank = comm.rank(), world = comm.worldSize();
         boolean lead = rank == 0;
         int maxTokens = maxTrainTokens();
-        try (Gpt model = new Gpt(modelConfig, ops, DType.F32, maxTokens, world, cfg.seed());
+        try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, world, cfg.seed());
              Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm, rules());
              MemoryArena scratch = ops.backend().newArena()) {
             Tensor red = scratch.allocate(DType.F64, 2);

@@ -53,6 +53,15 @@ class ConfigLoaderTest {
         assertTrue(ex.getMessage().contains("'seeed'") && ex.getMessage().contains("seed"), ex.getMessage());
     }
 
+    @Test void precisionKeyIsAutoInEveryBuiltInAndMisspellingsAreNamed(@TempDir Path dir) throws Exception {
+        for (String name : ConfigLoader.BUILT_IN) assertEquals("auto", ConfigLoader.load(name, Map.of()).precision(), name);
+        assertEquals("f64", ConfigLoader.load("tiny-cpu", Map.of("precision", "f64")).precision());
+        Path f = dir.resolve("bad.yaml");
+        Files.writeString(f, "precison: mixed\n");
+        var ex = assertThrows(ConfigException.class, () -> ConfigLoader.load(f.toString(), Map.of()));
+        assertTrue(ex.getMessage().contains("'precison'") && ex.getMessage().contains("precision"), ex.getMessage());
+    }
+
     @Test void badValueIsNamed(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("bad.yaml");
         Files.writeString(f, "world_size: many\n");

@@ -9,6 +9,8 @@ import java.util.Map;
  * The resolved configuration of a training run (YAML keys in snake_case; see configs/*.yaml).
  *
  * @param backend        "cpu" or "cuda" (any registered backend name)
+ * @param precision      model dtypes: "auto" (mixed on cuda, f32 elsewhere), "mixed" (the record's BF16
+ *                       activations, see dev.speedrun.model.Precision), "f32", "f64" or "bf16"
  * @param worldSize      ranks (GPUs, or threads on CPU)
  * @param seed           parameter-init seed
  * @param trainData      glob of the training shards
@@ -24,7 +26,7 @@ import java.util.Map;
  * @param checkpoint     checkpoint cadence
  * @param maxSteps       stop after this many steps (0: run the whole schedule); the schedule is unchanged
  */
-public record TrainConfig(String backend, int worldSize, long seed, String trainData, String valData, String out,
+public record TrainConfig(String backend, String precision, int worldSize, long seed, String trainData, String valData, String out,
                           List<String> plugins, Map<String, JsonNode> pluginOptions, ModelSection model,
                           int microBatches, ScheduleConfig schedule, OptimSection optim, ValidationSection validation,
                           CheckpointSection checkpoint, int maxSteps) {
