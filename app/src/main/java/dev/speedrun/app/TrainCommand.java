@@ -54,6 +54,9 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--world-size", paramLabel = "N", description = "Ranks (GPUs, or threads on CPU).")
     Integer worldSize;
 
+    @Option(names = "--precision", paramLabel = "P", description = "auto (mixed on cuda, f32 on cpu), mixed, f32, f64 or bf16.")
+    String precision;
+
     @Option(names = "--seed", paramLabel = "N", description = "Initialisation seed.")
     Long seed;
 
@@ -86,6 +89,7 @@ public final class TrainCommand implements Callable<Integer> {
         }
         if (backend != null) overrides.put("backend", backend);
         if (worldSize != null) overrides.put("world_size", worldSize);
+        if (precision != null) overrides.put("precision", precision);
         if (seed != null) overrides.put("seed", seed);
         if (out != null) overrides.put("out", out);
 

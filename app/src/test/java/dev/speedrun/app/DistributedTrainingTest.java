@@ -50,6 +50,18 @@ class DistributedTrainingTest {
                 """.formatted(data, data));
     }
 
+    static TrainCommand command(String out, String backend, int world, int steps) {
+        TrainCommand c = new TrainCommand();
+        c.config = config.toString();
+        c.out = tmp.resolve(out).toString();
+        c.plugins = List.of("mtp", "untie", "cwd", "adam-cwd-strict");
+        c.steps = steps;
+        c.backend = backend;
+        c.worldSize = world;
+        c.console = new PrintStream(new ByteArrayOutputStream());
+        return c;
+    }
+
     /** Train losses of steps 1..3 (metrics.jsonl) of a run on {@code backend} with {@code world} ranks. */
     static List<Double> trainLosses(String backend, int world) throws Exception {
         TrainCommand c = new TrainCommand();
@@ -98,5 +110,27 @@ class DistributedTrainingTest {
         // F32 on the GPU vs the CPU reference: same losses up to reduction-order rounding
         assertClose(cpu, one, 2e-3, "cuda 1 rank vs cpu");
         if (world > 1) assertClose(one, trainLosses("cuda", world), 2e-3, "cuda " + world + " ranks (NCCL) vs 1");
+    }
+
+    /** The record's mixed precision through the trainer (CPU ops): F32 checkpoint files, bit-exact resume. */
+    @Test void mixedPrecisionCheckpointsInF32AndResumesBitExactly() throws Exception {
+        TrainCommand full = command("mixed-full", "cpu", 1, 2);
+        full.precision = "mixed";
+        assertEquals(0, full.call());
+        TrainCommand half = command("mixed-half", "cpu", 1, 1);
+        half.precision = "mixed";
+        assertEquals(0, half.call());
+        TrainCommand resume = command("ignored", "cpu", 1, 2);
+        resume.resume = half.lastResult.runDir();
+        resume.precision = "mixed";
+        assertEquals(0, resume.call());
+        assertTrue(Files.readString(full.lastResult.runDir().resolve("config.yaml")).contains("precision: mixed"));
+        String header = Files.readString(full.lastResult.checkpoint().resolve("model.safetensors"), java.nio.charset.StandardCharsets.ISO_8859_1);
+        assertTrue(header.contains("\"F32\"") && !header.contains("\"BF16\""), "mixed checkpoints are written in F32");
+        for (String f : new String[] {"model.safetensors", "optimizer.safetensors", "grads-rank0.safetensors"})
+            assertEquals(-1, Files.mismatch(full.lastResult.checkpoint().resolve(f), resume.lastResult.checkpoint().resolve(f)),
+                    f + " differs after resume");
+        assertTrue(Double.isFinite(full.lastResult.lastTrainLoss()));
+        assertEquals(full.lastResult.lastTrainLoss(), resume.lastResult.lastTrainLoss());
     }
 }
