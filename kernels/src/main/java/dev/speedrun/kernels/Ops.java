@@ -109,7 +109,8 @@ public interface Ops {
     /**
      * RMS norm without weights over the last axis: {@code out = x / sqrt(mean(x²) + eps)},
      * eps = machine epsilon of out's dtype; saves {@code rrms[r] = 1/sqrt(mean(x[r]²)+eps)}.
-     * @param out [R,C] (may alias x), rrms [R], x [R,C]
+     * @param out [R,C] (may alias x, but the backward needs x: alias only where no backward follows),
+     *            rrms [R], x [R,C]
      */
     void rmsNorm(Tensor out, Tensor rrms, Tensor x);
 
@@ -172,7 +173,7 @@ public interface Ops {
 
     /**
      * Attention head gate: {@code gate[t,h] = σ(x[t, :G] · w[h])}, {@code out[t,h,:] = y[t,h,:]·gate[t,h]}.
-     * @param out  [T,H,D] (may alias y)
+     * @param out  [T,H,D] (may alias y where no backward follows: the backward reads y)
      * @param gate [T,H] saved gate values
      * @param y    [T,H,D] attention output
      * @param x    [T,C] the attention's input (C ≥ G); only its first G columns are read
