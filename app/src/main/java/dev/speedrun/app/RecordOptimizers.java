@@ -1,5 +1,7 @@
 package dev.speedrun.app;
 
+import dev.speedrun.app.config.ConfigLoader;
+import dev.speedrun.app.config.TrainConfig;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.collective.InProcessCollectives;
@@ -9,43 +11,61 @@ import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.WeightDecayRule;
 import dev.speedrun.optim.WeightDecayRules;
 import dev.speedrun.tensor.DType;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 
-/** The record's optimizer configuration (docs/optim.md, spec §5): NorMuon for the matrices, Adam for the rest. */
+/**
+ * The record's optimizers (spec §5, docs/optim.md): NorMuon for the matrices, Adam for the rest,
+ * a second Adam for {@code scalars}. The one place that maps labels to optimizers; the trainer,
+ * {@code bench step} and the GPU tests all build them here.
+ */
 public final class RecordOptimizers {
+    public static final String NORMUON = "normuon", ADAM = "adam", ADAM_SCALARS = "adam_scalars";
+
     private RecordOptimizers() {}
 
     /**
-     * @param state     dtype of NorMuon's momentum and second moments and of the scalars' Adam moments (F32, or F64 on CPU)
-     * @param adamState dtype of Adam's moments (BF16 as the record on GPU; F32/F64 on CPU)
+     * @param normuonMask / adamMask decay masks chosen by the plugins (ALL = plain decay)
+     * @param state      dtype of NorMuon's buffers and the scalars' Adam moments; null = the parameter's dtype
+     * @param adamState  dtype of Adam's moments (BF16 as the record on GPU); null = the parameter's dtype
      */
-    public static List<OptimizerConfig> configs(DType state, DType adamState) {
+    public static List<OptimizerConfig> configs(TrainConfig.OptimSection o, DecayMask normuonMask, DecayMask adamMask,
+                                                DType state, DType adamState) {
+        var nm = o.normuon();
+        var a = o.adam();
+        var s = o.adamScalars();
         return List.of(
-                OptimizerConfig.normuon("normuon", List.of("attn_gate", "attn", "mlp"), 0.023, 0.95, 1.2)
-                        .withSquareBlocks(List.of("attn"))
-                        .withStateDType(state)
-                        .withDecayRule("cautious"),
-                OptimizerConfig.adam("adam", List.of("lm_head", "value_embed", "smear_gate", "x0_lambdas", "embed"),
-                                0.008, 0.65, 0.95, 1e-8, 0.005)
-                        .withStateDType(adamState)
-                        .withDecayRule("cautious-strict"),
-                OptimizerConfig.adam("adam_scalars", List.of("scalars"), 0.008, 0.9, 0.99, 1e-8, 0.005)
-                        .withStateDType(state));
+                OptimizerConfig.normuon(NORMUON, List.of("attn_gate", "attn", "mlp"), nm.lr(), nm.beta2(), nm.weightDecay())
+                        .withSquareBlocks(List.of("attn")).withDecayRule(ruleName(normuonMask)).withStateDType(state),
+                OptimizerConfig.adam(ADAM, List.of("lm_head", "value_embed", "smear_gate", "x0_lambdas", "embed"), a.lr(), a.beta1(),
+                        a.beta2(), a.eps(), a.weightDecay()).withDecayRule(ruleName(adamMask)).withStateDType(adamState),
+                OptimizerConfig.adam(ADAM_SCALARS, List.of("scalars"), s.lr(), s.beta1(), s.beta2(), s.eps(), s.weightDecay())
+                        .withDecayRule(ruleName(adamMask)).withStateDType(state));
+    }
+
+    /** Name of the weight-decay rule applying {@code m}. */
+    public static String ruleName(DecayMask m) {
+        return m == DecayMask.ALL ? WeightDecayRules.DEFAULT : "mask-" + m.name().toLowerCase(Locale.ROOT);
+    }
+
+    /** The rules from ServiceLoader plus one per decay mask, so every mask a plugin picks resolves. */
+    public static WeightDecayRules rules() {
+        WeightDecayRules r = WeightDecayRules.fromServiceLoader();
+        List<WeightDecayRule> extra = new ArrayList<>();
+        for (DecayMask m : DecayMask.values())
+            if (m != DecayMask.ALL && !r.names().contains(ruleName(m))) extra.add(WeightDecayRule.of(ruleName(m), m));
+        return r.with(extra.toArray(WeightDecayRule[]::new));
     }
 
     /**
-     * The decay rules from ServiceLoader, plus the record's cautious rules ("cautious": decay where
-     * update·param ≥ 0; "cautious-strict": > 0, spec §5) when no plugin registered them.
+     * Single-rank optimizers of record 178 ({@code configs/record-178.yaml}, with its plugins'
+     * masks: NorMuon {@code ≥}, Adam {@code >}) over {@code table}.
      */
-    public static WeightDecayRules rules() {
-        WeightDecayRules r = WeightDecayRules.fromServiceLoader();
-        if (!r.names().contains("cautious")) r = r.with(WeightDecayRule.of("cautious", DecayMask.GE));
-        if (!r.names().contains("cautious-strict")) r = r.with(WeightDecayRule.of("cautious-strict", DecayMask.GT));
-        return r;
-    }
-
-    /** Single-rank optimizers of {@link #configs} over {@code table}. */
     public static Optimizers build(ParameterTable table, Ops ops, DType state, DType adamState) {
-        return Optimizers.build(configs(state, adamState), table, ops, InProcessCollectives.create(1).getFirst(), rules());
+        TrainConfig cfg = ConfigLoader.load("record-178", Map.of());
+        return Optimizers.build(configs(cfg.optim(), DecayMask.GE, DecayMask.GT, state, adamState), table, ops,
+                InProcessCollectives.create(1).getFirst(), rules());
     }
 }

@@ -24,8 +24,6 @@ import dev.speedrun.model.Precision;
 import dev.speedrun.optim.OptimizerConfig;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.StepPlan;
-import dev.speedrun.optim.WeightDecayRule;
-import dev.speedrun.optim.WeightDecayRules;
 import dev.speedrun.plugin.DecayPolicy;
 import dev.speedrun.plugin.TokenWeights;
 import dev.speedrun.schedules.RecordSchedules;
@@ -65,7 +63,6 @@ public final class Trainer {
                          double lastTrainLoss, Path metrics, Path plot, Path checkpoint) {}
 
     /** Names of the optimizer instances (also used for freezing and in checkpoints). */
-    static final String NORMUON = "normuon", ADAM = "adam", ADAM_SCALARS = "adam_scalars";
 
     private final TrainConfig cfg;
     private final RecordSchedules sched;
@@ -131,30 +128,9 @@ public final class Trainer {
 
     /** The optimizer instances of the record (spec §5) from the configuration. */
     List<OptimizerConfig> optimizerConfigs() {
-        var o = cfg.optim();
-        var nm = o.normuon();
-        var a = o.adam();
-        var s = o.adamScalars();
         // state in the parameter dtype (null); mixed precision as the record: F32 state, Adam's moments BF16
         boolean mixed = precision.specParamDTypes();
-        DType state = mixed ? DType.F32 : null, adamState = mixed ? DType.BF16 : null;
-        return List.of(
-                OptimizerConfig.normuon(NORMUON, List.of("attn_gate", "attn", "mlp"), nm.lr(), nm.beta2(), nm.weightDecay())
-                        .withSquareBlocks(List.of("attn")).withDecayRule(ruleName(normuonMask)).withStateDType(state),
-                OptimizerConfig.adam(ADAM, List.of("lm_head", "value_embed", "smear_gate", "x0_lambdas", "embed"), a.lr(), a.beta1(),
-                        a.beta2(), a.eps(), a.weightDecay()).withDecayRule(ruleName(adamMask)).withStateDType(adamState),
-                OptimizerConfig.adam(ADAM_SCALARS, List.of("scalars"), s.lr(), s.beta1(), s.beta2(), s.eps(), s.weightDecay())
-                        .withDecayRule(ruleName(adamMask)).withStateDType(state));
-    }
-
-    private static String ruleName(DecayMask m) { return m == DecayMask.ALL ? WeightDecayRules.DEFAULT : "mask-" + m.name().toLowerCase(Locale.ROOT); }
-
-    private static WeightDecayRules rules() {
-        WeightDecayRules r = WeightDecayRules.fromServiceLoader();
-        List<WeightDecayRule> extra = new ArrayList<>();
-        for (DecayMask m : DecayMask.values())
-            if (m != DecayMask.ALL && !r.names().contains(ruleName(m))) extra.add(WeightDecayRule.of(ruleName(m), m));
-        return r.with(extra.toArray(WeightDecayRule[]::new));
+        return RecordOptimizers.configs(cfg.optim(), normuonMask, adamMask, mixed ? DType.F32 : null, mixed ? DType.BF16 : null);
     }
 
     /** Tokens per rank and micro-batch of the largest training step. */
@@ -277,7 +253,7 @@ public final class Trainer {
         boolean lead = rank == 0;
         int maxTokens = maxTrainTokens();
         try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, world, cfg.seed());
-             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm, rules());
+             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm, RecordOptimizers.rules());
              MemoryArena scratch = ops.backend().newArena()) {
             Tensor red = scratch.allocate(DType.F64, 2);
             int start = 0;
@@ -355,7 +331,7 @@ public final class Trainer {
                         stepTokens += b.size();
                     }
                     for (TrainingHook h : hooks) h.afterBackward(ctx);
-                    Set<String> frozen = sched.scalarsFrozen(step) ? Set.of(ADAM_SCALARS) : Set.of();
+                    Set<String> frozen = sched.scalarsFrozen(step) ? Set.of(RecordOptimizers.ADAM_SCALARS) : Set.of();
                     opt.step(new StepPlan(step, sched.lrMultiplier(step), sched.muonMomentum(step), sched.adamSteps(step), frozen));
                     for (TrainingHook h : hooks) h.afterOptimizerStep(ctx);
                     double[] sums = allSum(comm, red, lossSum, stepTokens);
