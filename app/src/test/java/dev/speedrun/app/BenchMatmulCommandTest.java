@@ -3,24 +3,13 @@ package dev.speedrun.app;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 class BenchMatmulCommandTest {
     private static String run(int expectedExit, String... args) {
-        PrintStream out = System.out, err = System.err;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        try (PrintStream p = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
-            System.setOut(p);
-            System.setErr(p);
-            assertEquals(expectedExit, Main.execute(args), () -> buf.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        return buf.toString(StandardCharsets.UTF_8);
+        CliRun r = CliRun.of(args);
+        assertEquals(expectedExit, r.code(), r::all);
+        return r.all();
     }
 
     @Test void printsOneGflopsLinePerRun() {

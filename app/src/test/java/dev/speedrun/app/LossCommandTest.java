@@ -4,9 +4,6 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -26,18 +23,11 @@ class LossCommandTest {
     void reproducesFixture(String dtype, double tol) throws Exception {
         Path casePath = fixtures().resolve("model_tiny.json");
         JsonNode fx = new ObjectMapper().readTree(casePath.toFile());
-        PrintStream old = System.out;
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        int rc;
-        try {
-            System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
-            rc = Main.execute("loss", "--case", casePath.toString(),
-                    "--weights", fixtures().resolve(fx.get("weights_file").asText()).toString(), "--dtype", dtype, "--backend", "cpu");
-        } finally {
-            System.setOut(old);
-        }
-        assertEquals(0, rc, "exit code; output:\n" + buf);
-        String[] lines = buf.toString(StandardCharsets.UTF_8).strip().split("\n");
+        CliRun r = CliRun.of("loss", "--case", casePath.toString(),
+                "--weights", fixtures().resolve(fx.get("weights_file").asText()).toString(), "--dtype", dtype, "--backend", "cpu");
+        String buf = r.out();
+        assertEquals(0, r.code(), () -> "exit code; output:\n" + r.all());
+        String[] lines = buf.strip().split("\n");
         JsonNode results = fx.get("results");
         assertEquals(results.size(), lines.length, "one line per result:\n" + buf);
         double worst = 0;
@@ -55,16 +45,8 @@ class LossCommandTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource({"missing.json"})
     void missingCaseIsAnError(String name) {
-        PrintStream oldErr = System.err;
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int rc;
-        try {
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            rc = Main.execute("loss", "--case", fixtures().resolve(name).toString());
-        } finally {
-            System.setErr(oldErr);
-        }
-        assertNotEquals(0, rc);
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains(name), err.toString(StandardCharsets.UTF_8));
+        CliRun r = CliRun.of("loss", "--case", fixtures().resolve(name).toString());
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains(name), r.err());
     }
 }

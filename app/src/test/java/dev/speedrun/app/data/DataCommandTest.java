@@ -4,14 +4,12 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import com.sun.net.httpserver.HttpServer;
 import dev.speedrun.app.Main;
+import dev.speedrun.app.CliRun;
 import dev.speedrun.data.DataPaths;
 import dev.speedrun.data.Gpt2Tokenizer;
 import dev.speedrun.data.Shard;
 import dev.speedrun.data.ShardWriter;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -22,23 +20,9 @@ import org.junit.jupiter.api.io.TempDir;
 class DataCommandTest {
     @TempDir Path tmp;
 
-    record Run(int code, String out, String err) {}
+    static CliRun run(String... args) { return CliRun.of(args); }
 
-    static Run run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.execute(args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
-
-    static void assertCleanError(Run r, String... words) {
+    static void assertCleanError(CliRun r, String... words) {
         assertNotEquals(0, r.code(), r.toString());
         for (String w : words) assertTrue(r.err().contains(w), "error mentions '" + w + "': " + r.err());
         assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
@@ -52,7 +36,7 @@ class DataCommandTest {
         for (int i = 0; i < 20; i++) sb.append("{\"id\": ").append(i).append(", \"text\": \"Doc ").append(i).append(" \\u00e9t\\u00e9\\n\"}\n");
         Files.writeString(jsonl, sb.toString());
         Path out = tmp.resolve("shards");
-        Run r = run("data", "tokenize", "--input", txt.toString(), jsonl.toString(), "--out", out.toString(),
+        CliRun r = run("data", "tokenize", "--input", txt.toString(), jsonl.toString(), "--out", out.toString(),
                 "--val-fraction", "0.1", "--shard-tokens", "50");
         assertEquals(0, r.code(), r.toString());
         assertTrue(r.out().contains("documents: 21") && r.out().contains("tokens/s"), r.out());
@@ -69,7 +53,7 @@ class DataCommandTest {
             assertEquals("Doc 0 été\n", Gpt2Tokenizer.decode(java.util.Arrays.copyOfRange(t, 1, next)));
         }
         // Refuses to mix with existing shards unless --force.
-        Run again = run("data", "tokenize", "--input", txt.toString(), "--out", out.toString());
+        CliRun again = run("data", "tokenize", "--input", txt.toString(), "--out", out.toString());
         assertCleanError(again, "--force");
         assertEquals(0, run("data", "tokenize", "--input", txt.toString(), "--out", out.toString(), "--force").code());
     }
@@ -88,13 +72,13 @@ class DataCommandTest {
 
     @Test void sampleGeneratesOnceThenSkips() {
         Path out = tmp.resolve("sample");
-        Run r = run("data", "sample", "--tokens", "20000", "--out", out.toString());
+        CliRun r = run("data", "sample", "--tokens", "20000", "--out", out.toString());
         assertEquals(0, r.code(), r.toString());
         assertTrue(r.out().contains("shards:") && !DataPaths.trainShards(out).isEmpty(), r.out());
-        Run again = run("data", "sample", "--tokens", "20000", "--out", out.toString());
+        CliRun again = run("data", "sample", "--tokens", "20000", "--out", out.toString());
         assertTrue(again.out().contains("nothing to do"), again.out());
         assertCleanError(run("data", "sample", "--tokens", "-5", "--out", out.toString()), "--tokens");
-        Run bench = run("data", "bench", "--dir", out.toString(), "--batch-tokens", "2048", "--world-size", "2", "--max-seq-len", "256");
+        CliRun bench = run("data", "bench", "--dir", out.toString(), "--batch-tokens", "2048", "--world-size", "2", "--max-seq-len", "256");
         assertEquals(0, bench.code(), bench.toString());
         assertTrue(bench.out().contains("tokens/s"), bench.out());
     }
@@ -115,10 +99,10 @@ class DataCommandTest {
         try {
             String base = "http://127.0.0.1:" + server.getAddress().getPort() + "/";
             Path dir = tmp.resolve("fw");
-            Run ok = run("data", "download", "--shards", "0", "--dir", dir.toString(), "--base-url", base);
+            CliRun ok = run("data", "download", "--shards", "0", "--dir", dir.toString(), "--base-url", base);
             assertEquals(0, ok.code(), ok.toString());
             assertArrayEquals(good, Files.readAllBytes(dir.resolve("fineweb_val_000000.bin")));
-            Run bad = run("data", "download", "--shards", "1", "--dir", dir.toString(), "--base-url", base, "--retries", "1", "--backoff-ms", "1");
+            CliRun bad = run("data", "download", "--shards", "1", "--dir", dir.toString(), "--base-url", base, "--retries", "1", "--backoff-ms", "1");
             assertCleanError(bad, "fineweb_train_000001.bin");
             assertTrue(bad.out().contains("already complete"), bad.out());
             assertCleanError(run("data", "download", "--shards", "500", "--dir", dir.toString(), "--base-url", base), "--shards");
