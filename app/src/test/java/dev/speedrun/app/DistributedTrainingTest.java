@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.speedrun.data.SampleCorpus;
 import dev.speedrun.kernels.cuda.CudaBackend;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -26,28 +25,7 @@ class DistributedTrainingTest {
     static Path config;
 
     @BeforeAll static void corpus() throws Exception {
-        Path data = tmp.resolve("data");
-        SampleCorpus.generate(data, 40_000, 11, null);
-        config = tmp.resolve("dist-test.yaml");
-        Files.writeString(config, """
-                backend: cpu
-                world_size: 1
-                train_data: %s/sample_train_*.bin
-                val_data: %s/sample_val_*.bin
-                model: {num_heads: 2, head_dim: 8, model_dim: 16, block_size: 4, max_seq_len: 64}
-                micro_batches: 2
-                schedule:
-                  scheduled_steps: 6
-                  extension_steps: 2
-                  batch_tokens: [128, 128, 256]
-                  extension_batch_tokens: 256
-                  momentum_warmup_steps: 3
-                  momentum_cooldown_steps: 2
-                  transition_freeze_steps: 2
-                  val_every: 3
-                validation: {tokens: 512, batch_tokens: 128}
-                checkpoint: {every: 0}
-                """.formatted(data, data));
+        config = TinyRunConfig.write(tmp, 11, 0);
     }
 
     static TrainCommand command(String out, String backend, int world, int steps) {

@@ -1,0 +1,41 @@
+package dev.speedrun.app;
+
+import dev.speedrun.data.SampleCorpus;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A very small CPU training setup for end-to-end tests: a generated corpus in {@code dir/data}
+ * and a config (width 16, 8 scheduled steps with all three batch/window phases) over it.
+ */
+final class TinyRunConfig {
+    private TinyRunConfig() {}
+
+    /** Writes the corpus (seeded) and the config; returns the config's path. */
+    static Path write(Path dir, long corpusSeed, int checkpointEvery) throws IOException {
+        Path data = dir.resolve("data");
+        SampleCorpus.generate(data, 40_000, corpusSeed, null);
+        Path config = dir.resolve("tiny-test.yaml");
+        Files.writeString(config, """
+                backend: cpu
+                world_size: 1
+                train_data: %s/sample_train_*.bin
+                val_data: %s/sample_val_*.bin
+                model: {num_heads: 2, head_dim: 8, model_dim: 16, block_size: 4, max_seq_len: 64}
+                micro_batches: 2
+                schedule:
+                  scheduled_steps: 6
+                  extension_steps: 2
+                  batch_tokens: [128, 128, 256]
+                  extension_batch_tokens: 256
+                  momentum_warmup_steps: 3
+                  momentum_cooldown_steps: 2
+                  transition_freeze_steps: 2
+                  val_every: 3
+                validation: {tokens: 512, batch_tokens: 128}
+                checkpoint: {every: %d}
+                """.formatted(data, data, checkpointEvery));
+        return config;
+    }
+}
