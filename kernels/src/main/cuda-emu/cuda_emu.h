@@ -167,3 +167,32 @@ inline long long min(long long a, int b) { return a < b ? a : (long long)b; }
 inline long long min(int a, long long b) { return a < b ? (long long)a : b; }
 inline unsigned max(unsigned a, int b) { return a > (unsigned)b ? a : (unsigned)b; }
 inline unsigned min(unsigned a, int b) { return a < (unsigned)b ? a : (unsigned)b; }
+
+// --- tensor-core fragments (tensor_core.cuh calls these where the GPU runs PTX)
+namespace emu {
+struct MmaIn {
+    uint32_t a[4], b[2];
+    float c[4];
+};
+extern "C" void emu_mma_m16n8k16_bf16_fn(void* const* ins, void* const* outs, unsigned mask, const void* ctx);
+extern "C" void emu_ldmatrix_x4_fn(void* const* ins, void* const* outs, unsigned mask, const void* ctx);
+
+inline void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+    MmaIn in;
+    memcpy(in.a, a, sizeof in.a);
+    memcpy(in.b, b, sizeof in.b);
+    memcpy(in.c, c, sizeof in.c);
+    float out[4];
+    emu_warp_collective("mma.sync.m16n8k16", 0xffffffffu, emu_mma_m16n8k16_bf16_fn, nullptr, &in, out);
+    memcpy(d, out, sizeof out);
+}
+
+inline void ldmatrix_x4(uint32_t r[4], const void* row, bool trans) {
+    static const int modes[2] = {0, 1};
+    const void* in = row;
+    uint32_t out[4];
+    emu_warp_collective(trans ? "ldmatrix.x4.trans" : "ldmatrix.x4", 0xffffffffu, emu_ldmatrix_x4_fn, &modes[trans ? 1 : 0],
+                        &in, out);
+    memcpy(r, out, sizeof out);
+}
+}  // namespace emu

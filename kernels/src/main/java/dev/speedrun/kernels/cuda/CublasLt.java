@@ -86,6 +86,9 @@ public final class CublasLt {
         return new CublasLt(NativeLibraries.load("cuBLASLt", SONAMES, dirs, false));
     }
 
+    /** Binds the cuBLASLt API exported by an already opened library (the CPU emulation's reference implementation). */
+    public static CublasLt bind(NativeLibraries.Loaded lib) { return new CublasLt(lib); }
+
     public String from() { return from; }
 
     /** cublasLtGetVersion(), e.g. 130100 for 13.1.0. */
