@@ -141,6 +141,7 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
         if (!gemmTried) {
             gemmTried = true;
             if (!"kernel".equals(System.getProperty("speedrun.cuda.gemm")) && lib.has("cublasLtMatmul")) {
+                lib.setCublasLtComputeCapability(computeCapability());
                 workspace = backend.allocate(WORKSPACE_BYTES);
                 gemm = new CublasLtGemm(CublasLt.bind(lib.loaded()), 0, workspace.address(), WORKSPACE_BYTES, computeCapability());
             }

@@ -121,6 +121,22 @@ public final class EmuLibrary {
 
     public boolean has(String symbol) { return lookup.find(symbol).isPresent(); }
 
+    private void callInt(String symbol, int value) {
+        try {
+            Linker.nativeLinker().downcallHandle(find(symbol), FunctionDescriptor.ofVoid(JAVA_INT)).invokeExact(value);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(symbol, t);
+        }
+    }
+
+    /** The compute capability the cuBLASLt reference answers for (FP8 needs 89+). */
+    public void setCublasLtComputeCapability(int cc) { callInt("emu_cublaslt_set_compute_capability", cc); }
+
+    /** Test hook: the cuBLASLt reference's heuristic finds no algorithm for anything while set. */
+    public void setCublasLtRefuseAll(boolean refuse) { callInt("emu_cublaslt_refuse_all", refuse ? 1 : 0); }
+
     /**
      * Runs {@code name} like cuLaunchKernel; {@code params} is the array of pointers to the
      * argument values. Throws with the emulator's reason (naming kernel, block and thread) on failure.
