@@ -119,6 +119,8 @@ struct Block {
     int n = 0, live = 0, exited = 0, barArrived = 0;
     std::vector<int> runq;
     size_t head = 0;
+    std::vector<int> warpPending;        // lanes of each warp waiting in a collective
+    std::vector<unsigned> warpGone;      // lanes of each warp that exited or do not exist
     bool failed = false;
     std::string error;
     uint3 idx;
@@ -213,6 +215,7 @@ static void release_barrier(Block* b, Fiber* self) {
 }
 
 static void on_exit(Block* b, Fiber* f) {
+    b->warpGone[f->warp] |= 1u << f->lane;
     b->live--;
     b->exited++;
     // a lane that exits while its warp-mates wait for it in a collective
@@ -341,6 +344,9 @@ static bool run_block(Block* b, uint3 idx, dim3 grid, dim3 block, Stacks& st) {
     b->exited = b->barArrived = 0;
     b->runq.clear();
     b->head = 0;
+    b->warpPending.assign((b->n + 31) / 32, 0);
+    b->warpGone.assign((b->n + 31) / 32, 0u);
+    if (b->n % 32) b->warpGone.back() = ~0u << (b->n % 32);
     for (int i = 0; i < b->n; i++) {
         Fiber& f = b->f[i];
         init_fiber(f, st.base + (size_t)i * st.each, st.each);
@@ -405,16 +411,29 @@ extern "C" void emu_warp_collective(const char* what, unsigned mask, CollectiveF
         fail_here(buf);
     }
     f->pending = true;
+    int& waiting = b->warpPending[f->warp];
+    waiting++;
     f->what = what;
     f->mask = mask;
     f->fn = fn;
     f->ctx = ctx;
     f->in = in;
     f->out = out;
-    void* ins[32] = {};
-    void* outs[32] = {};
-    bool complete = true;
-    for (int l = 0; l < 32; l++) {
+    void* ins[32];
+    void* outs[32];
+    if (unsigned gone = mask & b->warpGone[f->warp]) {
+        int l = __builtin_ctz(gone), j = f->warp * 32 + l;
+        char buf[200];
+        if (j >= b->n)
+            snprintf(buf, sizeof buf, "%s with membermask 0x%08x names lane %d, which this block (%d threads) does not have",
+                     what, mask, l, b->n);
+        else
+            snprintf(buf, sizeof buf, "%s with membermask 0x%08x waits for lane %d, which has exited", what, mask, l);
+        fail_here(buf);
+    }
+    bool complete = waiting >= __builtin_popcount(mask);
+    for (int l = 0; l < 32 && complete; l++) {
+        ins[l] = outs[l] = nullptr;
         if (!(mask >> l & 1u)) continue;
         int j = f->warp * 32 + l;
         if (j >= b->n) {
@@ -435,15 +454,16 @@ extern "C" void emu_warp_collective(const char* what, unsigned mask, CollectiveF
     }
     if (complete) {
         fn(ins, outs, mask, ctx);
-        std::vector<int> w;
+        int w[32], nw = 0;
         for (int l = 0; l < 32; l++) {
             if (!(mask >> l & 1u)) continue;
             int j = f->warp * 32 + l;
             b->f[j].pending = false;
-            if (j != f->ts.linear) w.push_back(j);
+            waiting--;
+            if (j != f->ts.linear) w[nw++] = j;
         }
-        if (b->order == 1) std::reverse(w.begin(), w.end());
-        for (int j : w) wake(b, j);
+        if (b->order == 1) std::reverse(w, w + nw);
+        for (int i = 0; i < nw; i++) wake(b, w[i]);
         return;
     }
     f->state = BLOCKED;
