@@ -149,22 +149,46 @@ static std::string thread_name(const Fiber* f) {
     return buf;
 }
 
-// Fiber -> scheduler; returns when the scheduler resumes this fiber.
+// The next runnable fiber in the block's order, or null.
+static Fiber* next_ready(Block* b) {
+    while (b->head < b->runq.size()) {
+        if (b->order == 2) {
+            size_t k = b->head + b->rng() % (b->runq.size() - b->head);
+            std::swap(b->runq[k], b->runq[b->head]);
+        }
+        int i = b->runq[b->head++];
+        if (b->head > 4096 && b->head * 2 > b->runq.size()) {
+            b->runq.erase(b->runq.begin(), b->runq.begin() + b->head);
+            b->head = 0;
+        }
+        if (b->f[i].state == READY) return &b->f[i];
+    }
+    return nullptr;
+}
+
+// Leaves fiber f (blocked, exited or failed) straight for the next runnable fiber, or for the
+// scheduler when there is none or the block failed; returns when f is resumed.
 static void to_scheduler(Fiber* f, Block* b) {
+    Fiber* n = b->failed ? nullptr : next_ready(b);
 #if defined(EMU_ASAN)
-    __sanitizer_start_switch_fiber(f->state == DONE ? nullptr : &f->fake, b->schedBottom, b->schedSize);
+    __sanitizer_start_switch_fiber(f->state == DONE ? nullptr : &f->fake, n ? n->stack : b->schedBottom,
+                                   n ? n->stackSize : b->schedSize);
 #endif
+    if (n) {
+        t_fiber = n;
+        t_thread = &n->ts;
+    }
 #if defined(__x86_64__)
-    emu_ctx_switch(&f->sp, b->schedSp);
+    emu_ctx_switch(&f->sp, n ? n->sp : b->schedSp);
 #else
-    swapcontext(&f->uc, &b->schedUc);
+    swapcontext(&f->uc, n ? &n->uc : &b->schedUc);
 #endif
 #if defined(EMU_ASAN)
     __sanitizer_finish_switch_fiber(f->fake, nullptr, nullptr);
 #endif
 }
 
-// Scheduler -> fiber.
+// Scheduler -> fiber; returns when no fiber can run (all exited, deadlock or failure).
 static void to_fiber(Block* b, Fiber* f) {
     t_fiber = f;
     t_thread = &f->ts;
@@ -219,7 +243,7 @@ static void on_exit(Block* b, Fiber* f) {
     b->live--;
     b->exited++;
     // a lane that exits while its warp-mates wait for it in a collective
-    for (int l = 0; l < 32; l++) {
+    for (int l = 0; l < 32 && b->warpPending[f->warp] > 0; l++) {
         int i = f->warp * 32 + l;
         if (i >= b->n) break;
         Fiber& g = b->f[i];
@@ -252,7 +276,7 @@ static void on_exit(Block* b, Fiber* f) {
     Block* b = t_block;
     Fiber* f = t_fiber;
 #if defined(EMU_ASAN)
-    __sanitizer_finish_switch_fiber(nullptr, &b->schedBottom, &b->schedSize);
+    __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
 #endif
     b->k->run(b->args);
     f->state = DONE;
@@ -360,25 +384,22 @@ static bool run_block(Block* b, uint3 idx, dim3 grid, dim3 block, Stacks& st) {
     }
     for (int i = 0; i < b->n; i++) b->runq.push_back(b->order == 1 ? b->n - 1 - i : i);
     t_block = b;
+#if defined(EMU_ASAN)
+    pthread_attr_t attr;
+    pthread_getattr_np(pthread_self(), &attr);
+    void* lo;
+    pthread_attr_getstack(&attr, &lo, &b->schedSize);
+    b->schedBottom = lo;
+    pthread_attr_destroy(&attr);
+#endif
     while (!b->failed) {
-        if (b->head == b->runq.size()) {
+        Fiber* f = next_ready(b);
+        if (!f) {
             if (b->live == 0) break;
             b->failed = true;
             b->error = deadlock_report(b);
             break;
         }
-        int i;
-        if (b->order == 2) {
-            size_t k = b->head + b->rng() % (b->runq.size() - b->head);
-            std::swap(b->runq[k], b->runq[b->head]);
-        }
-        i = b->runq[b->head++];
-        if (b->head > 4096 && b->head * 2 > b->runq.size()) {
-            b->runq.erase(b->runq.begin(), b->runq.begin() + b->head);
-            b->head = 0;
-        }
-        Fiber* f = &b->f[i];
-        if (f->state != READY) continue;
         to_fiber(b, f);
     }
     t_block = nullptr;
@@ -431,7 +452,7 @@ extern "C" void emu_warp_collective(const char* what, unsigned mask, CollectiveF
             snprintf(buf, sizeof buf, "%s with membermask 0x%08x waits for lane %d, which has exited", what, mask, l);
         fail_here(buf);
     }
-    bool complete = waiting >= __builtin_popcount(mask);
+    bool complete = waiting >= (mask == 0xffffffffu ? 32 : __builtin_popcount(mask));
     for (int l = 0; l < 32 && complete; l++) {
         ins[l] = outs[l] = nullptr;
         if (!(mask >> l & 1u)) continue;
