@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -536,6 +538,58 @@ extern "C" unsigned emu_activemask() {
 
 extern "C" void emu_trap(const char* why) { fail_here(why); }
 
+// Helper threads that run blocks of a launch next to the calling thread; they live as long as
+// the library, so their fiber stacks are made once. One launch at a time uses them (others run on
+// their calling thread alone).
+struct Pool {
+    std::mutex launchLock;
+    std::mutex m;
+    std::condition_variable wake, finished;
+    std::vector<std::thread> threads;
+    const std::function<void(int)>* job = nullptr;
+    unsigned long long generation = 0;
+    int wanted = 0, running = 0;
+
+    void worker(int id) {
+        unsigned long long seen = 0;
+        std::unique_lock<std::mutex> lk(m);
+        for (;;) {
+            wake.wait(lk, [&] { return generation != seen; });
+            seen = generation;
+            if (id >= wanted) continue;
+            const std::function<void(int)>* j = job;
+            lk.unlock();
+            (*j)(id + 1);
+            lk.lock();
+            if (--running == 0) finished.notify_all();
+        }
+    }
+
+    void run(int helpers, const std::function<void(int)>& f) {
+        {
+            std::lock_guard<std::mutex> g(m);
+            while ((int)threads.size() < helpers) {
+                threads.emplace_back(&Pool::worker, this, (int)threads.size());
+                threads.back().detach();
+            }
+            job = &f;
+            wanted = helpers;
+            running = helpers;
+            generation++;
+        }
+        wake.notify_all();
+        f(0);
+        std::unique_lock<std::mutex> lk(m);
+        finished.wait(lk, [&] { return running == 0; });
+        job = nullptr;
+    }
+};
+
+static Pool& pool() {
+    static Pool* p = new Pool();   // never destroyed: detached helpers may outlive static destructors
+    return *p;
+}
+
 }  // namespace emu
 
 // ------------------------------------------------------------------ the entry point
@@ -618,10 +672,13 @@ __attribute__((visibility("default"))) int emu_launch(const char* name, unsigned
         }
     };
     int helpers = (int)std::min<unsigned long long>(workers < 1 ? 0 : workers - 1, total - 1);
-    std::vector<std::thread> pool;
-    for (int w = 1; w <= helpers; w++) pool.emplace_back(work, w);
-    work(0);
-    for (auto& t : pool) t.join();
+    std::unique_lock<std::mutex> exclusive(pool().launchLock, std::defer_lock);
+    if (helpers > 0 && exclusive.try_lock()) {
+        std::function<void(int)> f = work;
+        pool().run(helpers, f);
+    } else {
+        work(0);
+    }
     if (!firstError.empty()) return fail(2, firstError);
     return 0;
 }

@@ -25,6 +25,13 @@ final class GpuModelSupport {
         return Kernels.ops(CudaBackend.NAME);
     }
 
+    /** The CUDA ops on the emulated device (the same kernels on the CPU), or skips when the build has none. */
+    static Ops emuOrSkip() {
+        String why = dev.speedrun.kernels.cuda.emu.EmuLibrary.problem(dev.speedrun.kernels.cuda.emu.EmuLibrary.MAIN);
+        assumeTrue(why.isEmpty(), "no emulated CUDA device: " + why);
+        return Kernels.ops(dev.speedrun.kernels.cuda.emu.EmuBackend.NAME);
+    }
+
     static Path fixtures() {
         String dir = System.getProperty("fixtures.dir");
         if (dir == null) throw new IllegalStateException("system property fixtures.dir is not set (the parent pom sets it)");

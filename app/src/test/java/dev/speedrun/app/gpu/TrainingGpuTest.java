@@ -26,9 +26,15 @@ import org.junit.jupiter.api.Timeout;
 class TrainingGpuTest {
     static final int STEPS = 20, T = 128;
 
+    /** The ops under test: the GPU's here, the emulated device's in {@link TrainingEmuTest}. */
+    Ops ops() { return GpuModelSupport.cudaOrSkip(); }
+
+    /** The model trained (the emulated device uses a smaller one). */
+    GptConfig config() { return GptConfig.preset("cpu-small"); }
+
     @Test void mixedOnGpuFollowsF32OnCpu() {
-        Ops gpu = GpuModelSupport.cudaOrSkip();
-        GptConfig cfg = GptConfig.preset("cpu-small");
+        Ops gpu = ops();
+        GptConfig cfg = config();
         double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
         double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve GPU mixed: " + Arrays.toString(gpuMixed));
@@ -42,8 +48,8 @@ class TrainingGpuTest {
      * so every later step stays within 2e-2 relative, far below the step-to-step loss changes.
      */
     @Test void f32OnGpuFollowsF32OnCpu() {
-        Ops gpu = GpuModelSupport.cudaOrSkip();
-        GptConfig cfg = GptConfig.preset("cpu-small");
+        Ops gpu = ops();
+        GptConfig cfg = config();
         double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
         double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve GPU F32: " + Arrays.toString(gpuF32));
