@@ -48,7 +48,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--steps", paramLabel = "N", description = "Stop after N steps (the schedule is unchanged).")
     Integer steps;
 
-    @Option(names = "--backend", paramLabel = "NAME", description = "cpu or cuda.")
+    @Option(names = "--backend", paramLabel = "NAME", description = "cpu, cuda, or cuda-emu (the CUDA kernels on an emulated device: GPU code checked on the CPU).")
     String backend;
 
     @Option(names = "--world-size", paramLabel = "N", description = "Ranks (GPUs, or threads on CPU).")
