@@ -25,6 +25,7 @@ import dev.speedrun.optim.OptimizerConfig;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.StepPlan;
 import dev.speedrun.plugin.DecayPolicy;
+import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.TokenWeights;
 import dev.speedrun.schedules.RecordSchedules;
 import dev.speedrun.schedules.TrainingHook;
@@ -93,8 +94,8 @@ public final class Trainer {
         this.loss = injector.getInstance(LossFunction.class);
         this.tokenWeights = injector.getInstance(TokenWeights.class);
         Set<DecayPolicy> policies = injector.getInstance(Key.get(new TypeLiteral<Set<DecayPolicy>>() {}));
-        this.normuonMask = DecayPolicy.resolve(policies, DecayPolicy.NORMUON);
-        this.adamMask = DecayPolicy.resolve(policies, DecayPolicy.ADAM);
+        this.normuonMask = DecayPolicy.resolve(policies, OptimizerFamily.NORMUON);
+        this.adamMask = DecayPolicy.resolve(policies, OptimizerFamily.ADAM);
         this.runDir = runDir;
         this.resume = resume;
         this.console = console;
@@ -253,7 +254,7 @@ public final class Trainer {
         boolean lead = rank == 0;
         int maxTokens = maxTrainTokens();
         try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, world, cfg.seed());
-             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm, RecordOptimizers.rules());
+             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm);
              MemoryArena scratch = ops.backend().newArena()) {
             Tensor red = scratch.allocate(DType.F64, 2);
             int start = 0;
