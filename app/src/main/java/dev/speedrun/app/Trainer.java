@@ -274,7 +274,6 @@ public final class Trainer {
                 int l = sched.windows(s).longBlocks();
                 if (l != curLong) { model.yarn().apply(curLong, l); curLong = l; }
             }
-            var lossFn = new LossAdapter(loss);
             RankContext ctx = new RankContext(model, opt, sched, trainSteps);
             ctx.step = start;
             for (TrainingHook h : hooks) h.onRunStart(ctx);
@@ -306,7 +305,7 @@ public final class Trainer {
                     }
                     if (last || sched.validateAt(step)) {
                         // the clock stops during validation
-                        double v = validate(model, val, lossFn, comm, red, sched.validationWindows(step));
+                        double v = validate(model, val, loss, comm, red, sched.validationWindows(step));
                         vals.add(v);
                         for (TrainingHook h : hooks) h.onValidation(ctx, v);
                         if (lead) {
@@ -328,7 +327,7 @@ public final class Trainer {
                     for (int micro = 0; micro < gradAccum; micro++) {
                         Batch b = train.next(batchTokens, gradAccum, cfg.model().maxSeqLen());
                         lossSum += model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(),
-                                lossFn, mtp, 1.0 / gradAccum) * gradAccum;
+                                loss, mtp, 1.0 / gradAccum) * gradAccum;
                         stepTokens += b.size();
                     }
                     for (TrainingHook h : hooks) h.afterBackward(ctx);
@@ -366,13 +365,13 @@ public final class Trainer {
         }
     }
 
-    private double validate(Gpt model, ValBatcher val, LossAdapter lossFn, Collectives comm, Tensor red, Windows w) {
+    private double validate(Gpt model, ValBatcher val, LossFunction loss, Collectives comm, Tensor red, Windows w) {
         val.reset();
         int n = valTokensPerRank(), steps = valSteps();
         double sum = 0;
         for (int i = 0; i < steps; i++) {
             Batch b = val.next(n);
-            sum += model.evaluate(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(), lossFn);
+            sum += model.evaluate(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(), loss);
         }
         double[] s = allSum(comm, red, sum, steps);
         return s[0] / s[1];
