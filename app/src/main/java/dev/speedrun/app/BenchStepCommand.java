@@ -90,8 +90,6 @@ public final class BenchStepCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--dtype must be f32, f64, bf16 or mixed, got '" + dtype + "'");
         }
         DType dt = precision.activations();
-        if (dt != DType.F32 && dt != DType.F64 && dt != DType.BF16)
-            throw new IllegalArgumentException("--dtype must be f32, f64, bf16 or mixed, got '" + dtype + "'");
         Ops ops = Kernels.ops(backend);
         LossFunction loss = LossFunctions.defaultLoss();
         long matmulParams = 0;
@@ -100,7 +98,7 @@ public final class BenchStepCommand implements Callable<Integer> {
         int maxT = Arrays.stream(tokens).max().orElseThrow();
         System.out.printf("bench step: backend %s, dtype %s, vocab %d, layers %d, heads %d × %d, width %d, %d matmul params; "
                         + "%s; %d warm-up + %d timed steps%n",
-                ops.backend().name(), precision.name(), cfg.vocabSize(), cfg.numLayers(), cfg.numHeads(), cfg.headDim(),
+                ops.backend().name(), precision.key(), cfg.vocabSize(), cfg.numLayers(), cfg.numHeads(), cfg.headDim(),
                 cfg.modelDim(), matmulParams,
                 withOptimizer ? "forward+backward+optimizer step (NorMuon + Adam)" : "forward+backward only (no optimizer step)",
                 warmup, iters);

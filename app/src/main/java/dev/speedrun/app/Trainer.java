@@ -108,17 +108,7 @@ public final class Trainer {
             throw new ConfigException("micro_batches (" + cfg.microBatches() + ") must be a multiple of world_size (" + cfg.worldSize() + ")");
         this.gradAccum = cfg.microBatches() / cfg.worldSize();
         this.trainSteps = cfg.trainSteps();
-        this.precision = precision(cfg.precision(), cfg.backend());
-    }
-
-    /** The {@code precision} key: "auto" is the record's mixed precision on cuda and F32 elsewhere. */
-    static Precision precision(String key, String backend) {
-        if (key == null || key.equalsIgnoreCase("auto")) return "cuda".equals(backend) ? Precision.MIXED : Precision.uniform(DType.F32);
-        try {
-            return Precision.parse(key);
-        } catch (IllegalArgumentException e) {
-            throw new ConfigException("precision must be auto, mixed, f32, f64 or bf16, got '" + key + "'");
-        }
+        this.precision = cfg.precision().resolve(cfg.backend());
     }
 
     Precision precision() { return precision; }
