@@ -205,6 +205,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             // GEMM weights (attention, MLP, head) not in the activation dtype get a working copy
             if (precision.paramDType(s) != dtype && isGemmWeight(s)) work.put(p, t.take(dtype, s.shape().dims()));
         }
+        // activations, each record's buffers in its component order (shapes as documented there)
         long T = maxTokens;
         Inputs in = new Inputs(t.take(DType.I32, T), t.take(DType.I32, T), t.take(DType.I32, cuCapacity));
         Tensor freqs = t.take(stat, D / 2);
