@@ -4,11 +4,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.speedrun.kernels.Kernels;
+import dev.speedrun.losses.LossFunction;
 import dev.speedrun.losses.LossFunctions;
 import dev.speedrun.model.Checkpoints;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.model.ModelLoss;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import java.io.PrintWriter;
@@ -21,8 +21,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code loss}: the parity harness. Reads a case (the format of the shared fixture
- * {@code model_tiny.json}: config, tokens, targets, cu_seqlens, windows, YaRN updates, results)
+ * {@code loss}: the parity harness. Reads a case (the format of the fixture
+ * {@code fixtures/model_tiny.json}: config, tokens, targets, cu_seqlens, windows, YaRN updates, results)
  * and prints, for each entry of {@code results} in order, one JSON line with the computed loss.
  * Every size comes from the case.
  */
@@ -31,7 +31,7 @@ import picocli.CommandLine.Spec;
 public final class LossCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--case", required = true, description = "case JSON (format of shared/fixtures/model_tiny.json)")
+    @Option(names = "--case", required = true, description = "case JSON (format of fixtures/model_tiny.json)")
     Path casePath;
 
     @Option(names = "--weights", description = "safetensors weights (default: the case's weights_file, beside the case)")
@@ -61,7 +61,7 @@ public final class LossCommand implements Callable<Integer> {
         int[] tokens = ints(need(c, "tokens")), targets = ints(need(c, "targets")), cu = ints(need(c, "cu_seqlens"));
         int wsS = needInt(c, "ws_short"), wsL = needInt(c, "ws_long");
         Path w = weights != null ? weights : resolveWeights(c);
-        ModelLoss loss = ModelLosses.of(LossFunctions.get(lossName));
+        LossFunction loss = LossFunctions.get(lossName);
         PrintWriter out = spec.commandLine().getOut();
         try (Gpt gpt = new Gpt(cfg, Kernels.ops(backend), dt, tokens.length, 1, 0)) {
             Checkpoints.load(gpt, w);

@@ -12,6 +12,7 @@ import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.Gpu;
 import java.util.Random;
 
 /**
@@ -49,9 +50,7 @@ final class GpuTestSupport implements AutoCloseable {
 
     /** The real GPU; skips with the reason when there is none or the build has no kernels. */
     static GpuTestSupport open(long seed) {
-        CudaBackend.Probe p = CudaBackend.probe();
-        assumeTrue(p.ok(), "no usable GPU: " + p.reason());
-        assumeTrue(KernelResources.built(), KernelResources.missingReason());
+        Gpu.usableOrSkip(CudaBackend.NAME);
         return new GpuTestSupport(seed, new CudaBackend(), b -> Kernels.ops("cuda"));
     }
 
