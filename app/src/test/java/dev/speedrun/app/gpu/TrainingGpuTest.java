@@ -29,17 +29,11 @@ class TrainingGpuTest {
     /** The ops under test: the GPU's here, the emulated device's in {@link TrainingEmuTest}. */
     Ops ops() { return GpuModelSupport.cudaOrSkip(); }
 
-    /** The model trained (the emulated device uses a smaller one). */
-    GptConfig config() { return GptConfig.preset("cpu-small"); }
-
-    /** Tokens per step. */
-    int tokens() { return T; }
-
     @Test void mixedOnGpuFollowsF32OnCpu() {
         Ops gpu = ops();
-        GptConfig cfg = config();
-        double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, DType.F32, DType.BF16, cfg, tokens(), STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, tokens(), STEPS, 7);
+        GptConfig cfg = GptConfig.preset("cpu-small");
+        double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
+        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve GPU mixed: " + Arrays.toString(gpuMixed));
         System.out.println("[gpu] training curve CPU F32:   " + Arrays.toString(cpuF32));
         MixedPrecisionTrainingTest.assertAgree(cpuF32, gpuMixed, "CPU F32", "GPU mixed");
@@ -52,9 +46,9 @@ class TrainingGpuTest {
      */
     @Test void f32OnGpuFollowsF32OnCpu() {
         Ops gpu = ops();
-        GptConfig cfg = config();
-        double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, tokens(), STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, tokens(), STEPS, 7);
+        GptConfig cfg = GptConfig.preset("cpu-small");
+        double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
+        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve GPU F32: " + Arrays.toString(gpuF32));
         System.out.println("[gpu] training curve CPU F32: " + Arrays.toString(cpuF32));
         for (int i = 0; i < STEPS; i++) {
