@@ -26,19 +26,16 @@ final class TrainStep {
     private final TrainingParts parts;
     private final Gpt model;
     private final Optimizers opt;
-    private final LossAdapter lossFn;
     private final Collectives comm;
     private final Tensor red;
     private final int gradAccum;
     private final int maxSeqLen;
 
     /** {@code red} is an F64 [2] scratch tensor of the rank for the reductions. */
-    TrainStep(TrainingParts parts, Gpt model, Optimizers opt, LossAdapter lossFn, Collectives comm, Tensor red, int gradAccum,
-              int maxSeqLen) {
+    TrainStep(TrainingParts parts, Gpt model, Optimizers opt, Collectives comm, Tensor red, int gradAccum, int maxSeqLen) {
         this.parts = parts;
         this.model = model;
         this.opt = opt;
-        this.lossFn = lossFn;
         this.comm = comm;
         this.red = red;
         this.gradAccum = gradAccum;
@@ -58,7 +55,7 @@ final class TrainStep {
         for (int micro = 0; micro < gradAccum; micro++) {
             Batch b = train.next(batchTokens, gradAccum, maxSeqLen);
             lossSum += model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(),
-                    lossFn, mtp, 1.0 / gradAccum) * gradAccum;
+                    parts.loss(), mtp, 1.0 / gradAccum) * gradAccum;
             stepTokens += b.size();
         }
         for (TrainingHook h : parts.hooks()) h.afterBackward(ctx);

@@ -12,6 +12,7 @@ import dev.speedrun.data.ValBatcher;
 import dev.speedrun.kernels.Collectives;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.RankPlan;
+import dev.speedrun.losses.LossFunction;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
 import dev.speedrun.model.Precision;
@@ -83,17 +84,7 @@ public final class Trainer {
             throw new ConfigException("micro_batches (" + cfg.microBatches() + ") must be a multiple of world_size (" + cfg.worldSize() + ")");
         this.gradAccum = cfg.microBatches() / cfg.worldSize();
         this.trainSteps = cfg.trainSteps();
-        this.precision = precision(cfg.precision(), cfg.backend());
-    }
-
-    /** The {@code precision} key: "auto" is the record's mixed precision on cuda and F32 elsewhere. */
-    static Precision precision(String key, String backend) {
-        if (key == null || key.equalsIgnoreCase("auto")) return "cuda".equals(backend) ? Precision.MIXED : Precision.uniform(DType.F32);
-        try {
-            return Precision.parse(key);
-        } catch (IllegalArgumentException e) {
-            throw new ConfigException("precision must be auto, mixed, f32, f64 or bf16, got '" + key + "'");
-        }
+        this.precision = cfg.precision().resolve(cfg.backend());
     }
 
     Precision precision() { return precision; }
@@ -165,17 +156,16 @@ public final class Trainer {
         boolean lead = rank == 0;
         int maxTokens = maxTrainTokens();
         try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, world, cfg.seed());
-             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm, RecordOptimizers.rules());
+             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm);
              MemoryArena scratch = ops.backend().newArena()) {
             Tensor red = scratch.allocate(DType.F64, 2);
             opt.zeroAllGrads();
             TrainStart from = ck == null ? TrainStart.FRESH : TrainStart.resume(ck, model, opt, rank, trainSteps);
             int start = from.step();
-            var lossFn = new LossAdapter(parts.loss());
             RankContext ctx = new RankContext(model, opt, sched, trainSteps);
             ctx.step = start;
             for (TrainingHook h : parts.hooks()) h.onRunStart(ctx);
-            TrainStep trainStep = new TrainStep(parts, model, opt, lossFn, comm, red, gradAccum, cfg.model().maxSeqLen());
+            TrainStep trainStep = new TrainStep(parts, model, opt, comm, red, gradAccum, cfg.model().maxSeqLen());
             LongWindow yarn = new LongWindow(model);
 
             List<Double> vals = new ArrayList<>();
@@ -193,7 +183,7 @@ public final class Trainer {
                     yarn.follow(Math.min(step, sched.totalSteps() - 1));
                     if (last || sched.validateAt(step)) {
                         // the clock stops during validation
-                        double v = validate(model, val, lossFn, comm, red, sched.validationWindows(step));
+                        double v = validate(model, val, parts.loss(), comm, red, sched.validationWindows(step));
                         vals.add(v);
                         for (TrainingHook h : parts.hooks()) h.onValidation(ctx, v);
                         log.validation(step, v, sched.lrMultiplier(Math.min(step, sched.totalSteps())), tokens, trainTimeMs);
@@ -243,13 +233,13 @@ public final class Trainer {
         }
     }
 
-    private double validate(Gpt model, ValBatcher val, LossAdapter lossFn, Collectives comm, Tensor red, Windows w) {
+    private double validate(Gpt model, ValBatcher val, LossFunction loss, Collectives comm, Tensor red, Windows w) {
         val.reset();
         int n = valTokensPerRank(), steps = valSteps();
         double sum = 0;
         for (int i = 0; i < steps; i++) {
             Batch b = val.next(n);
-            sum += model.evaluate(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(), lossFn);
+            sum += model.evaluate(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(), loss);
         }
         double[] s = TrainStep.allSum(comm, red, sum, steps);
         return s[0] / s[1];

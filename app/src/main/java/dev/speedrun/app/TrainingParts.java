@@ -6,6 +6,7 @@ import com.google.inject.TypeLiteral;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.plugin.DecayPolicy;
+import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.TokenWeights;
 import dev.speedrun.schedules.RecordSchedules;
 import dev.speedrun.schedules.TrainingHook;
@@ -31,6 +32,6 @@ record TrainingParts(RecordSchedules schedules, List<TrainingHook> hooks, LossFu
         return new TrainingParts(injector.getInstance(RecordSchedules.class),
                 List.copyOf(injector.getInstance(Key.get(new TypeLiteral<Set<TrainingHook>>() {}))),
                 injector.getInstance(LossFunction.class), injector.getInstance(TokenWeights.class),
-                DecayPolicy.resolve(policies, DecayPolicy.NORMUON), DecayPolicy.resolve(policies, DecayPolicy.ADAM));
+                DecayPolicy.resolve(policies, OptimizerFamily.NORMUON), DecayPolicy.resolve(policies, OptimizerFamily.ADAM));
     }
 }

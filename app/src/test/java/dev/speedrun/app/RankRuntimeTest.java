@@ -11,7 +11,7 @@ import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** Running the ranks of a plan; the multi-node run folder and the precision key of a run. */
+/** Running the ranks of a plan; the run folder of a multi-node run. */
 class RankRuntimeTest {
     static Map<String, String> nodes(int nodes, int rank) {
         Map<String, String> env = new HashMap<>();
@@ -41,15 +41,5 @@ class RankRuntimeTest {
         assertThrows(ConfigException.class, () -> TrainCommand.sharedRunFolder("runs", "configs/record-178.yaml", env));
         env.put(TrainCommand.RUN_ID_ENV, "4711");
         assertEquals(Path.of("runs", "record-178-4711"), TrainCommand.sharedRunFolder("runs", "configs/record-178.yaml", env));
-    }
-
-    @Test void precisionAutoIsMixedOnCudaAndF32Elsewhere() {
-        assertEquals(dev.speedrun.model.Precision.MIXED, Trainer.precision("auto", "cuda"));
-        assertEquals(dev.speedrun.tensor.DType.F32, Trainer.precision("auto", "cpu").activations());
-        assertFalse(Trainer.precision("auto", "cpu").specParamDTypes());
-        assertEquals(dev.speedrun.tensor.DType.F64, Trainer.precision("f64", "cpu").activations());
-        assertEquals(dev.speedrun.model.Precision.MIXED, Trainer.precision("mixed", "cpu"));
-        var e = assertThrows(ConfigException.class, () -> Trainer.precision("half", "cuda"));
-        assertTrue(e.getMessage().contains("precision") && e.getMessage().contains("'half'"), e.getMessage());
     }
 }
