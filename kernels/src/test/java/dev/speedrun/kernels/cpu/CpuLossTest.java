@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-class SoftcapCrossEntropyTest extends OpTestSupport {
+class CpuLossTest extends OpTestSupport {
 
     static JsonNode fixture(String name) throws IOException {
         String dir = System.getProperty("fixtures.dir");
