@@ -8,10 +8,10 @@ import static dev.speedrun.kernels.cpu.VectorMath.dotD;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Vector API kernels of the attention family ({@link CpuAttention}): blocked online softmax forward
- * and one-pass backward of one head and query range over float copies of its keys and values. Called only when every tensor of the call is F32 and
- * the incubator module is present ({@link Vectors}); results differ from the scalar double path by
- * float rounding only.
+ * Vector API kernels of the attention family ({@link CpuAttention}): blocked online softmax
+ * forward and one-pass backward of one head and query range over float copies of its keys and
+ * values. Called only when every tensor of the call is F32 and the incubator module is present
+ * ({@link Vectors}); results differ from the scalar double path by float rounding only.
  */
 final class AttentionVector {
     private AttentionVector() {}

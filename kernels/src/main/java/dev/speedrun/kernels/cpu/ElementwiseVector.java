@@ -8,10 +8,10 @@ import static dev.speedrun.kernels.cpu.VectorMath.store;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Vector API kernels of the elementwise family ({@link CpuElementwise}): chunks are bulk-copied into
- * per-thread float arrays, where C2 vectorises the plain loops, and copied back. Called only when every tensor of the call is F32 and
- * the incubator module is present ({@link Vectors}); results differ from the scalar double path by
- * float rounding only.
+ * Vector API kernels of the elementwise family ({@link CpuElementwise}): chunks are bulk-copied
+ * into per-thread float arrays, where C2 vectorises the plain loops, and copied back. Called only
+ * when every tensor of the call is F32 and the incubator module is present ({@link Vectors});
+ * results differ from the scalar double path by float rounding only.
  */
 final class ElementwiseVector {
     private ElementwiseVector() {}

@@ -5,9 +5,9 @@ import static dev.speedrun.kernels.cpu.VectorMath.F;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Vector API kernels of the loss family ({@link CpuLoss}): one row of the soft-capped cross-entropy. Called only when every tensor of the call is F32 and
- * the incubator module is present ({@link Vectors}); results differ from the scalar double path by
- * float rounding only.
+ * Vector API kernels of the loss family ({@link CpuLoss}): one row of the soft-capped
+ * cross-entropy. Called only when every tensor of the call is F32 and the incubator module is
+ * present ({@link Vectors}); results differ from the scalar double path by float rounding only.
  */
 final class LossVector {
     private LossVector() {}

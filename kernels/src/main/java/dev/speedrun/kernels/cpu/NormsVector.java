@@ -7,9 +7,9 @@ import static dev.speedrun.kernels.cpu.VectorMath.store;
 import java.lang.foreign.MemorySegment;
 
 /**
- * Vector API kernels of the norms family ({@link CpuNorms}): row blocks of the RMS norm. Called only when every tensor of the call is F32 and
- * the incubator module is present ({@link Vectors}); results differ from the scalar double path by
- * float rounding only.
+ * Vector API kernels of the norms family ({@link CpuNorms}): row blocks of the RMS norm. Called
+ * only when every tensor of the call is F32 and the incubator module is present ({@link Vectors});
+ * results differ from the scalar double path by float rounding only.
  */
 final class NormsVector {
     private NormsVector() {}

@@ -9,7 +9,9 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Shared pieces of the Vector API kernels ({@code *Vector} classes of each op family): the float
  * species, F32 segment bulk copies, and the dot and axpy loops of the attention family. Loaded
- * only when the incubator module is present ({@link CpuGemm#vectorized()}).
+ * only when the incubator module is present ({@link CpuGemm#vectorized()}). Throughout these
+ * kernels products and short sums (≤ head dim) are float; long sums (softmax denominators,
+ * losses) and exponentials are double or exact to 1 ulp.
  */
 final class VectorMath {
     private VectorMath() {}

@@ -14,10 +14,11 @@ import dev.speedrun.tensor.Tensor;
  * The op contract on a CUDA device: argument checks and launch shapes on the host, the math in
  * kernels/src/main/cuda, one .cu file per op family with each kernel named after the op it serves
  * ({@link Kernel}). Every op first runs the checks of {@link OpContract}, the ones the CPU backend
- * runs too, then this backend's own (F32/BF16 only, F32 statistics, kernel limits). Tensors may be F32 or BF16 (per their dtype; the kernels convert on load
- * and store, math and accumulation are F32); saved statistics (rrms, lse, gates) and optimizer
- * norms are F32; token ids, targets and cu_seqlens are I32. Nothing here reads device memory
- * back: every op only queues work on the device's stream.
+ * runs too, then this backend's own (F32/BF16 only, F32 statistics, kernel limits). Tensors may be
+ * F32 or BF16 (per their dtype; the kernels convert on load and store, math and accumulation are
+ * F32); saved statistics (rrms, lse, gates) and optimizer norms are F32; token ids, targets and
+ * cu_seqlens are I32. Nothing here reads device memory back: every op only queues work on the
+ * device's stream.
  */
 public final class CudaOps implements Ops {
     /** Threads per block of the elementwise and row kernels. */
