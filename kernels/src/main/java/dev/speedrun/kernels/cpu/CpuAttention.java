@@ -52,9 +52,9 @@ final class CpuAttention {
      * double arrays, so the O(window·D) inner loops run on plain arrays.
      */
     static void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, int window, double scale) {
-        OpContract.attention(out, lse, q, k, v, cuSeqlens, window);
+        OpContract.Thd sz = OpContract.attention(out, lse, q, k, v, cuSeqlens, window);
         String op = "attention";
-        int T = q.size(0), H = q.size(1), D = q.size(2);
+        int T = sz.T(), H = sz.H(), D = sz.D();
         int[] docStart = Scratch.ints(0, T), docEnd = Scratch.ints(1, T);
         documents(op, cuSeqlens, T, docStart, docEnd);
         MemorySegment os = out.segment(), ls = lse.segment(), qs = q.segment(), ks = k.segment(), vs = v.segment();
@@ -103,10 +103,9 @@ final class CpuAttention {
 
     static void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                             Tensor out, Tensor lse, Tensor cuSeqlens, int window, double scale) {
-        OpContract.attentionBackward(dq, dk, dv, dOut, q, k, v, out, lse, cuSeqlens, window);
+        OpContract.Thd sz = OpContract.attentionBackward(dq, dk, dv, dOut, q, k, v, out, lse, cuSeqlens, window);
         String op = "attentionBackward";
-        long[] thd = q.shape().dims();
-        int T = q.size(0), H = q.size(1), D = q.size(2);
+        int T = sz.T(), H = sz.H(), D = sz.D();
         int[] docStart = Scratch.ints(0, T), docEnd = Scratch.ints(1, T);
         documents(op, cuSeqlens, T, docStart, docEnd);
         double[] delta = Scratch.doubles(0, H * T); // Δ[h,p] = dOut·out

@@ -26,8 +26,8 @@ final class CpuEmbedding {
     }
 
     static void embedding(Tensor out, Tensor table, Tensor tokens) {
-        OpContract.embedding(out, table, tokens);
-        int V = table.size(0), C = table.size(1), T = Math.toIntExact(tokens.numel());
+        OpContract.Embedding sz = OpContract.embedding(out, table, tokens);
+        int V = sz.V(), C = sz.C(), T = sz.T();
         checkTokens("embedding", tokens, V);
         MemorySegment os = out.segment(), es = table.segment(), ts = tokens.segment();
         DType od = out.dtype(), ed = table.dtype();
@@ -38,8 +38,8 @@ final class CpuEmbedding {
     }
 
     static void embeddingBackward(Tensor dTable, Tensor dOut, Tensor tokens) {
-        OpContract.embeddingBackward(dTable, dOut, tokens);
-        int V = dTable.size(0), C = dTable.size(1), T = Math.toIntExact(tokens.numel());
+        OpContract.Embedding sz = OpContract.embeddingBackward(dTable, dOut, tokens);
+        int V = sz.V(), C = sz.C(), T = sz.T();
         checkTokens("embeddingBackward", tokens, V);
         MemorySegment ds = dTable.segment(), gs = dOut.segment(), ts = tokens.segment();
         DType dd = dTable.dtype(), gd = dOut.dtype();

@@ -16,10 +16,8 @@ final class CpuGates {
     private CpuGates() {}
 
     static void headGate(Tensor out, Tensor gate, Tensor y, Tensor x, Tensor w) {
-        OpContract.headGate(out, gate, y, x, w);
-        int T = y.size(0), H = y.size(1), D = y.size(2);
-        int G = w.size(1);
-        int C = x.size(1);
+        OpContract.HeadGate sz = OpContract.headGate(out, gate, y, x, w);
+        int T = sz.T(), H = sz.H(), D = sz.D(), C = sz.C(), G = sz.G();
         MemorySegment os = out.segment(), gs = gate.segment(), ys = y.segment(), xs = x.segment(), ws = w.segment();
         DType od = out.dtype(), gd = gate.dtype(), yd = y.dtype(), xd = x.dtype(), wd = w.dtype();
         Par.forEach(T, (long) H * (G + D), t -> {
@@ -33,10 +31,8 @@ final class CpuGates {
     }
 
     static void headGateBackward(Tensor dy, Tensor dx, Tensor dw, Tensor dOut, Tensor y, Tensor x, Tensor w, Tensor gate) {
-        OpContract.headGateBackward(dy, dx, dw, dOut, y, x, w, gate);
-        int T = y.size(0), H = y.size(1), D = y.size(2);
-        int G = w.size(1);
-        int C = x.size(1);
+        OpContract.HeadGate sz = OpContract.headGateBackward(dy, dx, dw, dOut, y, x, w, gate);
+        int T = sz.T(), H = sz.H(), D = sz.D(), C = sz.C(), G = sz.G();
         MemorySegment dys = dy.segment(), dxs = dx.segment(), dws = dw.segment(), gs = dOut.segment(), ys = y.segment(),
                 xs = x.segment(), ws = w.segment(), gts = gate.segment();
         DType dyd = dy.dtype(), dxd = dx.dtype(), dwd = dw.dtype(), gd = dOut.dtype(), yd = y.dtype(),
@@ -68,9 +64,8 @@ final class CpuGates {
     }
 
     static void smear(Tensor out, Tensor gate, Tensor x, Tensor w, Tensor lambda) {
-        OpContract.smear(out, gate, x, w, lambda);
-        int T = x.size(0), C = x.size(1);
-        int G = Math.toIntExact(w.numel());
+        OpContract.Smear sz = OpContract.smear(out, gate, x, w, lambda);
+        int T = sz.T(), C = sz.C(), G = sz.G();
         double lam = get(lambda.segment(), lambda.dtype(), 0);
         MemorySegment os = out.segment(), gs = gate.segment(), xs = x.segment(), ws = w.segment();
         DType od = out.dtype(), gd = gate.dtype(), xd = x.dtype(), wd = w.dtype();
@@ -88,9 +83,8 @@ final class CpuGates {
     }
 
     static void smearBackward(Tensor dx, Tensor dw, Tensor dLambda, Tensor dOut, Tensor x, Tensor w, Tensor lambda, Tensor gate) {
-        OpContract.smearBackward(dx, dw, dLambda, dOut, x, w, lambda, gate);
-        int T = x.size(0), C = x.size(1);
-        int G = Math.toIntExact(w.numel());
+        OpContract.Smear sz = OpContract.smearBackward(dx, dw, dLambda, dOut, x, w, lambda, gate);
+        int T = sz.T(), C = sz.C(), G = sz.G();
         double lam = get(lambda.segment(), lambda.dtype(), 0);
         MemorySegment dxs = dx.segment(), dws = dw.segment(), gs = dOut.segment(), xs = x.segment(), ws = w.segment(), gts = gate.segment();
         DType dxd = dx.dtype(), dwd = dw.dtype(), gd = dOut.dtype(), xd = x.dtype(), wd = w.dtype(), gtd = gate.dtype();

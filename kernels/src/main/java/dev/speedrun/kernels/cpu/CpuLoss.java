@@ -17,8 +17,8 @@ final class CpuLoss {
 
     static void softcapCrossEntropy(Tensor losses, Tensor dLogits, Tensor logits, Tensor targets, Tensor targetWeights,
                                               double[] weights, double cap, double divisor, double gradScale) {
-        OpContract.softcapCrossEntropy(losses, dLogits, logits, targets, targetWeights, weights);
-        int T = logits.size(0), V = logits.size(1);
+        OpContract.Logits sz = OpContract.softcapCrossEntropy(losses, dLogits, logits, targets, targetWeights, weights);
+        int T = sz.T(), V = sz.V();
         CpuEmbedding.checkTokens("softcapCrossEntropy targets", targets, V);
         int K = weights.length;
         MemorySegment lss = losses.segment(), zs = logits.segment(), ts = targets.segment();

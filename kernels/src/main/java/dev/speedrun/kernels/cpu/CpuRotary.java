@@ -78,8 +78,8 @@ final class CpuRotary {
     }
 
     static void keyShift(Tensor out, Tensor x) {
-        OpContract.keyShift(out, x);
-        int T = x.size(0), H = x.size(1), D = x.size(2);
+        OpContract.Thd sz = OpContract.keyShift(out, x);
+        int T = sz.T(), H = sz.H(), D = sz.D();
         MemorySegment os = out.segment(), xs = x.segment();
         DType od = out.dtype(), xd = x.dtype();
         long row = (long) H * D;
@@ -95,8 +95,8 @@ final class CpuRotary {
     }
 
     static void keyShiftBackward(Tensor dx, Tensor dOut) {
-        OpContract.keyShiftBackward(dx, dOut);
-        int T = dOut.size(0), H = dOut.size(1), D = dOut.size(2);
+        OpContract.Thd sz = OpContract.keyShiftBackward(dx, dOut);
+        int T = sz.T(), H = sz.H(), D = sz.D();
         MemorySegment ds = dx.segment(), gs = dOut.segment();
         DType dd = dx.dtype(), gd = dOut.dtype();
         long row = (long) H * D;
