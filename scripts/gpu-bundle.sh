@@ -20,7 +20,7 @@ grep -q '^built=true' kernels/target/classes/cuda/kernels.properties \
   || { echo "[bundle] kernels were built without nvcc; put nvcc on PATH and rerun" >&2; exit 1; }
 cp -r kernels/target/test-classes/. app/target/test-classes/. "$carry/test-classes/"
 cp app/target/train-app.jar "$carry/lib/"
-fixtures="${FIXTURES_DIR:-../shared/fixtures}"
+fixtures="${FIXTURES_DIR:-fixtures}"   # the project's copy unless told otherwise
 [ -f "$fixtures/model_tiny.json" ] || { echo "[bundle] no fixtures at $fixtures (set FIXTURES_DIR)" >&2; exit 1; }
 mkdir -p "$carry/fixtures"; cp "$fixtures"/model_tiny.json "$fixtures"/model_tiny.safetensors "$carry/fixtures/"
 ./mvnw -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \

@@ -25,10 +25,9 @@ export JAVA_HOME PATH="$JAVA_HOME/bin:$PATH"
 say "gpu-check: java $("$JAVA_HOME/bin/java" -version 2>&1 | head -1)"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$log"
 
-# fixtures of the model GPU tests: carried by the bundle, or the shared folder next to the checkout
+# fixtures of the model GPU tests: carried by the bundle, else the project's own copy
 if [ -f .gpu-carry/fixtures/model_tiny.json ]; then fixtures="$PWD/.gpu-carry/fixtures"
-elif [ -f shared/fixtures/model_tiny.json ]; then fixtures="$PWD/shared/fixtures"
-else fixtures="$(cd .. && pwd)/shared/fixtures"; fi
+else fixtures="$PWD/fixtures"; fi
 jvm=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
 bench_args=(bench step --backend cuda --preset record178 --tokens 16384,49152 --dtype mixed --iters 3 --warmup 1)
 

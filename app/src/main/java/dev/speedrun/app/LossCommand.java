@@ -21,8 +21,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code loss}: the parity harness. Reads a case (the format of the shared fixture
- * {@code model_tiny.json}: config, tokens, targets, cu_seqlens, windows, YaRN updates, results)
+ * {@code loss}: the parity harness. Reads a case (the format of the fixture
+ * {@code fixtures/model_tiny.json}: config, tokens, targets, cu_seqlens, windows, YaRN updates, results)
  * and prints, for each entry of {@code results} in order, one JSON line with the computed loss.
  * Every size comes from the case.
  */
@@ -31,7 +31,7 @@ import picocli.CommandLine.Spec;
 public final class LossCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--case", required = true, description = "case JSON (format of shared/fixtures/model_tiny.json)")
+    @Option(names = "--case", required = true, description = "case JSON (format of fixtures/model_tiny.json)")
     Path casePath;
 
     @Option(names = "--weights", description = "safetensors weights (default: the case's weights_file, beside the case)")

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.cuda.CudaBackend;
+import dev.speedrun.testsupport.Gpu;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -70,10 +71,8 @@ class DistributedTrainingTest {
     }
 
     @Test @Tag("gpu") void cudaRanksWithNcclTrainWhatOneGpuTrains() throws Exception {
+        Gpu.usableOrSkip(CudaBackend.NAME);
         CudaBackend.Probe p = CudaBackend.probe();
-        assumeTrue(p.ok(), "skipped: no usable GPU (" + p.reason() + ")");
-        String why = CudaBackend.forDevice(0).unavailableReason();
-        assumeTrue(why.isEmpty(), "skipped: cuda backend unavailable (" + why + ")");
         int world = Math.min(2, p.deviceCount());
         if (world > 1) {
             String nccl = RankRuntime.Machine.system().ncclProblem();

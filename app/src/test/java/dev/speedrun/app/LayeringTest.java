@@ -13,7 +13,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Pins the layering table of the architecture guide (design/architecture.md): each module uses
+ * Pins the layering table of docs/architecture.md: each module uses
  * only what it may, there are no cycles, plugins never use the app nor each other, and the app
  * knows plugins only at run time (ServiceLoader), never by their classes.
  */

@@ -4,19 +4,14 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.file.Files;
+import dev.speedrun.testsupport.Fixtures;
 import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /** {@code ./train-app loss} reproduces the tiny fixture model's results. */
 class LossCommandTest {
-    private static Path fixtures() {
-        String dir = System.getProperty("fixtures.dir");
-        if (dir == null || !Files.isDirectory(Path.of(dir)))
-            throw new IllegalStateException("fixtures folder missing: system property fixtures.dir = " + dir);
-        return Path.of(dir);
-    }
+    private static Path fixtures() { return Fixtures.dir(); }
 
     @ParameterizedTest(name = "{0}")
     @CsvSource({"f64, 1e-9", "f32, 1e-4"})

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.speedrun.testsupport.Fixtures;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;

@@ -3,15 +3,13 @@ package dev.speedrun.losses;
 import static org.junit.jupiter.api.Assertions.*;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.speedrun.testsupport.Fixtures;
 import java.util.Iterator;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -25,9 +23,7 @@ class SoftcapCrossEntropyTest {
     }
 
     @Test void matchesMtpFixture() throws Exception {
-        String dir = System.getProperty("fixtures.dir");
-        if (dir == null || !Files.isDirectory(Path.of(dir))) throw new IllegalStateException("fixtures folder missing: fixtures.dir = " + dir);
-        JsonNode fx = new ObjectMapper().readTree(Path.of(dir, "mtp_loss.json").toFile());
+        JsonNode fx = Fixtures.json("mtp_loss.json");
         JsonNode raw = fx.get("raw_logits");
         int T = raw.size(), V = raw.get(0).size();
         double cap = fx.get("softcap").get("scale").asDouble(), div = fx.get("softcap").get("divisor").asDouble();

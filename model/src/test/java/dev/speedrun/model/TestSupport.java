@@ -1,45 +1,22 @@
 package dev.speedrun.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.tensor.HostData;
-import java.io.IOException;
-import java.nio.file.Files;
+import dev.speedrun.testsupport.Fixtures;
 import java.nio.file.Path;
 
-/** Fixture access and a plain soft-capped cross-entropy for the model's tests. */
+/** Fixture access (through test-support's {@link Fixtures}), the fixture's model config and a plain soft-capped cross-entropy for the model's tests. */
 final class TestSupport {
     private TestSupport() {}
 
-    static Path fixtures() {
-        String dir = System.getProperty("fixtures.dir");
-        if (dir == null) throw new IllegalStateException("system property fixtures.dir is not set (the parent pom sets it)");
-        Path p = Path.of(dir);
-        if (!Files.isDirectory(p)) throw new IllegalStateException("fixtures folder " + p.toAbsolutePath() + " is missing");
-        return p;
-    }
+    static Path fixtures() { return Fixtures.dir(); }
 
-    static JsonNode json(String name) {
-        Path f = fixtures().resolve(name);
-        try {
-            return new ObjectMapper().readTree(f.toFile());
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read fixture " + f + ": " + e.getMessage(), e);
-        }
-    }
+    static JsonNode json(String name) { return Fixtures.json(name); }
 
-    static int[] ints(JsonNode a) {
-        int[] r = new int[a.size()];
-        for (int i = 0; i < r.length; i++) r[i] = a.get(i).asInt();
-        return r;
-    }
+    static int[] ints(JsonNode a) { return Fixtures.ints(a); }
 
-    static double[] doubles(JsonNode a) {
-        double[] r = new double[a.size()];
-        for (int i = 0; i < r.length; i++) r[i] = a.get(i).asDouble();
-        return r;
-    }
+    static double[] doubles(JsonNode a) { return Fixtures.doubles(a); }
 
     /** The fixture's model config with the record's layer structure. */
     static GptConfig config(JsonNode c) {

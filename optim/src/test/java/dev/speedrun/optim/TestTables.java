@@ -1,7 +1,6 @@
 package dev.speedrun.optim;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.model.Init;
 import dev.speedrun.model.ParamSpec;
@@ -10,9 +9,7 @@ import dev.speedrun.model.ParameterTable;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Shape;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.speedrun.testsupport.Fixtures;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -48,47 +45,13 @@ final class TestTables {
         return new Table(ps);
     }
 
-    static Path fixturesDir() {
-        String dir = System.getProperty("fixtures.dir");
-        if (dir == null) throw new IllegalStateException("system property fixtures.dir is not set (the parent pom sets it)");
-        Path p = Path.of(dir);
-        if (!Files.isDirectory(p))
-            throw new IllegalStateException("fixtures folder " + p.toAbsolutePath() + " (fixtures.dir) does not exist");
-        return p;
-    }
-
-    static JsonNode fixture(String file) {
-        Path p = fixturesDir().resolve(file);
-        try {
-            return new ObjectMapper().readTree(p.toFile());
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read fixture " + p + ": " + e.getMessage(), e);
-        }
-    }
+    static JsonNode fixture(String file) { return Fixtures.json(file); }
 
     /** A JSON array (nested to any depth) flattened row-major. */
-    static double[] flat(JsonNode n) {
-        List<Double> out = new ArrayList<>();
-        flatten(n, out);
-        double[] d = new double[out.size()];
-        for (int i = 0; i < d.length; i++) d[i] = out.get(i);
-        return d;
-    }
-
-    private static void flatten(JsonNode n, List<Double> out) {
-        if (n.isArray()) for (JsonNode c : n) flatten(c, out);
-        else out.add(n.asDouble());
-    }
+    static double[] flat(JsonNode n) { return Fixtures.doubles(n); }
 
     /** Dimensions of a rectangular nested JSON array. */
-    static long[] dims(JsonNode n) {
-        List<Long> d = new ArrayList<>();
-        while (n.isArray()) {
-            d.add((long) n.size());
-            n = n.get(0);
-        }
-        return d.stream().mapToLong(Long::longValue).toArray();
-    }
+    static long[] dims(JsonNode n) { return Fixtures.dims(n); }
 
     /** max |a − b| / max(max |b|, tiny). */
     static double relErr(double[] a, double[] b) {

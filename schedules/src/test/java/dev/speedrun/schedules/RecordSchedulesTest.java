@@ -7,9 +7,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.speedrun.testsupport.Fixtures;
+import dev.speedrun.testsupport.ProjectRoot;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -22,25 +22,17 @@ class RecordSchedulesTest {
     static List<Map<String, String>> rows;
     static RecordSchedules s;
 
-    static Path dir(String prop) {
-        String d = System.getProperty(prop);
-        assertNotNull(d, "system property " + prop + " is not set (run through Maven)");
-        Path p = Path.of(d);
-        assertTrue(Files.isDirectory(p), prop + " folder missing: " + p.toAbsolutePath());
-        return p;
-    }
-
     /** The schedule section of the record-178 config. */
     static ScheduleConfig record178() throws IOException {
         ObjectMapper m = new ObjectMapper(new YAMLFactory());
         m.setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
         m.enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
-        JsonNode root = m.readTree(dir("configs.dir").resolve("record-178.yaml").toFile());
+        JsonNode root = m.readTree(ProjectRoot.configs().resolve("record-178.yaml").toFile());
         return m.treeToValue(root.get("schedule"), ScheduleConfig.class);
     }
 
     @BeforeAll static void load() throws IOException {
-        List<String> lines = Files.readAllLines(dir("fixtures.dir").resolve("schedules_record178.csv"));
+        List<String> lines = Fixtures.lines("schedules_record178.csv");
         String[] head = lines.getFirst().split(",", -1);
         rows = new ArrayList<>();
         for (String l : lines.subList(1, lines.size())) {

@@ -3,56 +3,33 @@ package dev.speedrun.app.gpu;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
-import dev.speedrun.kernels.cuda.CudaBackend;
-import dev.speedrun.kernels.cuda.KernelResources;
 import dev.speedrun.model.GptConfig;
-import java.io.IOException;
-import java.nio.file.Files;
+import dev.speedrun.testsupport.Fixtures;
+import dev.speedrun.testsupport.Gpu;
 import java.nio.file.Path;
 
 /** Shared pieces of the model-level GPU tests: the device check (skip with its reason) and fixtures. */
 final class GpuModelSupport {
     private GpuModelSupport() {}
 
+    /** The backend the model GPU tests run on. */
+    static final String CUDA = "cuda";
+
     /** The CUDA ops, or skips the calling test with the reason no GPU is usable. */
     static Ops cudaOrSkip() {
-        CudaBackend.Probe p = CudaBackend.probe();
-        assumeTrue(p.ok(), "no usable GPU: " + p.reason());
-        assumeTrue(KernelResources.built(), KernelResources.missingReason());
-        return Kernels.ops(CudaBackend.NAME);
+        Gpu.usableOrSkip(CUDA);
+        return Kernels.ops(CUDA);
     }
 
-    static Path fixtures() {
-        String dir = System.getProperty("fixtures.dir");
-        if (dir == null) throw new IllegalStateException("system property fixtures.dir is not set (the parent pom sets it)");
-        Path p = Path.of(dir);
-        if (!Files.isDirectory(p)) throw new IllegalStateException("fixtures folder " + p.toAbsolutePath() + " is missing");
-        return p;
-    }
+    static Path fixtures() { return Fixtures.dir(); }
 
-    static JsonNode json(String name) {
-        Path f = fixtures().resolve(name);
-        try {
-            return new ObjectMapper().readTree(f.toFile());
-        } catch (IOException e) {
-            throw new IllegalStateException("cannot read fixture " + f + ": " + e.getMessage(), e);
-        }
-    }
+    static JsonNode json(String name) { return Fixtures.json(name); }
 
-    static int[] ints(JsonNode a) {
-        int[] r = new int[a.size()];
-        for (int i = 0; i < r.length; i++) r[i] = a.get(i).asInt();
-        return r;
-    }
+    static int[] ints(JsonNode a) { return Fixtures.ints(a); }
 
-    static double[] doubles(JsonNode a) {
-        double[] r = new double[a.size()];
-        for (int i = 0; i < r.length; i++) r[i] = a.get(i).asDouble();
-        return r;
-    }
+    static double[] doubles(JsonNode a) { return Fixtures.doubles(a); }
 
     /** The fixture's model config with the record's layer structure (as the model tests build it). */
     static GptConfig config(JsonNode c) {

@@ -5,12 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.Fixtures;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -18,14 +16,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 class CpuLossTest extends OpTestSupport {
-
-    static JsonNode fixture(String name) throws IOException {
-        String dir = System.getProperty("fixtures.dir");
-        if (dir == null) fail("system property fixtures.dir is not set (the parent pom sets it to ../shared/fixtures)");
-        Path p = Path.of(dir, name);
-        if (!Files.isRegularFile(p)) fail("fixture " + p.toAbsolutePath() + " is missing (fixtures.dir=" + dir + ")");
-        return new ObjectMapper().readTree(p.toFile());
-    }
 
     /** Parses "weights=[1.0, 0.5]" into {1.0, 0.5}. */
     static double[] weightsOf(String key) {
@@ -45,7 +35,7 @@ class CpuLossTest extends OpTestSupport {
 
     @ParameterizedTest @EnumSource(value = DType.class, names = {"F32", "F64"})
     void matchesTheMtpFixture(DType d) throws IOException {
-        JsonNode f = fixture("mtp_loss.json");
+        JsonNode f = Fixtures.json("mtp_loss.json");
         JsonNode raw = f.get("raw_logits");
         int T = raw.size(), V = raw.get(0).size();
         double[] z = flat(raw);

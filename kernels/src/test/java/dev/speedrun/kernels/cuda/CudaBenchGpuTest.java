@@ -7,9 +7,9 @@ import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.Gpu;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * Timings of the heaviest ops at the record's per-GPU sizes (CUDA events, median of 10 after 3
@@ -20,9 +20,7 @@ import org.junit.jupiter.api.Assumptions;
 @org.junit.jupiter.api.Timeout(value = 180, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
 class CudaBenchGpuTest {
     @Test void heaviestOpsAtRecordSizes() {
-        CudaBackend.Probe p = CudaBackend.probe();
-        Assumptions.assumeTrue(p.ok(), "no usable GPU: " + p.reason());
-        Assumptions.assumeTrue(KernelResources.built(), KernelResources.missingReason());
+        Gpu.usableOrSkip(CudaBackend.NAME);
         CudaBackend b = new CudaBackend();
         JCudaDevice dev = b.device();
         Ops ops = new CudaOps(dev);

@@ -12,6 +12,7 @@ import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.Gpu;
 import java.util.Random;
 
 /**
@@ -31,9 +32,7 @@ final class GpuTestSupport implements AutoCloseable {
     final Random rnd;
 
     private GpuTestSupport(long seed) {
-        CudaBackend.Probe p = CudaBackend.probe();
-        assumeTrue(p.ok(), "no usable GPU: " + p.reason());
-        assumeTrue(KernelResources.built(), KernelResources.missingReason());
+        Gpu.usableOrSkip(CudaBackend.NAME);
         gpuBackend = new CudaBackend();
         Ops c;
         try {

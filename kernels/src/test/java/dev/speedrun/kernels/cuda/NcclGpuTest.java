@@ -9,6 +9,7 @@ import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.Gpu;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -23,9 +24,8 @@ import org.junit.jupiter.api.Test;
 @org.junit.jupiter.api.Timeout(value = 180, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
 class NcclGpuTest {
     @Test void collectivesOverAllLocalGpus() throws Exception {
+        Gpu.usableOrSkip(CudaBackend.NAME);
         CudaBackend.Probe p = CudaBackend.probe();
-        assumeTrue(p.ok(), "no usable GPU: " + p.reason());
-        assumeTrue(KernelResources.built(), KernelResources.missingReason());
         try {
             Nccl.load();
         } catch (NativeLibraries.NotFound e) {

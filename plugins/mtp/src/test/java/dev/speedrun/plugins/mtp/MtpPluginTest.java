@@ -14,8 +14,8 @@ import dev.speedrun.plugin.Extensions;
 import dev.speedrun.plugin.Plugin;
 import dev.speedrun.plugin.TokenWeights;
 import dev.speedrun.schedules.ScheduleConfig;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.speedrun.testsupport.Fixtures;
+import dev.speedrun.testsupport.ProjectRoot;
 import java.util.List;
 import java.util.ServiceLoader;
 import org.junit.jupiter.api.Test;
@@ -25,14 +25,7 @@ class MtpPluginTest {
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
-    static Path dir(String prop) {
-        String d = System.getProperty(prop);
-        assertNotNull(d, "system property " + prop + " is not set (run through Maven)");
-        assertTrue(Files.isDirectory(Path.of(d)), prop + " folder missing: " + d);
-        return Path.of(d);
-    }
-
-    static JsonNode record178() throws Exception { return M.readTree(dir("configs.dir").resolve("record-178.yaml").toFile()); }
+    static JsonNode record178() throws Exception { return M.readTree(ProjectRoot.configs().resolve("record-178.yaml").toFile()); }
 
     /** An injector as the trainer builds it: core defaults + the plugin's module. */
     static Injector injector(ScheduleConfig sc, com.google.inject.Module... plugins) {
@@ -51,7 +44,7 @@ class MtpPluginTest {
         MtpOptions opts = M.treeToValue(cfg.get("plugin_options").get("mtp"), MtpOptions.class);
         assertEquals(MtpOptions.record178(), opts, "the config's phases are the plugin's defaults");
         TokenWeights w = injector(sc, new MtpPlugin().module(opts)).getInstance(TokenWeights.class);
-        List<String> lines = Files.readAllLines(dir("fixtures.dir").resolve("schedules_record178.csv"));
+        List<String> lines = Fixtures.lines("schedules_record178.csv");
         List<String> head = List.of(lines.getFirst().split(","));
         int[] cols = {head.indexOf("mtp_w0"), head.indexOf("mtp_w1"), head.indexOf("mtp_w2")};
         for (String l : lines.subList(1, lines.size())) {

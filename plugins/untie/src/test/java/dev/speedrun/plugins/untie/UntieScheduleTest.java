@@ -8,8 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.speedrun.schedules.ScheduleConfig;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.speedrun.testsupport.Fixtures;
+import dev.speedrun.testsupport.ProjectRoot;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -18,20 +18,13 @@ class UntieScheduleTest {
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
-    static Path dir(String prop) {
-        String d = System.getProperty(prop);
-        assertNotNull(d, "system property " + prop + " is not set (run through Maven)");
-        assertTrue(Files.isDirectory(Path.of(d)), prop + " folder missing: " + d);
-        return Path.of(d);
-    }
-
     @Test void splitAndCopyStepsEqualFixture() throws Exception {
-        JsonNode cfg = M.readTree(dir("configs.dir").resolve("record-178.yaml").toFile());
+        JsonNode cfg = M.readTree(ProjectRoot.configs().resolve("record-178.yaml").toFile());
         ScheduleConfig sc = M.treeToValue(cfg.get("schedule"), ScheduleConfig.class);
         UntieOptions opts = M.treeToValue(cfg.get("plugin_options").get("untie"), UntieOptions.class);
         UntieSchedule u = UntieSchedule.of(opts, sc.scheduledSteps());
         assertEquals(u, UntieSchedule.of(UntieOptions.DEFAULT, sc.scheduledSteps()), "config fraction = default 2/3");
-        List<String> lines = Files.readAllLines(dir("fixtures.dir").resolve("schedules_record178.csv"));
+        List<String> lines = Fixtures.lines("schedules_record178.csv");
         List<String> head = List.of(lines.getFirst().split(","));
         int split = head.indexOf("embed_split"), copy = head.indexOf("copy_lm_to_embed_after_step");
         int copies = 0;
