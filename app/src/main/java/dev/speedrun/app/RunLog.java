@@ -61,10 +61,10 @@ final class RunLog implements AutoCloseable {
     static Path metricsFile(Path runDir) { return runDir.resolve("metrics.jsonl"); }
 
     /** The validation loss {@code valLoss} at {@code step} (steps done). */
-    void validation(int step, double valLoss, double lr, long tokens, double trainTimeMs) throws IOException {
+    void validation(int step, double valLoss, long valTokens, double lr, long tokens, double trainTimeMs) throws IOException {
         if (metrics == null) return;
         valPts.add(new LossPlot.Point(step, valLoss));
-        writeMetric(step, Double.NaN, valLoss, lr, tokens, trainTimeMs);
+        writeMetric(step, Double.NaN, valLoss, valTokens, lr, tokens, trainTimeMs);
         clearBar();
         console.printf(Locale.ROOT, "step:%d/%d val_loss:%.4f train_time:%.0fms step_avg:%.2fms%n", step, trainSteps, valLoss,
                 trainTimeMs, step == 0 ? 0.0 : trainTimeMs / step);
@@ -74,7 +74,7 @@ final class RunLog implements AutoCloseable {
     void trainStep(int stepsDone, double trainLoss, double lr, long tokens, double trainTimeMs) throws IOException {
         if (metrics == null) return;
         trainPts.add(new LossPlot.Point(stepsDone, trainLoss));
-        writeMetric(stepsDone, trainLoss, Double.NaN, lr, tokens, trainTimeMs);
+        writeMetric(stepsDone, trainLoss, Double.NaN, 0, lr, tokens, trainTimeMs);
         clearBar();
         double avg = trainTimeMs / (stepsDone - start);
         console.printf(Locale.ROOT, "step:%d/%d train_loss:%.4f train_time:%.0fms step_avg:%.2fms%n", stepsDone, trainSteps,
@@ -94,11 +94,13 @@ final class RunLog implements AutoCloseable {
         if (metrics != null) metrics.close();
     }
 
-    private void writeMetric(int step, double trainLoss, double valLoss, double lr, long tokens, double timeMs) throws IOException {
+    /** One metrics.jsonl line; a validation line carries the tokens it evaluated ({@code val_tokens}, null elsewhere). */
+    private void writeMetric(int step, double trainLoss, double valLoss, long valTokens, double lr, long tokens, double timeMs) throws IOException {
         ObjectNode o = json.createObjectNode();
         o.put("step", step);
         if (Double.isNaN(trainLoss)) o.putNull("train_loss"); else o.put("train_loss", trainLoss);
         if (Double.isNaN(valLoss)) o.putNull("val_loss"); else o.put("val_loss", valLoss);
+        if (Double.isNaN(valLoss)) o.putNull("val_tokens"); else o.put("val_tokens", valTokens);
         o.put("lr", lr);
         o.put("tokens", tokens);
         o.put("time_ms", Math.round(timeMs * 1000) / 1000.0);

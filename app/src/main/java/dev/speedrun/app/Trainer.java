@@ -85,6 +85,7 @@ public final class Trainer {
         this.gradAccum = cfg.microBatches() / cfg.worldSize();
         this.trainSteps = cfg.trainSteps();
         this.precision = cfg.precision().resolve(cfg.backend());
+        valSteps();   // a validation that does not divide is an error before anything runs
     }
 
     Precision precision() { return precision; }
@@ -103,19 +104,29 @@ public final class Trainer {
         return TrainBatcher.tokensPerRank(max, cfg.worldSize(), gradAccum);
     }
 
-    /** Validation micro-batch per rank: the configured step, split to fit the model's buffers. */
-    int valTokensPerRank() {
-        long perRank = cfg.validation().batchTokens() / cfg.worldSize();
-        if (perRank < 1) throw new ConfigException("validation.batch_tokens must be ≥ world_size");
-        return (int) Math.min(perRank, maxTrainTokens());
+    /**
+     * Tokens of one validation forward: {@code validation.batch_tokens / micro_batches} (262,144
+     * for the record), whatever the world size, so the chunks, and the loss, are the same on any
+     * number of ranks (docs/record-178.md §1); each rank runs grad_accum of them per validation step.
+     */
+    int valTokensPerForward() {
+        var v = cfg.validation();
+        if (v.batchTokens() < 1 || v.batchTokens() % cfg.microBatches() != 0)
+            throw new ConfigException("validation.batch_tokens (" + v.batchTokens() + ") must be a positive multiple of micro_batches ("
+                    + cfg.microBatches() + "): every validation forward covers validation.batch_tokens / micro_batches tokens");
+        long n = v.batchTokens() / cfg.microBatches();
+        if (n > Integer.MAX_VALUE - 256) throw new ConfigException("validation.batch_tokens / micro_batches = " + n + " tokens is too large for one forward");
+        return (int) n;
     }
 
+    /** Validation steps: exactly {@code validation.tokens} tokens are evaluated. */
     int valSteps() {
-        long per = (long) valTokensPerRank() * cfg.worldSize();
-        int n = (int) (cfg.validation().tokens() / per);
-        if (n < 1) throw new ConfigException("validation.tokens (" + cfg.validation().tokens() + ") is smaller than one validation step ("
-                + per + " tokens)");
-        return n;
+        var v = cfg.validation();
+        valTokensPerForward();
+        if (v.tokens() < v.batchTokens() || v.tokens() % v.batchTokens() != 0)
+            throw new ConfigException("validation.tokens (" + v.tokens() + ") must be a positive multiple of validation.batch_tokens ("
+                    + v.batchTokens() + "): a validation evaluates exactly validation.tokens tokens");
+        return Math.toIntExact(v.tokens() / v.batchTokens());
     }
 
     static List<Path> shards(String pattern, String key) {
@@ -155,7 +166,8 @@ public final class Trainer {
         int rank = comm.rank(), world = comm.worldSize();
         boolean lead = rank == 0;
         int maxTokens = maxTrainTokens();
-        try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, world, cfg.seed());
+        // evaluation forwards of valTokensPerForward tokens run on the model's forward-only plan
+        try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, Math.max(maxTokens, valTokensPerForward()), world, cfg.seed());
              Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm);
              MemoryArena scratch = ops.backend().newArena()) {
             Tensor red = scratch.allocate(DType.F64, 2);
@@ -186,7 +198,7 @@ public final class Trainer {
                         double v = validate(model, val, parts.loss(), comm, red, sched.validationWindows(step));
                         vals.add(v);
                         for (TrainingHook h : parts.hooks()) h.onValidation(ctx, v);
-                        log.validation(step, v, sched.lrMultiplier(Math.min(step, sched.totalSteps())), tokens, trainTimeMs);
+                        log.validation(step, v, cfg.validation().tokens(), sched.lrMultiplier(Math.min(step, sched.totalSteps())), tokens, trainTimeMs);
                     }
                     if (last) break;
                     long t0 = System.nanoTime();
@@ -233,15 +245,21 @@ public final class Trainer {
         }
     }
 
+    /**
+     * The record's validation (§1): {@code valSteps()} steps of grad_accum forwards per rank, each of
+     * {@link #valTokensPerForward()} contiguous tokens (the batcher hands rank r the r-th chunk of
+     * each world-size group), so every rank count evaluates the same chunks; the loss is the mean
+     * over all forwards of each forward's mean cross-entropy.
+     */
     private double validate(Gpt model, ValBatcher val, LossFunction loss, Collectives comm, Tensor red, Windows w) {
         val.reset();
-        int n = valTokensPerRank(), steps = valSteps();
+        int n = valTokensPerForward(), forwards = valSteps() * gradAccum;
         double sum = 0;
-        for (int i = 0; i < steps; i++) {
+        for (int i = 0; i < forwards; i++) {
             Batch b = val.next(n);
             sum += model.evaluate(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(), loss);
         }
-        double[] s = TrainStep.allSum(comm, red, sum, steps);
+        double[] s = TrainStep.allSum(comm, red, sum, forwards);
         return s[0] / s[1];
     }
 
