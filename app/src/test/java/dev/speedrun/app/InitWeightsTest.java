@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.app.config.ConfigException;
 import dev.speedrun.testsupport.Fixtures;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,13 +21,8 @@ class InitWeightsTest {
     @BeforeAll static void corpus() throws Exception { config = TinyRunConfig.write(tmp, 31, 0); }
 
     static TrainCommand command(String out, int steps, long seed) {
-        TrainCommand c = new TrainCommand();
-        c.config = config.toString();
-        c.out = tmp.resolve(out).toString();
-        c.plugins = List.of("cwd");
-        c.steps = steps;
+        TrainCommand c = TinyRunConfig.command(config, tmp.resolve(out), List.of("cwd"), steps);
         c.seed = seed;
-        c.console = new PrintStream(new ByteArrayOutputStream());
         return c;
     }
 
