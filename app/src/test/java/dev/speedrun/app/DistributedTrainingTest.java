@@ -3,13 +3,11 @@ package dev.speedrun.app;
 import static org.junit.jupiter.api.Assertions.*;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.cuda.CudaBackend;
 import dev.speedrun.kernels.cuda.CudaRanks;
 import dev.speedrun.testsupport.Gpu;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -42,12 +40,7 @@ class DistributedTrainingTest {
         TrainCommand c = command(backend + "-" + world + "-" + precision, backend, world, 3);
         c.precision = precision;
         assertEquals(0, c.call());
-        List<Double> out = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        for (String line : Files.readAllLines(c.lastResult.metrics())) {
-            var n = json.readTree(line);
-            if (!n.get("train_loss").isNull()) out.add(n.get("train_loss").asDouble());
-        }
+        List<Double> out = TinyRunConfig.trainLosses(c);
         assertEquals(3, out.size(), "train losses of 3 steps in " + c.lastResult.metrics());
         return out;
     }

@@ -2,12 +2,10 @@ package dev.speedrun.app;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.app.config.ConfigException;
 import dev.speedrun.testsupport.Fixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -26,15 +24,7 @@ class InitWeightsTest {
         return c;
     }
 
-    static List<Double> trainLosses(TrainCommand c) throws Exception {
-        List<Double> out = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        for (String line : Files.readAllLines(c.lastResult.metrics())) {
-            var n = json.readTree(line);
-            if (!n.get("train_loss").isNull()) out.add(n.get("train_loss").asDouble());
-        }
-        return out;
-    }
+    static List<Double> trainLosses(TrainCommand c) throws Exception { return TinyRunConfig.trainLosses(c); }
 
     @Test void stepZeroWeightsStartAnotherSeedsRunWhereTheFirstSeedStarts() throws Exception {
         TrainCommand zero = command("zero", 0, 7);

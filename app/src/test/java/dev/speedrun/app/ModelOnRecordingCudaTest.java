@@ -18,8 +18,8 @@ import dev.speedrun.optim.StepPlan;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Shape;
-import dev.speedrun.tensor.Storage;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.FakeDeviceMemory;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -82,33 +82,17 @@ class ModelOnRecordingCudaTest {
         final List<String> gemmProblems = new ArrayList<>();
         /** Distinct GEMMs whose rows are not a multiple of 16 bytes (cuBLASLt may find no algorithm: tiled-kernel fallback). */
         final java.util.Set<String> narrowRows = new java.util.TreeSet<>();
-        private final List<long[]> ranges = new ArrayList<>();
         private final List<Tensor> scratch = new ArrayList<>();
-        private long next = 1L << 32;
 
-        final Backend backend = new Backend() {
-            @Override public String name() { return "recording-cuda"; }
-            @Override public boolean isAvailable() { return true; }
-            @Override public Storage allocate(long bytes) {
-                long base = next;
-                next += (bytes + (1 << 20)) & ~((1L << 20) - 1);
-                ranges.add(new long[] {base, base + bytes});
-                Backend self = this;
-                return new Storage() {
-                    @Override public Backend backend() { return self; }
-                    @Override public long byteSize() { return bytes; }
-                    @Override public long address() { return base; }
-                };
-            }
-            @Override public void free(Storage storage) {}
+        /** Copies are let through (reads see zeros) when they stay inside an allocation. */
+        final FakeDeviceMemory backend = new FakeDeviceMemory("recording-cuda") {
             @Override public void copyFromHost(Tensor dst, MemorySegment src) { inside(dst, "copyFromHost"); }
-            @Override public void copyToHost(MemorySegment dst, Tensor src) { inside(src, "copyToHost"); } // reads as zeros
+            @Override public void copyToHost(MemorySegment dst, Tensor src) { inside(src, "copyToHost"); }
             @Override public void copy(Tensor dst, Tensor src) { inside(dst, "copy"); inside(src, "copy"); }
         };
 
         private void inside(Tensor t, String what) {
-            long a = t.address(), e = a + t.byteSize();
-            if (ranges.stream().noneMatch(r -> a >= r[0] && e <= r[1])) fail(what + ": " + t + " is outside every allocation");
+            if (!backend.contains(t.address(), t.address() + t.byteSize())) fail(what + ": " + t + " is outside every allocation");
         }
 
         @Override public Backend backend() { return backend; }
@@ -124,7 +108,7 @@ class ModelOnRecordingCudaTest {
                 if (kernel.params().get(i) != Kernel.Arg.PTR) continue;
                 long a = ((Kernel.Ptr) args[i]).address();
                 if (a == 0) continue;
-                if (ranges.stream().noneMatch(r -> a >= r[0] && a < r[1]))
+                if (!backend.contains(a))
                     fail(kernel + " argument " + kernel.paramNames().get(i) + " points outside every allocation");
             }
             launches.add(kernel);

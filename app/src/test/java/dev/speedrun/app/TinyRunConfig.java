@@ -1,11 +1,14 @@
 package dev.speedrun.app;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.data.SampleCorpus;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -24,6 +27,19 @@ final class TinyRunConfig {
         c.steps = steps;
         c.console = new PrintStream(new ByteArrayOutputStream());
         return c;
+    }
+
+    /** The lines of a finished run's metrics.jsonl, parsed. */
+    static List<JsonNode> metrics(TrainCommand c) throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        List<JsonNode> out = new ArrayList<>();
+        for (String line : Files.readAllLines(c.lastResult.metrics())) out.add(json.readTree(line));
+        return out;
+    }
+
+    /** The training losses of a finished run, in step order. */
+    static List<Double> trainLosses(TrainCommand c) throws IOException {
+        return metrics(c).stream().filter(n -> !n.get("train_loss").isNull()).map(n -> n.get("train_loss").asDouble()).toList();
     }
 
     /** Writes the corpus (seeded) and the config; returns the config's path. */

@@ -3,7 +3,6 @@ package dev.speedrun.app;
 import static org.junit.jupiter.api.Assertions.*;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.app.config.ConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,11 +42,9 @@ class ValidationTest {
     /** The validation lines of a run's metrics.jsonl. */
     static List<JsonNode> validations(TrainCommand c) throws Exception {
         List<JsonNode> out = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        for (String line : Files.readAllLines(c.lastResult.metrics())) {
-            JsonNode n = json.readTree(line);
+        for (JsonNode n : TinyRunConfig.metrics(c)) {
             if (!n.get("val_loss").isNull()) out.add(n);
-            else assertTrue(n.get("val_tokens").isNull(), "a training line carries no val_tokens: " + line);
+            else assertTrue(n.get("val_tokens").isNull(), "a training line carries no val_tokens: " + n);
         }
         return out;
     }

@@ -9,9 +9,8 @@ import dev.speedrun.kernels.cuda.Kernel.Ptr;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Shape;
-import dev.speedrun.tensor.Storage;
 import dev.speedrun.tensor.Tensor;
-import java.lang.foreign.MemorySegment;
+import dev.speedrun.testsupport.FakeDeviceMemory;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -30,30 +29,10 @@ final class FakeDevice implements CudaDevice {
 
     final List<Launch> launches = new ArrayList<>();
     private final Map<Long, DType> dtypeAt = new HashMap<>();
-    private final List<long[]> ranges = new ArrayList<>();
     private final Map<Integer, Tensor> scratch = new HashMap<>();
-    private long next = 1L << 32;
     final Gemm gemm;
 
-    final Backend backend = new Backend() {
-        @Override public String name() { return "fakecuda"; }
-        @Override public boolean isAvailable() { return true; }
-        @Override public Storage allocate(long bytes) {
-            long base = next;
-            next += (bytes + (1 << 20)) & ~((1L << 20) - 1);
-            ranges.add(new long[] {base, base + bytes});
-            Backend self = this;
-            return new Storage() {
-                @Override public Backend backend() { return self; }
-                @Override public long byteSize() { return bytes; }
-                @Override public long address() { return base; }
-            };
-        }
-        @Override public void free(Storage storage) {}
-        @Override public void copyFromHost(Tensor dst, MemorySegment src) { throw new UnsupportedOperationException(); }
-        @Override public void copyToHost(MemorySegment dst, Tensor src) { throw new UnsupportedOperationException(); }
-        @Override public void copy(Tensor dst, Tensor src) { throw new UnsupportedOperationException(); }
-    };
+    final FakeDeviceMemory backend = new FakeDeviceMemory("fakecuda");
 
     FakeDevice(Gemm gemm) { this.gemm = gemm; }
 
@@ -80,8 +59,7 @@ final class FakeDevice implements CudaDevice {
             if (kernel.params().get(i) != Arg.PTR) continue;
             long a = ((Ptr) args[i]).address();
             if (a == 0) continue;
-            boolean inside = ranges.stream().anyMatch(r -> a >= r[0] && a < r[1]);
-            if (!inside) fail(kernel + " argument " + names.get(i) + " points outside every allocation");
+            if (!backend.contains(a)) fail(kernel + " argument " + names.get(i) + " points outside every allocation");
             if (i + 1 < args.length && names.get(i + 1).endsWith("dt") && dtypeAt.containsKey(a)) {
                 int code = (Integer) args[i + 1];
                 DType want = dtypeAt.get(a);
