@@ -103,17 +103,22 @@ final class Reference {
         for (int h = 0; h < H; h++)
             for (int p = 0; p < T; p++) {
                 double[] s = scores(q, k, T, H, D, cu, window, scale, h, p);
-                double mx = Double.NEGATIVE_INFINITY;
-                for (double x : s) mx = Math.max(mx, x);
-                double z = 0;
-                for (double x : s) z += Math.exp(x - mx);
-                lse[h * T + p] = mx + Math.log(z);
+                lse[h * T + p] = logSumExp(s);
                 for (int j = 0; j < T; j++) {
                     double pr = Math.exp(s[j] - lse[h * T + p]);
                     for (int d = 0; d < D; d++) out[(p * H + h) * D + d] += pr * v[(j * H + h) * D + d];
                 }
             }
         return new double[][] {out, lse};
+    }
+
+    /** log Σ exp(s), shifted by the maximum (−∞ entries contribute nothing). */
+    static double logSumExp(double[] s) {
+        double mx = Double.NEGATIVE_INFINITY;
+        for (double x : s) mx = Math.max(mx, x);
+        double z = 0;
+        for (double x : s) z += Math.exp(x - mx);
+        return mx + Math.log(z);
     }
 
     /** Scores of query p in head h against all keys, −∞ where masked. */
@@ -135,12 +140,9 @@ final class Reference {
         for (int h = 0; h < H; h++)
             for (int p = 0; p < T; p++) {
                 double[] s = scores(q, k, T, H, D, cu, window, scale, h, p);
-                double mx = Double.NEGATIVE_INFINITY;
-                for (double x : s) mx = Math.max(mx, x);
-                double z = 0;
-                for (double x : s) z += Math.exp(x - mx);
+                double lse = logSumExp(s);
                 double[] pr = new double[T], dp = new double[T];
-                for (int j = 0; j < T; j++) pr[j] = Math.exp(s[j] - mx) / z;
+                for (int j = 0; j < T; j++) pr[j] = Math.exp(s[j] - lse);
                 double sum = 0;
                 for (int j = 0; j < T; j++) {
                     for (int d = 0; d < D; d++) dp[j] += g[(p * H + h) * D + d] * v[(j * H + h) * D + d];
