@@ -1,10 +1,16 @@
 package dev.speedrun.plugin;
 
+import com.google.inject.AbstractModule;
 import com.google.inject.Binder;
+import com.google.inject.Guice;
+import com.google.inject.Key;
+import com.google.inject.Module;
+import com.google.inject.TypeLiteral;
 import com.google.inject.multibindings.Multibinder;
 import com.google.inject.multibindings.OptionalBinder;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.schedules.TrainingHook;
+import java.util.Set;
 
 /**
  * The trainer's extension points, as Guice bindings a plugin module contributes to. The trainer's
@@ -41,5 +47,18 @@ public final class Extensions {
     /** Weight-decay masks per optimizer family; see {@link DecayPolicy#resolve}. */
     public static Multibinder<DecayPolicy> decayPolicies(Binder binder) {
         return Multibinder.newSetBinder(binder, DecayPolicy.class);
+    }
+
+    /**
+     * The decay policies that {@code modules} (plugin modules) bind, as the trainer's injector
+     * collects them: for a plugin's own tests, {@code DecayPolicy.resolve(Extensions.decayPoliciesOf(m), family)}.
+     */
+    public static Set<DecayPolicy> decayPoliciesOf(Module... modules) {
+        return Guice.createInjector(new AbstractModule() {
+            @Override protected void configure() {
+                decayPolicies(binder());
+                for (Module m : modules) install(m);
+            }
+        }).getInstance(Key.get(new TypeLiteral<Set<DecayPolicy>>() {}));
     }
 }

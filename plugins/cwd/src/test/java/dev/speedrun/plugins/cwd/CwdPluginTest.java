@@ -2,28 +2,17 @@ package dev.speedrun.plugins.cwd;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import com.google.inject.AbstractModule;
-import com.google.inject.Guice;
-import com.google.inject.Key;
-import com.google.inject.TypeLiteral;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.plugin.DecayPolicy;
-import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.Extensions;
+import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.Plugin;
 import java.util.ServiceLoader;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class CwdPluginTest {
-    static Set<DecayPolicy> policies(com.google.inject.Module... plugins) {
-        return Guice.createInjector(new AbstractModule() {
-            @Override protected void configure() {
-                Extensions.decayPolicies(binder());
-                for (var m : plugins) install(m);
-            }
-        }).getInstance(Key.get(new TypeLiteral<Set<DecayPolicy>>() {}));
-    }
+    static Set<DecayPolicy> policies(com.google.inject.Module... plugins) { return Extensions.decayPoliciesOf(plugins); }
 
     @Test void withoutCwdBothOptimizersDecayEverything() {
         var p = policies();
