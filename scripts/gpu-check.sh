@@ -64,6 +64,19 @@ else
   bench="skipped (GPU_CHECK_NO_BENCH set)"
 fi
 
+# The PyTorch reference (bench/pytorch) at the same sizes, where torch with CUDA is installed:
+# torch.compile + FlexAttention, FP8 LM head on sm_89+, the same windows and document layout.
+py_bench="skipped (no python3 with torch and CUDA here)"
+if [ -z "${GPU_CHECK_NO_BENCH:-}" ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  py_args=(step --preset record178 --tokens 16384,49152 --dtype mixed --iters 3 --warmup 1 --json "$out/bench-step-pytorch.json")
+  say "gpu-check: python3 bench/pytorch/bench.py ${py_args[*]}"
+  if timeout "${GPU_PY_BENCH_TIMEOUT:-120}" python3 bench/pytorch/bench.py "${py_args[@]}" > "$out/bench-step-pytorch.txt" 2>&1; then
+    py_bench="$(grep -E '^(pytorch bench step:|[[:space:]]+(tokens|[0-9]+)[[:space:]])' "$out/bench-step-pytorch.txt")"
+  else
+    py_bench="failed or timed out (exit $?; see bench-step-pytorch.txt): $(tail -3 "$out/bench-step-pytorch.txt")"
+  fi
+fi
+
 # One table from the JUnit XML reports: one row per test case.
 table="$out/gpu-results.txt"
 {
@@ -88,6 +101,9 @@ table="$out/gpu-results.txt"
   echo
   echo "bench step (${bench_args[*]}):"
   echo "$bench"
+  echo
+  echo "PyTorch reference, same sizes (bench/pytorch/bench.py step):"
+  echo "$py_bench"
 } > "$table"
 cat "$table" | tee -a "$log"
 grep -hE "^\[gpu\]|FP8|cuBLASLt" "$log" | sort -u | head -20
