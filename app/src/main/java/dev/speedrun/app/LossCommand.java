@@ -4,11 +4,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.speedrun.kernels.Kernels;
+import dev.speedrun.losses.LossFunction;
 import dev.speedrun.losses.LossFunctions;
 import dev.speedrun.model.Checkpoints;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.model.ModelLoss;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import java.io.PrintWriter;
@@ -61,7 +61,7 @@ public final class LossCommand implements Callable<Integer> {
         int[] tokens = ints(need(c, "tokens")), targets = ints(need(c, "targets")), cu = ints(need(c, "cu_seqlens"));
         int wsS = needInt(c, "ws_short"), wsL = needInt(c, "ws_long");
         Path w = weights != null ? weights : resolveWeights(c);
-        ModelLoss loss = ModelLosses.of(LossFunctions.get(lossName));
+        LossFunction loss = LossFunctions.get(lossName);
         PrintWriter out = spec.commandLine().getOut();
         try (Gpt gpt = new Gpt(cfg, Kernels.ops(backend), dt, tokens.length, 1, 0)) {
             Checkpoints.load(gpt, w);

@@ -8,12 +8,8 @@ import dev.speedrun.kernels.collective.InProcessCollectives;
 import dev.speedrun.model.ParameterTable;
 import dev.speedrun.optim.OptimizerConfig;
 import dev.speedrun.optim.Optimizers;
-import dev.speedrun.optim.WeightDecayRule;
-import dev.speedrun.optim.WeightDecayRules;
 import dev.speedrun.tensor.DType;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -38,25 +34,11 @@ public final class RecordOptimizers {
         var s = o.adamScalars();
         return List.of(
                 OptimizerConfig.normuon(NORMUON, List.of("attn_gate", "attn", "mlp"), nm.lr(), nm.beta2(), nm.weightDecay())
-                        .withSquareBlocks(List.of("attn")).withDecayRule(ruleName(normuonMask)).withStateDType(state),
+                        .withSquareBlocks(List.of("attn")).withDecayMask(normuonMask).withStateDType(state),
                 OptimizerConfig.adam(ADAM, List.of("lm_head", "value_embed", "smear_gate", "x0_lambdas", "embed"), a.lr(), a.beta1(),
-                        a.beta2(), a.eps(), a.weightDecay()).withDecayRule(ruleName(adamMask)).withStateDType(adamState),
+                        a.beta2(), a.eps(), a.weightDecay()).withDecayMask(adamMask).withStateDType(adamState),
                 OptimizerConfig.adam(ADAM_SCALARS, List.of("scalars"), s.lr(), s.beta1(), s.beta2(), s.eps(), s.weightDecay())
-                        .withDecayRule(ruleName(adamMask)).withStateDType(state));
-    }
-
-    /** Name of the weight-decay rule applying {@code m}. */
-    public static String ruleName(DecayMask m) {
-        return m == DecayMask.ALL ? WeightDecayRules.DEFAULT : "mask-" + m.name().toLowerCase(Locale.ROOT);
-    }
-
-    /** The rules from ServiceLoader plus one per decay mask, so every mask a plugin picks resolves. */
-    public static WeightDecayRules rules() {
-        WeightDecayRules r = WeightDecayRules.fromServiceLoader();
-        List<WeightDecayRule> extra = new ArrayList<>();
-        for (DecayMask m : DecayMask.values())
-            if (m != DecayMask.ALL && !r.names().contains(ruleName(m))) extra.add(WeightDecayRule.of(ruleName(m), m));
-        return r.with(extra.toArray(WeightDecayRule[]::new));
+                        .withDecayMask(adamMask).withStateDType(state));
     }
 
     /**
@@ -66,6 +48,6 @@ public final class RecordOptimizers {
     public static Optimizers build(ParameterTable table, Ops ops, DType state, DType adamState) {
         TrainConfig cfg = ConfigLoader.load("record-178", Map.of());
         return Optimizers.build(configs(cfg.optim(), DecayMask.GE, DecayMask.GT, state, adamState), table, ops,
-                InProcessCollectives.create(1).getFirst(), rules());
+                InProcessCollectives.create(1).getFirst());
     }
 }

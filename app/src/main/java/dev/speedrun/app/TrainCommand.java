@@ -111,7 +111,6 @@ public final class TrainCommand implements Callable<Integer> {
         for (var s : selected) modules.add(s.module());
         Injector injector = Guice.createInjector(Stage.PRODUCTION, modules);
 
-        Trainer.precision(cfg.precision(), cfg.backend());   // a bad value fails before anything is written
         // placement first: a missing GPU or NCCL is reported before anything is written
         RankRuntime.Plan plan = RankRuntime.plan(cfg.backend(), cfg.worldSize(), machine);
         Path runDir = resumeRun != null ? resumeRun
@@ -206,7 +205,7 @@ public final class TrainCommand implements Callable<Integer> {
         } catch (ClassCastException ignored) {
             // not a HotSpot-style VM: memory size unknown
         }
-        run.put("precision", Trainer.precision(cfg.precision(), cfg.backend()).name());
+        run.put("precision", cfg.precision().resolve(cfg.backend()).key());
         run.put("train_steps", cfg.trainSteps());
         run.put("grad_accum", cfg.microBatches() / Math.max(1, cfg.worldSize()));
         return "# Resolved configuration of this run (usable with --config); the run section is informational.\n"

@@ -25,6 +25,7 @@ import dev.speedrun.optim.OptimizerConfig;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.StepPlan;
 import dev.speedrun.plugin.DecayPolicy;
+import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.TokenWeights;
 import dev.speedrun.schedules.RecordSchedules;
 import dev.speedrun.schedules.TrainingHook;
@@ -93,8 +94,8 @@ public final class Trainer {
         this.loss = injector.getInstance(LossFunction.class);
         this.tokenWeights = injector.getInstance(TokenWeights.class);
         Set<DecayPolicy> policies = injector.getInstance(Key.get(new TypeLiteral<Set<DecayPolicy>>() {}));
-        this.normuonMask = DecayPolicy.resolve(policies, DecayPolicy.NORMUON);
-        this.adamMask = DecayPolicy.resolve(policies, DecayPolicy.ADAM);
+        this.normuonMask = DecayPolicy.resolve(policies, OptimizerFamily.NORMUON);
+        this.adamMask = DecayPolicy.resolve(policies, OptimizerFamily.ADAM);
         this.runDir = runDir;
         this.resume = resume;
         this.console = console;
@@ -107,17 +108,7 @@ public final class Trainer {
             throw new ConfigException("micro_batches (" + cfg.microBatches() + ") must be a multiple of world_size (" + cfg.worldSize() + ")");
         this.gradAccum = cfg.microBatches() / cfg.worldSize();
         this.trainSteps = cfg.trainSteps();
-        this.precision = precision(cfg.precision(), cfg.backend());
-    }
-
-    /** The {@code precision} key: "auto" is the record's mixed precision on cuda and F32 elsewhere. */
-    static Precision precision(String key, String backend) {
-        if (key == null || key.equalsIgnoreCase("auto")) return "cuda".equals(backend) ? Precision.MIXED : Precision.uniform(DType.F32);
-        try {
-            return Precision.parse(key);
-        } catch (IllegalArgumentException e) {
-            throw new ConfigException("precision must be auto, mixed, f32, f64 or bf16, got '" + key + "'");
-        }
+        this.precision = cfg.precision().resolve(cfg.backend());
     }
 
     Precision precision() { return precision; }
@@ -253,7 +244,7 @@ public final class Trainer {
         boolean lead = rank == 0;
         int maxTokens = maxTrainTokens();
         try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, world, cfg.seed());
-             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm, RecordOptimizers.rules());
+             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm);
              MemoryArena scratch = ops.backend().newArena()) {
             Tensor red = scratch.allocate(DType.F64, 2);
             int start = 0;
@@ -273,7 +264,6 @@ public final class Trainer {
                 int l = sched.windows(s).longBlocks();
                 if (l != curLong) { model.yarn().apply(curLong, l); curLong = l; }
             }
-            var lossFn = new LossAdapter(loss);
             RankContext ctx = new RankContext(model, opt, sched, trainSteps);
             ctx.step = start;
             for (TrainingHook h : hooks) h.onRunStart(ctx);
@@ -305,7 +295,7 @@ public final class Trainer {
                     }
                     if (last || sched.validateAt(step)) {
                         // the clock stops during validation
-                        double v = validate(model, val, lossFn, comm, red, sched.validationWindows(step));
+                        double v = validate(model, val, loss, comm, red, sched.validationWindows(step));
                         vals.add(v);
                         for (TrainingHook h : hooks) h.onValidation(ctx, v);
                         if (lead) {
@@ -327,7 +317,7 @@ public final class Trainer {
                     for (int micro = 0; micro < gradAccum; micro++) {
                         Batch b = train.next(batchTokens, gradAccum, cfg.model().maxSeqLen());
                         lossSum += model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(),
-                                lossFn, mtp, 1.0 / gradAccum) * gradAccum;
+                                loss, mtp, 1.0 / gradAccum) * gradAccum;
                         stepTokens += b.size();
                     }
                     for (TrainingHook h : hooks) h.afterBackward(ctx);
@@ -365,13 +355,13 @@ public final class Trainer {
         }
     }
 
-    private double validate(Gpt model, ValBatcher val, LossAdapter lossFn, Collectives comm, Tensor red, Windows w) {
+    private double validate(Gpt model, ValBatcher val, LossFunction loss, Collectives comm, Tensor red, Windows w) {
         val.reset();
         int n = valTokensPerRank(), steps = valSteps();
         double sum = 0;
         for (int i = 0; i < steps; i++) {
             Batch b = val.next(n);
-            sum += model.evaluate(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(), lossFn);
+            sum += model.evaluate(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(), loss);
         }
         double[] s = allSum(comm, red, sum, steps);
         return s[0] / s[1];

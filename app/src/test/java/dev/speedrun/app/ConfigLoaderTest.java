@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.speedrun.app.config.ConfigException;
 import dev.speedrun.app.config.ConfigLoader;
+import dev.speedrun.app.config.PrecisionChoice;
 import dev.speedrun.app.config.TrainConfig;
+import dev.speedrun.model.Precision;
+import dev.speedrun.tensor.DType;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -54,12 +57,23 @@ class ConfigLoaderTest {
     }
 
     @Test void precisionKeyIsAutoInEveryBuiltInAndMisspellingsAreNamed(@TempDir Path dir) throws Exception {
-        for (String name : ConfigLoader.BUILT_IN) assertEquals("auto", ConfigLoader.load(name, Map.of()).precision(), name);
-        assertEquals("f64", ConfigLoader.load("tiny-cpu", Map.of("precision", "f64")).precision());
+        for (String name : ConfigLoader.BUILT_IN) assertEquals(PrecisionChoice.AUTO, ConfigLoader.load(name, Map.of()).precision(), name);
+        assertEquals(PrecisionChoice.F64, ConfigLoader.load("tiny-cpu", Map.of("precision", "f64")).precision());
         Path f = dir.resolve("bad.yaml");
         Files.writeString(f, "precison: mixed\n");
         var ex = assertThrows(ConfigException.class, () -> ConfigLoader.load(f.toString(), Map.of()));
         assertTrue(ex.getMessage().contains("'precison'") && ex.getMessage().contains("precision"), ex.getMessage());
+    }
+
+    @Test void precisionAutoIsMixedOnCudaAndF32Elsewhere() {
+        assertEquals(Precision.MIXED, PrecisionChoice.AUTO.resolve("cuda"));
+        assertEquals(DType.F32, PrecisionChoice.AUTO.resolve("cpu").activations());
+        assertFalse(PrecisionChoice.AUTO.resolve("cpu").specParamDTypes());
+        assertEquals(DType.F64, ConfigLoader.load("tiny-cpu", Map.of("precision", "f64")).precision().resolve("cpu").activations());
+        assertEquals(Precision.MIXED, ConfigLoader.load("tiny-cpu", Map.of("precision", "mixed")).precision().resolve("cpu"));
+        var e = assertThrows(ConfigException.class, () -> ConfigLoader.load("tiny-cpu", Map.of("precision", "half")));
+        assertTrue(e.getMessage().contains("precision") && e.getMessage().contains("'half'"), e.getMessage());
+        for (String valid : List.of("auto", "mixed", "f32", "f64", "bf16")) assertTrue(e.getMessage().contains(valid), e.getMessage());
     }
 
     @Test void badValueIsNamed(@TempDir Path dir) throws Exception {

@@ -49,7 +49,7 @@ class LayeringTest {
                 .layer("app").definedBy("dev.speedrun.app..")
                 .whereLayer("tensor").mayNotAccessAnyLayer()
                 .whereLayer("kernels").mayOnlyAccessLayers("tensor")
-                .whereLayer("model").mayOnlyAccessLayers("kernels", "tensor")
+                .whereLayer("model").mayOnlyAccessLayers("losses", "kernels", "tensor")
                 .whereLayer("losses").mayOnlyAccessLayers("kernels", "tensor")
                 .whereLayer("optim").mayOnlyAccessLayers("model", "kernels", "tensor")
                 .whereLayer("schedules").mayOnlyAccessLayers("model", "optim", "losses", "kernels", "tensor")

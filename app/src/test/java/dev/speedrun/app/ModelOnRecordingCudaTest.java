@@ -8,10 +8,10 @@ import dev.speedrun.kernels.cuda.CudaDevice;
 import dev.speedrun.kernels.cuda.CudaOps;
 import dev.speedrun.kernels.cuda.Gemm;
 import dev.speedrun.kernels.cuda.Kernel;
+import dev.speedrun.losses.LossFunction;
 import dev.speedrun.losses.LossFunctions;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.model.ModelLoss;
 import dev.speedrun.model.Precision;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.StepPlan;
@@ -52,7 +52,7 @@ class ModelOnRecordingCudaTest {
         int[] in = new int[T], tg = new int[T];
         for (int i = 0; i < T; i++) { in[i] = (i * 37) % cfg.vocabSize(); tg[i] = (i * 53 + 1) % cfg.vocabSize(); }
         int[] cu = {0, 40, 96, 96};
-        ModelLoss loss = ModelLosses.of(LossFunctions.defaultLoss());
+        LossFunction loss = LossFunctions.defaultLoss();
         boolean mixed = precision.specParamDTypes();
         try (Gpt gpt = new Gpt(cfg, ops, precision, T, 1, 5);
              Optimizers opt = RecordOptimizers.build(gpt, ops, DType.F32, mixed ? DType.BF16 : DType.F32)) {

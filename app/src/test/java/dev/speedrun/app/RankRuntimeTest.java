@@ -158,14 +158,4 @@ class RankRuntimeTest {
         env.put(TrainCommand.RUN_ID_ENV, "4711");
         assertEquals(Path.of("runs", "record-178-4711"), TrainCommand.sharedRunFolder("runs", "configs/record-178.yaml", env));
     }
-
-    @Test void precisionAutoIsMixedOnCudaAndF32Elsewhere() {
-        assertEquals(dev.speedrun.model.Precision.MIXED, Trainer.precision("auto", "cuda"));
-        assertEquals(dev.speedrun.tensor.DType.F32, Trainer.precision("auto", "cpu").activations());
-        assertFalse(Trainer.precision("auto", "cpu").specParamDTypes());
-        assertEquals(dev.speedrun.tensor.DType.F64, Trainer.precision("f64", "cpu").activations());
-        assertEquals(dev.speedrun.model.Precision.MIXED, Trainer.precision("mixed", "cpu"));
-        var e = assertThrows(ConfigException.class, () -> Trainer.precision("half", "cuda"));
-        assertTrue(e.getMessage().contains("precision") && e.getMessage().contains("'half'"), e.getMessage());
-    }
 }

@@ -1,10 +1,10 @@
 package dev.speedrun.app;
 
 import dev.speedrun.kernels.Ops;
+import dev.speedrun.losses.LossFunction;
 import dev.speedrun.losses.LossFunctions;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.model.ModelLoss;
 import dev.speedrun.model.Precision;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.StepPlan;
@@ -27,7 +27,7 @@ public final class TrainingCurve {
     /** Mean loss per token of each step, {@code steps} steps of {@code T} tokens. */
     public static double[] run(Ops ops, Precision precision, DType optimizerState, DType adamState,
                                GptConfig cfg, int T, int steps, long seed) {
-        ModelLoss loss = ModelLosses.of(LossFunctions.defaultLoss());
+        LossFunction loss = LossFunctions.defaultLoss();
         int n = Math.min(cfg.vocabSize(), 97);
         int[] perm = new int[n];
         SplittableRandom pr = new SplittableRandom(seed ^ 0x5eedL);

@@ -1,6 +1,16 @@
 package dev.speedrun.model;
 
 import dev.speedrun.kernels.Ops;
+import dev.speedrun.losses.LossBatch;
+import dev.speedrun.losses.LossFunction;
+import dev.speedrun.model.Activations.Attention;
+import dev.speedrun.model.Activations.AttentionScratch;
+import dev.speedrun.model.Activations.Block;
+import dev.speedrun.model.Activations.Embedding;
+import dev.speedrun.model.Activations.Gradients;
+import dev.speedrun.model.Activations.Head;
+import dev.speedrun.model.Activations.Inputs;
+import dev.speedrun.model.Activations.Skip;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
@@ -11,14 +21,17 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
  * The record-178 GPT (spec §2) with explicit forward and backward passes written against
- * {@link Ops} only, so it runs on any backend. Parameters, gradients and activations live in one
- * arena allocated at construction for micro-batches of up to {@code maxTokens} tokens; a step
- * allocates no backend memory.
+ * {@link Ops} only, so it runs on any backend. Parameters, gradients and activations
+ * ({@link Activations}) live in one arena block allocated at construction for micro-batches of up
+ * to {@code maxTokens} tokens; a step allocates no backend memory. After the LM head the model
+ * calls a {@link LossFunction} (the losses SPI) on its head buffers.
  *
  * <p>Gradients <b>accumulate</b> across calls of {@link #forwardBackward}; the optimizer decides
  * when to zero them ({@link #zeroGrads()}, {@link #zeroGrads(java.util.function.Predicate)}).
@@ -35,8 +48,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private final int cuCapacity;
     private final int worldSize;
     private final MemoryArena arena;
-    private final BufferPlan buf = new BufferPlan();
-    private final List<Parameter> params = new ArrayList<>();
+    private final List<Parameter> params;
     private final Arena hostArena = Arena.ofShared();
     private final MemorySegment staging;
     private final Yarn yarn;
@@ -49,7 +61,20 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private final Parameter smearGate, lmHead, embed, x0Lambdas, scalars;
     private final Parameter[] valueEmbeds, qkvo, attnGate, cFc, cProj;
     /** GEMM weights whose dtype differs from the activations' -> their working copy (mixed precision). */
-    private final java.util.Map<Parameter, Tensor> working = new java.util.LinkedHashMap<>();
+    private final Map<Parameter, Tensor> working;
+
+    // activations (views of the arena; see Activations)
+    private final Inputs inputs;
+    private final Embedding embedding;
+    private final Skip skip;
+    private final List<Block> blocks;
+    private final AttentionScratch attnScratch;
+    private final Head head;
+    private final Gradients grads;
+
+    /** Everything the arena holds, as {@link Slab#allocate} hands it out. */
+    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Inputs inputs, Tensor freqs, Embedding embedding,
+                          Skip skip, List<Block> blocks, AttentionScratch attnScratch, Head head, Gradients grads) {}
 
     /**
      * A model in one dtype ({@link Precision#uniform}).
@@ -83,16 +108,17 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         F = cfg.mlpHidden(); V = cfg.vocabPadded(); G = cfg.gateInputDims();
 
         List<ParamSpec> specs = specs(cfg, worldSize);
-        for (ParamSpec s : specs) {
-            buf.add("p:" + s.name(), precision.paramDType(s), s.shape().dims());
-            buf.add("g:" + s.name(), precision.gradDType(s), s.shape().dims());
-            // GEMM weights (attention, MLP, head) not in the activation dtype get a working copy
-            if (precision.paramDType(s) != dtype && isGemmWeight(s)) buf.add("w:" + s.name(), dtype, s.shape().dims());
-        }
-        planActivations();
         arena = ops.backend().newArena();
-        buf.allocate(arena);
-        for (ParamSpec s : specs) params.add(new Parameter(s, buf.get("p:" + s.name()), buf.get("g:" + s.name())));
+        Layout layout = Slab.allocate(arena, take -> layout(take, specs));
+        params = layout.params();
+        working = layout.working();
+        inputs = layout.inputs();
+        embedding = layout.embedding();
+        skip = layout.skip();
+        blocks = layout.blocks();
+        attnScratch = layout.attnScratch();
+        head = layout.head();
+        grads = layout.grads();
 
         smearGate = get("smear_gate.weight");
         valueEmbeds = new Parameter[cfg.numValueEmbeds()];
@@ -111,10 +137,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         x0Lambdas = get("x0_lambdas");
         scalars = get("scalars");
         embed.setHasGrad(false);
-        for (Parameter p : params) if (buf.has("w:" + p.name())) working.put(p, buf.get("w:" + p.name()));
 
         staging = hostArena.allocate((long) Math.max(maxTokens, cuCapacity) * Integer.BYTES, 8);
-        yarn = new Yarn(cfg, buf.get("freqs"));
+        yarn = new Yarn(cfg, layout.freqs());
         initialize(seed);
     }
 
@@ -166,72 +191,63 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     // ------------------------------------------------------------------ buffers
 
-    private void planActivations() {
-        long T = maxTokens;
-        buf.add("tokens", DType.I32, T);
-        buf.add("targets", DType.I32, T);
-        buf.add("cu", DType.I32, cuCapacity);
-        buf.add("freqs", stat, D / 2);
-        buf.add("emb", dtype, T, C);
-        buf.add("smeared", dtype, T, C);
-        buf.add("smearGate", stat, T);
-        buf.add("x0", dtype, T, C);
-        buf.add("rrms0", stat, T);
-        buf.add("sigSkip", stat, 1);
-        buf.add("preSkip", dtype, T, C);
-        for (int i = 0; i < L; i++) {
-            String p = "l" + i + ".";
-            buf.add(p + "h", dtype, T, C);
-            if (cfg.hasAttention(i)) {
-                buf.add(p + "n1", dtype, T, C);
-                buf.add(p + "rrms1", stat, T);
-                buf.add(p + "nA", dtype, T, C);
-                buf.add(p + "qRaw", dtype, T, HD);
-                buf.add(p + "kRaw", dtype, T, HD);
-                buf.add(p + "q", dtype, T, HD);
-                buf.add(p + "k", dtype, T, HD);
-                buf.add(p + "v", dtype, T, HD);
-                buf.add(p + "rrmsQ", stat, T * H);
-                buf.add(p + "rrmsK", stat, T * H);
-                buf.add(p + "y", dtype, T, HD);
-                buf.add(p + "lse", stat, H * T);
-                buf.add(p + "gate", stat, T * H);
-                buf.add(p + "yg", dtype, T, HD);
-                buf.add(p + "yb", dtype, T, HD);
-                buf.add(p + "h2", dtype, T, C);
-            }
-            buf.add(p + "n2", dtype, T, C);
-            buf.add(p + "rrms2", stat, T);
-            buf.add(p + "f", dtype, T, F);
-            buf.add(p + "g", dtype, T, F);
-            buf.add(p + "out", dtype, T, C);
+    /**
+     * Every buffer of the model, in allocation order: per parameter its value, gradient and
+     * (mixed precision) GEMM working copy, then the activations of {@link Activations} for
+     * {@code maxTokens} rows. Shapes and meanings are documented on the records.
+     */
+    private Layout layout(Slab.Take t, List<ParamSpec> specs) {
+        List<Parameter> ps = new ArrayList<>();
+        Map<Parameter, Tensor> work = new LinkedHashMap<>();
+        for (ParamSpec s : specs) {
+            Parameter p = new Parameter(s, t.take(precision.paramDType(s), s.shape().dims()), t.take(precision.gradDType(s), s.shape().dims()));
+            ps.add(p);
+            // GEMM weights (attention, MLP, head) not in the activation dtype get a working copy
+            if (precision.paramDType(s) != dtype && isGemmWeight(s)) work.put(p, t.take(dtype, s.shape().dims()));
         }
-        buf.add("kTmp", dtype, T, HD);
-        buf.add("veTmp", dtype, T, HD);
-        buf.add("xf", dtype, T, C);
-        buf.add("nf", dtype, T, C);
-        buf.add("rrmsf", stat, T);
-        buf.add("logits", dtype, T, V);
-        buf.add("rowLosses", stat, T);
-        buf.add("targetWeights", stat, T);
-        buf.add("total", stat, 1);
-        // backward scratch
-        for (String n : new String[] {"dA", "dB", "dx0", "dskip", "dxb", "dxf", "dnf", "dsm", "de", "dn1", "dn2", "dnA"})
-            buf.add(n, dtype, T, C);
-        for (String n : new String[] {"dyb", "dyg", "dy", "dq", "dk", "dv", "dt1", "dt2", "dqRaw", "dkRaw"})
-            buf.add(n, dtype, T, HD);
-        buf.add("dg", dtype, T, F);
-        buf.add("df", dtype, T, F);
-        buf.add("dsig", stat, 1);
+        // activations, each record's buffers in its component order (shapes as documented there)
+        long T = maxTokens;
+        Inputs in = new Inputs(t.take(DType.I32, T), t.take(DType.I32, T), t.take(DType.I32, cuCapacity));
+        Tensor freqs = t.take(stat, D / 2);
+        Embedding emb = new Embedding(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C));
+        Skip sk = new Skip(t.take(stat, 1), t.take(dtype, T, C));
+        List<Block> bs = new ArrayList<>();
+        for (int i = 0; i < L; i++) {
+            Tensor blockIn = t.take(dtype, T, C);
+            Attention attn = !cfg.hasAttention(i) ? null : new Attention(t.take(stat, T), t.take(dtype, T, C), t.take(dtype, T, C),
+                    t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(stat, T, H), t.take(stat, T, H), t.take(dtype, T, H, D),
+                    t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(stat, H, T), t.take(dtype, T, H, D), t.take(stat, T, H),
+                    t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, C));
+            bs.add(new Block(blockIn, attn, t.take(stat, T), t.take(dtype, T, C), t.take(dtype, T, F), t.take(dtype, T, F),
+                    t.take(dtype, T, C)));
+        }
+        AttentionScratch scratch = new AttentionScratch(t.take(dtype, T, H, D), t.take(dtype, T, C));
+        Head hd = new Head(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(dtype, T, V), t.take(stat, T),
+                t.take(stat, T), t.take(stat, 1));
+        Gradients gr = new Gradients(t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C),
+                t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C),
+                t.take(stat, 1), t.take(dtype, T, C), t.take(dtype, T, C),
+                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D),
+                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D),
+                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, C), t.take(dtype, T, F), t.take(dtype, T, F));
+        return new Layout(ps, work, in, freqs, emb, sk, List.copyOf(bs), scratch, hd, gr);
     }
 
-    /** A [T, cols] view of a [maxTokens, cols] (or flat) buffer. */
-    private Tensor v(String name, int T, long... rest) {
-        long[] dims = new long[rest.length + 1];
-        dims[0] = T;
-        System.arraycopy(rest, 0, dims, 1, rest.length);
-        return buf.get(name).view(0, dims);
+    /** The blocks' views for a micro-batch of T tokens. */
+    private List<Block> blocks(int T) {
+        List<Block> bs = new ArrayList<>(L);
+        for (Block b : blocks) bs.add(b.at(T));
+        return bs;
     }
+
+    /** [T,H,D] as [T, H·D] (the GEMMs' view). */
+    private static Tensor byToken(Tensor x) { return x.reshape(x.dim(0), x.numel() / x.dim(0)); }
+
+    /** [T,H,D] as [T·H, D] (per-head norms). */
+    private Tensor byHead(Tensor x) { return x.reshape(x.numel() / D, D); }
+
+    /** Any shape as one dimension (per-head statistics [T,H] as [T·H]). */
+    private static Tensor flat(Tensor x) { return x.reshape(x.numel()); }
 
     private Tensor sc(int index) { return scalars.value().view(index, 1); }
 
@@ -322,22 +338,22 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     /**
      * One micro-batch of training: forward, loss, backward. Parameter gradients <b>accumulate</b>.
      *
-     * @param inputs     [T] input tokens (T ≤ maxTokens)
+     * @param tokens     [T] input tokens (T ≤ maxTokens)
      * @param targets    [T] targets
      * @param cuSeqlens  document boundaries: non-decreasing, first 0, last T (may be padded with T)
      * @param wsShort    short window in blocks
      * @param wsLong     long window in blocks (layers {@link GptConfig#longWindowLayers()})
-     * @param loss       the loss (the trainer adapts the losses SPI)
+     * @param loss       the loss, called on the head's buffers
      * @param mtpWeights this step's multi-token weights ({1} for next-token prediction)
      * @param gradScale  gradient scale, 1/grad_accum
-     * @return {@code gradScale ·} the summed loss (what {@link ModelLoss#train} returns)
+     * @return {@code gradScale ·} the summed loss (what {@link LossFunction#trainStep} returns)
      */
-    public double forwardBackward(int[] inputs, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
-                                  ModelLoss loss, double[] mtpWeights, double gradScale) {
-        int T = upload(inputs, targets, cuSeqlens);
+    public double forwardBackward(int[] tokens, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
+                                  LossFunction loss, double[] mtpWeights, double gradScale) {
+        int T = upload(tokens, targets, cuSeqlens);
         if (mtpWeights == null || mtpWeights.length == 0) throw new IllegalArgumentException("mtpWeights must have at least one entry");
         forward(T, cuSeqlens.length, wsShort, wsLong);
-        double value = loss.train(lossBuffers(T, true), mtpWeights, gradScale);
+        double value = loss.trainStep(lossBatch(T, mtpWeights, true), gradScale);
         backward(T, cuSeqlens.length, wsShort, wsLong);
         return value;
     }
@@ -346,31 +362,33 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * Forward and the training loss value without the backward pass (no parameter gradient
      * touched); for finite-difference checks and loss probes. Arguments as in {@link #forwardBackward}.
      */
-    public double trainingLoss(int[] inputs, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
-                               ModelLoss loss, double[] mtpWeights, double gradScale) {
-        int T = upload(inputs, targets, cuSeqlens);
+    public double trainingLoss(int[] tokens, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
+                               LossFunction loss, double[] mtpWeights, double gradScale) {
+        int T = upload(tokens, targets, cuSeqlens);
         forward(T, cuSeqlens.length, wsShort, wsLong);
-        return loss.train(lossBuffers(T, true), mtpWeights, gradScale);
+        return loss.trainStep(lossBatch(T, mtpWeights, true), gradScale);
     }
 
     /** Forward and mean loss (no gradients touched); arguments as in {@link #forwardBackward}. */
-    public double evaluate(int[] inputs, int[] targets, int[] cuSeqlens, int wsShort, int wsLong, ModelLoss loss) {
-        int T = upload(inputs, targets, cuSeqlens);
+    public double evaluate(int[] tokens, int[] targets, int[] cuSeqlens, int wsShort, int wsLong, LossFunction loss) {
+        int T = upload(tokens, targets, cuSeqlens);
         forward(T, cuSeqlens.length, wsShort, wsLong);
-        return loss.evaluate(lossBuffers(T, false));
+        return loss.evaluate(lossBatch(T, new double[] {1.0}, false));
     }
 
     /** [T,V] raw head outputs z of the last {@link #evaluate} (gradients after a training step). */
-    public Tensor logits(int T) { return v("logits", T, V); }
+    public Tensor logits(int T) { return Activations.rows(head.logits(), T); }
 
-    private LossBuffers lossBuffers(int T, boolean train) {
-        Tensor logits = v("logits", T, V);
-        return new LossBuffers(ops, logits, train ? logits : null, v("tokens", T), v("targets", T), v("rowLosses", T),
-                v("targetWeights", T), buf.get("total"), cfg.softcap(), cfg.softcapDivisor());
+    /** The head's buffers for the loss; in training dLogits aliases logits (consumed by the backward). */
+    private LossBatch lossBatch(int T, double[] mtpWeights, boolean train) {
+        Head hd = head.at(T);
+        return new LossBatch(ops, hd.logits(), train ? hd.logits() : null, Activations.rows(inputs.tokens(), T),
+                Activations.rows(inputs.targets(), T), hd.rowLosses(),
+                hd.targetWeights(), hd.total(), mtpWeights, cfg.softcap(), cfg.softcapDivisor());
     }
 
-    private int upload(int[] inputs, int[] targets, int[] cu) {
-        int T = inputs.length;
+    private int upload(int[] tokens, int[] targets, int[] cu) {
+        int T = tokens.length;
         if (T < 1 || T > maxTokens) throw new IllegalArgumentException("micro-batch of " + T + " tokens; this model holds 1.." + maxTokens);
         if (targets.length != T) throw new IllegalArgumentException(targets.length + " targets for " + T + " inputs");
         if (cu.length < 2 || cu.length > cuCapacity) throw new IllegalArgumentException("cu_seqlens has " + cu.length + " entries (2.." + cuCapacity + ")");
@@ -378,12 +396,13 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         for (int i = 1; i < cu.length; i++) if (cu[i] < cu[i - 1]) throw new IllegalArgumentException("cu_seqlens decreases at entry " + i);
         int vs = cfg.vocabSize();
         for (int i = 0; i < T; i++) {
-            if (inputs[i] < 0 || inputs[i] >= vs) throw new IllegalArgumentException("input token " + inputs[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
+            if (tokens[i] < 0 || tokens[i] >= vs) throw new IllegalArgumentException("input token " + tokens[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
             if (targets[i] < 0 || targets[i] >= vs) throw new IllegalArgumentException("target " + targets[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
         }
-        copyInts(buf.get("tokens").view(0, T), inputs);
-        copyInts(buf.get("targets").view(0, T), targets);
-        copyInts(buf.get("cu").view(0, cu.length), cu);
+        Inputs in = inputs.at(T, cu.length);
+        copyInts(in.tokens(), tokens);
+        copyInts(in.targets(), targets);
+        copyInts(in.cuSeqlens(), cu);
         return T;
     }
 
@@ -400,10 +419,13 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         return (cfg.isLongWindow(layer) ? wsLong : wsShort) * cfg.blockSize();
     }
 
-    private Tensor prevOut(int i, int T) { return i == 0 ? v("x0", T, C) : v("l" + (i - 1) + ".out", T, C); }
+    /** The output of the block before block i (x0 before the first). */
+    private static Tensor previousOut(List<Block> bs, int i, Embedding e) { return i == 0 ? e.x0() : bs.get(i - 1).out(); }
 
-    /** The input of layer i before the λ mix (after the skip add in the skip-out layer). */
-    private Tensor pre(int i, int T) { return i == cfg.skipOutLayer() ? v("preSkip", T, C) : prevOut(i, T); }
+    /** What block i mixes with x0: the previous output, with the skip added in the skip-out layer. */
+    private Tensor blockInput(List<Block> bs, int i, Embedding e, Skip sk) {
+        return i == cfg.skipOutLayer() ? sk.merged() : previousOut(bs, i, e);
+    }
 
     /** The tensor a GEMM reads for {@code p}: its working copy in the activation dtype, or its value. */
     private Tensor mm(Parameter p) {
@@ -411,190 +433,198 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         return w != null ? w : p.value();
     }
 
-    private void forward(int T, int nCu, int wsShort, int wsLong) {
-        // the parameters changed since the last forward (optimizer step): refresh the working copies
-        for (var e : working.entrySet()) ops.convert(e.getValue(), e.getKey().value());
-        Tensor tokens = v("tokens", T), cu = buf.get("cu").view(0, nCu);
-        Tensor emb = v("emb", T, C), smeared = v("smeared", T, C), x0 = v("x0", T, C);
-        ops.embedding(emb, table(), tokens);
-        ops.smear(smeared, v("smearGate", T), emb, smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()));
-        ops.rmsNorm(x0, v("rrms0", T), smeared);
-        Tensor sigSkip = buf.get("sigSkip");
-        ops.sigmoid(sigSkip, sc(cfg.skipLambdaIndex()));
-        for (int i = 0; i < L; i++) {
-            String p = "l" + i + ".";
-            if (i == cfg.skipOutLayer())
-                ops.mix(v("preSkip", T, C), prevOut(i, T), null, 1, v("l" + cfg.skipInLayer() + ".out", T, C), sigSkip, 1);
-            Tensor h = v(p + "h", T, C);
-            ops.mix(h, pre(i, T), sc(cfg.residLambdaIndex(i)), 1, x0, x0Lambdas.value().view(i, 1), 1);
-            Tensor h2 = h;
-            if (cfg.hasAttention(i)) {
-                h2 = v(p + "h2", T, C);
-                attentionForward(i, T, h, h2, tokens, cu, window(i, wsShort, wsLong));
-            }
-            Tensor n2 = v(p + "n2", T, C), f = v(p + "f", T, F), g = v(p + "g", T, F), out = v(p + "out", T, C);
-            ops.rmsNorm(n2, v(p + "rrms2", T), h2);
-            ops.matmul(f, n2, mm(cFc[i]), false, true, 1, 0);
-            ops.reluSquared(g, f);
-            ops.matmul(out, g, mm(cProj[i]), false, false, 1, 0);
-            ops.add(out, out, h2);
-        }
-        Tensor xf = v("xf", T, C), nf = v("nf", T, C);
-        ops.mix(xf, v("l" + (L - 1) + ".out", T, C), null, 1, v("l" + cfg.backoutLayer() + ".out", T, C), sc(cfg.backoutLambdaIndex()), -1);
-        ops.rmsNorm(nf, v("rrmsf", T), xf);
-        ops.matmul(v("logits", T, V), nf, mm(lmHead), false, true, 1, 0);
-    }
-
+    /** Block {@code block} (0 q, 1 k, 2 v, 3 o) of layer i's stacked [4·HD, C] attention weight. */
     private Tensor w(int i, int block) { return mm(qkvo[i]).slice((long) block * HD, (long) (block + 1) * HD); }
 
     private Tensor dw(int i, int block) { return qkvo[i].grad().slice((long) block * HD, (long) (block + 1) * HD); }
 
-    private void attentionForward(int i, int T, Tensor h, Tensor h2, Tensor tokens, Tensor cu, int window) {
-        String p = "l" + i + ".";
-        Tensor n1 = v(p + "n1", T, C), nA = v(p + "nA", T, C);
-        ops.rmsNorm(n1, v(p + "rrms1", T), h);
-        ops.mix(nA, n1, sc(cfg.saLambdaIndex(i, 0)), 1, null, null, 0);
-        Tensor qRaw = v(p + "qRaw", T, HD), kRaw = v(p + "kRaw", T, HD);
-        Tensor q = v(p + "q", T, H, D), k = v(p + "k", T, H, D), vv = v(p + "v", T, HD);
-        ops.matmul(qRaw, nA, w(i, 0), false, true, 1, 0);
-        ops.matmul(kRaw, nA, w(i, 1), false, true, 1, 0);
-        ops.matmul(vv, nA, w(i, 2), false, true, 1, 0);
-        ops.rmsNorm(q.reshape((long) T * H, D), v(p + "rrmsQ", T * H), qRaw.reshape((long) T * H, D));
-        ops.rotary(q, q, yarn.freqs());
+    private void forward(int T, int nCu, int wsShort, int wsLong) {
+        // the parameters changed since the last forward (optimizer step): refresh the working copies
+        for (var e : working.entrySet()) ops.convert(e.getValue(), e.getKey().value());
+        Inputs in = inputs.at(T, nCu);
+        Embedding e = embedding.at(T);
+        Skip sk = skip.at(T);
+        List<Block> bs = blocks(T);
+        // x0 = rmsNorm(smear(table[tokens]))
+        ops.embedding(e.lookup(), table(), in.tokens());
+        ops.smear(e.smeared(), e.smearGate(), e.lookup(), smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()));
+        ops.rmsNorm(e.x0(), e.x0Rrms(), e.smeared());
+        ops.sigmoid(sk.gate(), sc(cfg.skipLambdaIndex()));
+        for (int i = 0; i < L; i++) {
+            Block b = bs.get(i);
+            // merged = previous out + σ(skip_λ)·out of skip-in
+            if (i == cfg.skipOutLayer())
+                ops.mix(sk.merged(), previousOut(bs, i, e), null, 1, bs.get(cfg.skipInLayer()).out(), sk.gate(), 1);
+            // in = resid_λ·(previous out or merged) + x0_λ·x0
+            ops.mix(b.in(), blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
+            if (b.attn() != null) attentionForward(i, b, in, attnScratch.at(T), window(i, wsShort, wsLong));
+            // out = mlpIn + relu²(rmsNorm(mlpIn)·c_fcᵀ)·c_proj
+            Tensor mlpIn = b.mlpIn();
+            ops.rmsNorm(b.mlpNorm(), b.mlpRrms(), mlpIn);
+            ops.matmul(b.fc(), b.mlpNorm(), mm(cFc[i]), false, true, 1, 0);
+            ops.reluSquared(b.act(), b.fc());
+            ops.matmul(b.out(), b.act(), mm(cProj[i]), false, false, 1, 0);
+            ops.add(b.out(), b.out(), mlpIn);
+        }
+        // logits = rmsNorm(last out − backout_λ·out of the backout layer)·lm_headᵀ
+        Head hd = head.at(T);
+        ops.mix(hd.x(), bs.get(L - 1).out(), null, 1, bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
+        ops.rmsNorm(hd.norm(), hd.rrms(), hd.x());
+        ops.matmul(hd.logits(), hd.norm(), mm(lmHead), false, true, 1, 0);
+    }
+
+    /** Writes block i's attention branch: {@code b.attn().out} = in + attention(in). */
+    private void attentionForward(int i, Block b, Inputs in, AttentionScratch scratch, int window) {
+        Attention a = b.attn();
+        // qkvIn = sa_λ0·rmsNorm(in)
+        ops.rmsNorm(a.norm(), a.normRrms(), b.in());
+        ops.mix(a.qkvIn(), a.norm(), sc(cfg.saLambdaIndex(i, 0)), 1, null, null, 0);
+        // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
+        ops.matmul(byToken(a.qProj()), a.qkvIn(), w(i, 0), false, true, 1, 0);
+        ops.matmul(byToken(a.kProj()), a.qkvIn(), w(i, 1), false, true, 1, 0);
+        ops.matmul(byToken(a.v()), a.qkvIn(), w(i, 2), false, true, 1, 0);
+        // q = rotary(rmsNorm(qProj)) per head
+        ops.rmsNorm(byHead(a.q()), flat(a.qRrms()), byHead(a.qProj()));
+        ops.rotary(a.q(), a.q(), yarn.freqs());
+        // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
         boolean shift = cfg.isLongWindow(i);
-        Tensor kn = shift ? v("kTmp", T, H, D) : k;
-        ops.rmsNorm(kn.reshape((long) T * H, D), v(p + "rrmsK", T * H), kRaw.reshape((long) T * H, D));
-        ops.rotary(kn, kn, yarn.freqs());
-        if (shift) ops.keyShift(k, kn);
+        Tensor kRotated = shift ? scratch.kUnshifted() : a.k();
+        ops.rmsNorm(byHead(kRotated), flat(a.kRrms()), byHead(a.kProj()));
+        ops.rotary(kRotated, kRotated, yarn.freqs());
+        if (shift) ops.keyShift(a.k(), kRotated);
+        // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
         if (ve >= 0) {
-            Tensor veTmp = v("veTmp", T, HD);
-            ops.embedding(veTmp, valueEmbeds[ve].value(), tokens);
-            ops.add(vv, vv, veTmp);
+            ops.embedding(scratch.valueEmbed(), valueEmbeds[ve].value(), in.tokens());
+            ops.add(byToken(a.v()), byToken(a.v()), scratch.valueEmbed());
         }
-        Tensor y = v(p + "y", T, H, D), yg = v(p + "yg", T, H, D), yb = v(p + "yb", T, HD);
-        ops.attention(y, buf.get(p + "lse").view(0, H, T), q, k, vv.reshape(T, H, D), cu, window, yarn.attnScale());
-        ops.headGate(yg, v(p + "gate", T, H), y, n1, attnGate[i].value());
-        ops.mix(yb, yg.reshape(T, HD), sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
-        ops.matmul(h2, yb, w(i, 3), false, true, 1, 0);
-        ops.add(h2, h2, h);
+        // attended = attention(q, k, v); gated = σ(norm[:, :G]·attn_gate)·attended
+        ops.attention(a.attended(), a.lse(), a.q(), a.k(), a.v(), in.cuSeqlens(), window, yarn.attnScale());
+        ops.headGate(a.gated(), a.gate(), a.attended(), a.norm(), attnGate[i].value());
+        // out = in + (sa_λ1·gated)·Woᵀ
+        ops.mix(byToken(a.projIn()), byToken(a.gated()), sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
+        ops.matmul(a.out(), byToken(a.projIn()), w(i, 3), false, true, 1, 0);
+        ops.add(a.out(), a.out(), b.in());
     }
 
     // ------------------------------------------------------------------ backward
 
+    /** The forward in reverse; the loss has left ∂L/∂logits in the logits buffer. */
     private void backward(int T, int nCu, int wsShort, int wsLong) {
-        Tensor tokens = v("tokens", T), cu = buf.get("cu").view(0, nCu);
-        Tensor dz = v("logits", T, V);
-        Tensor xf = v("xf", T, C), nf = v("nf", T, C), dxf = v("dxf", T, C), dnf = v("dnf", T, C);
-        ops.matmul(dnf, dz, mm(lmHead), false, false, 1, 0);
-        ops.matmul(lmHead.grad(), dz, nf, true, false, 1, 1);
-        ops.fill(dxf, 0);
-        ops.rmsNormBackward(dxf, dnf, xf, v("rrmsf", T));
-        Tensor dcur = v("dA", T, C), dnext = v("dB", T, C), dxb = v("dxb", T, C), dx0 = v("dx0", T, C), dskip = v("dskip", T, C);
-        ops.fill(dcur, 0);
-        ops.fill(dxb, 0);
-        ops.fill(dx0, 0);
-        ops.fill(dskip, 0);
-        Tensor backoutL = sc(cfg.backoutLambdaIndex());
-        ops.mixBackward(dcur, dxb, null, scg(cfg.backoutLambdaIndex()), dxf, v("l" + (L - 1) + ".out", T, C), null, 1,
-                v("l" + cfg.backoutLayer() + ".out", T, C), backoutL, -1);
-        Tensor x0 = v("x0", T, C);
+        Inputs in = inputs.at(T, nCu);
+        Embedding e = embedding.at(T);
+        Skip sk = skip.at(T);
+        List<Block> bs = blocks(T);
+        Head hd = head.at(T);
+        Gradients d = grads.at(T);
+        // logits = rmsNorm(x)·lm_headᵀ, x = last out − backout_λ·out of the backout layer
+        Tensor dLogits = hd.logits();
+        ops.matmul(d.headNorm(), dLogits, mm(lmHead), false, false, 1, 0);
+        ops.matmul(lmHead.grad(), dLogits, hd.norm(), true, false, 1, 1);
+        ops.fill(d.headX(), 0);
+        ops.rmsNormBackward(d.headX(), d.headNorm(), hd.x(), hd.rrms());
+        Tensor dStream = d.stream(), dNext = d.streamNext();
+        ops.fill(dStream, 0);
+        ops.fill(d.backout(), 0);
+        ops.fill(d.x0(), 0);
+        ops.fill(d.skip(), 0);
+        ops.mixBackward(dStream, d.backout(), null, scg(cfg.backoutLambdaIndex()), d.headX(), bs.get(L - 1).out(), null, 1,
+                bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
         for (int i = L - 1; i >= 0; i--) {
-            String p = "l" + i + ".";
-            if (i == cfg.backoutLayer()) ops.add(dcur, dcur, dxb);
-            if (i == cfg.skipInLayer()) ops.add(dcur, dcur, dskip);
-            // MLP: out = h2 + relu²(norm(h2)·c_fcᵀ)·c_proj
-            Tensor h = v(p + "h", T, C);
-            Tensor h2 = cfg.hasAttention(i) ? v(p + "h2", T, C) : h;
-            Tensor n2 = v(p + "n2", T, C), f = v(p + "f", T, F), g = v(p + "g", T, F);
-            Tensor dg = v("dg", T, F), df = v("df", T, F), dn2 = v("dn2", T, C);
-            ops.matmul(dg, dcur, mm(cProj[i]), false, true, 1, 0);
-            ops.matmul(cProj[i].grad(), g, dcur, true, false, 1, 1);
-            ops.fill(df, 0);
-            ops.reluSquaredBackward(df, dg, f);
-            ops.matmul(cFc[i].grad(), df, n2, true, false, 1, 1);
-            ops.matmul(dn2, df, mm(cFc[i]), false, false, 1, 0);
-            ops.rmsNormBackward(dcur, dn2, h2, v(p + "rrms2", T)); // dcur = ∂/∂h2
-            if (cfg.hasAttention(i)) attentionBackward(i, T, h, dcur, tokens, cu, window(i, wsShort, wsLong));
-            // h = resid_λ·pre + x0_λ·x0
-            ops.fill(dnext, 0);
-            ops.mixBackward(dnext, dx0, scg(cfg.residLambdaIndex(i)), x0Lambdas.grad().view(i, 1), dcur,
-                    pre(i, T), sc(cfg.residLambdaIndex(i)), 1, x0, x0Lambdas.value().view(i, 1), 1);
+            Block b = bs.get(i);
+            // dStream = ∂/∂out of block i, with the backout and skip paths that leave from it
+            if (i == cfg.backoutLayer()) ops.add(dStream, dStream, d.backout());
+            if (i == cfg.skipInLayer()) ops.add(dStream, dStream, d.skip());
+            // out = mlpIn + relu²(rmsNorm(mlpIn)·c_fcᵀ)·c_proj
+            Tensor mlpIn = b.mlpIn();
+            ops.matmul(d.act(), dStream, mm(cProj[i]), false, true, 1, 0);
+            ops.matmul(cProj[i].grad(), b.act(), dStream, true, false, 1, 1);
+            ops.fill(d.fc(), 0);
+            ops.reluSquaredBackward(d.fc(), d.act(), b.fc());
+            ops.matmul(cFc[i].grad(), d.fc(), b.mlpNorm(), true, false, 1, 1);
+            ops.matmul(d.mlpNorm(), d.fc(), mm(cFc[i]), false, false, 1, 0);
+            ops.rmsNormBackward(dStream, d.mlpNorm(), mlpIn, b.mlpRrms()); // dStream = ∂/∂mlpIn
+            if (b.attn() != null) attentionBackward(i, b, in, d, dStream, window(i, wsShort, wsLong));   // dStream = ∂/∂in
+            // in = resid_λ·(previous out or merged) + x0_λ·x0
+            ops.fill(dNext, 0);
+            ops.mixBackward(dNext, d.x0(), scg(cfg.residLambdaIndex(i)), x0Lambdas.grad().view(i, 1), dStream,
+                    blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
             if (i == cfg.skipOutLayer()) {
-                // pre = prev + σ(skip_λ)·skip
-                Tensor dsig = buf.get("dsig"), sigSkip = buf.get("sigSkip");
-                ops.fill(dcur, 0);
-                ops.fill(dsig, 0);
-                ops.mixBackward(dcur, dskip, null, dsig, dnext, prevOut(i, T), null, 1,
-                        v("l" + cfg.skipInLayer() + ".out", T, C), sigSkip, 1);
-                ops.sigmoidBackward(scg(cfg.skipLambdaIndex()), dsig, sigSkip);
+                // merged = previous out + σ(skip_λ)·out of skip-in
+                ops.fill(dStream, 0);
+                ops.fill(d.skipGate(), 0);
+                ops.mixBackward(dStream, d.skip(), null, d.skipGate(), dNext, previousOut(bs, i, e), null, 1,
+                        bs.get(cfg.skipInLayer()).out(), sk.gate(), 1);
+                ops.sigmoidBackward(scg(cfg.skipLambdaIndex()), d.skipGate(), sk.gate());
             } else {
-                Tensor t = dcur; dcur = dnext; dnext = t;
+                Tensor t = dStream; dStream = dNext; dNext = t;
             }
         }
-        // dcur = ∂/∂x0 through layer 0's residual input; dx0 holds the x0-λ paths
-        ops.add(dx0, dx0, dcur);
-        Tensor dsm = v("dsm", T, C), de = v("de", T, C);
-        ops.fill(dsm, 0);
-        ops.rmsNormBackward(dsm, dx0, v("smeared", T, C), v("rrms0", T));
-        ops.fill(de, 0);
-        ops.smearBackward(de, smearGate.grad().reshape(G), scg(cfg.smearLambdaIndex()), dsm, v("emb", T, C),
-                smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()), v("smearGate", T));
-        ops.embeddingBackward(splitEmbed ? embed.grad() : lmHead.grad(), de, tokens);
+        // dStream = ∂/∂x0 through layer 0's residual input; d.x0 holds the x0_λ paths
+        ops.add(d.x0(), d.x0(), dStream);
+        // x0 = rmsNorm(smear(table[tokens]))
+        ops.fill(d.smeared(), 0);
+        ops.rmsNormBackward(d.smeared(), d.x0(), e.smeared(), e.x0Rrms());
+        ops.fill(d.lookup(), 0);
+        ops.smearBackward(d.lookup(), smearGate.grad().reshape(G), scg(cfg.smearLambdaIndex()), d.smeared(), e.lookup(),
+                smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()), e.smearGate());
+        ops.embeddingBackward(splitEmbed ? embed.grad() : lmHead.grad(), d.lookup(), in.tokens());
     }
 
-    /** Accumulates the attention branch's gradients; {@code dh} = ∂/∂h2 on entry, += the branch's ∂/∂h on exit. */
-    private void attentionBackward(int i, int T, Tensor h, Tensor dh, Tensor tokens, Tensor cu, int window) {
-        String p = "l" + i + ".";
-        Tensor n1 = v(p + "n1", T, C), nA = v(p + "nA", T, C);
-        Tensor yg = v(p + "yg", T, HD), yb = v(p + "yb", T, HD);
-        Tensor dyb = v("dyb", T, HD), dyg = v("dyg", T, HD), dy = v("dy", T, H, D), dn1 = v("dn1", T, C), dnA = v("dnA", T, C);
-        // out = yb · Woᵀ
-        ops.matmul(dyb, dh, w(i, 3), false, false, 1, 0);
-        ops.matmul(dw(i, 3), dh, yb, true, false, 1, 1);
-        // yb = b · yg
-        ops.fill(dyg, 0);
-        ops.mixBackward(dyg, null, scg(cfg.saLambdaIndex(i, 1)), null, dyb, yg, sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
-        // yg = gate(n1) · y
-        ops.fill(dy, 0);
-        ops.fill(dn1, 0);
-        Tensor y = v(p + "y", T, H, D);
-        ops.headGateBackward(dy, dn1, attnGate[i].grad(), dyg.reshape(T, H, D), y, n1, attnGate[i].value(), v(p + "gate", T, H));
-        Tensor q = v(p + "q", T, H, D), k = v(p + "k", T, H, D), vv = v(p + "v", T, H, D);
-        Tensor dq = v("dq", T, H, D), dk = v("dk", T, H, D), dv = v("dv", T, H, D);
-        ops.fill(dq, 0);
-        ops.fill(dk, 0);
-        ops.fill(dv, 0);
-        ops.attentionBackward(dq, dk, dv, dy, q, k, vv, y, buf.get(p + "lse").view(0, H, T), cu, window, yarn.attnScale());
+    /**
+     * Accumulates the attention branch's gradients; {@code dOut} = ∂/∂attn.out on entry, and the
+     * branch's ∂/∂in is added to it (its residual part is already there).
+     */
+    private void attentionBackward(int i, Block b, Inputs in, Gradients d, Tensor dOut, int window) {
+        Attention a = b.attn();
+        // out = in + projIn·Woᵀ
+        ops.matmul(byToken(d.projIn()), dOut, w(i, 3), false, false, 1, 0);
+        ops.matmul(dw(i, 3), dOut, byToken(a.projIn()), true, false, 1, 1);
+        // projIn = sa_λ1·gated
+        ops.fill(d.gated(), 0);
+        ops.mixBackward(byToken(d.gated()), null, scg(cfg.saLambdaIndex(i, 1)), null, byToken(d.projIn()), byToken(a.gated()),
+                sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
+        // gated = σ(norm[:, :G]·attn_gate)·attended
+        ops.fill(d.attended(), 0);
+        ops.fill(d.attnNorm(), 0);
+        ops.headGateBackward(d.attended(), d.attnNorm(), attnGate[i].grad(), d.gated(), a.attended(), a.norm(), attnGate[i].value(),
+                a.gate());
+        // attended = attention(q, k, v)
+        ops.fill(d.q(), 0);
+        ops.fill(d.k(), 0);
+        ops.fill(d.v(), 0);
+        ops.attentionBackward(d.q(), d.k(), d.v(), d.attended(), a.q(), a.k(), a.v(), a.attended(), a.lse(), in.cuSeqlens(), window,
+                yarn.attnScale());
+        // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
-        if (ve >= 0) ops.embeddingBackward(valueEmbeds[ve].grad(), dv.reshape(T, HD), tokens);
-        Tensor dt1 = v("dt1", T, H, D), dt2 = v("dt2", T, H, D);
-        Tensor dkRot = dk;
+        if (ve >= 0) ops.embeddingBackward(valueEmbeds[ve].grad(), byToken(d.v()), in.tokens());
+        // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
+        Tensor dkRotated = d.k();
         if (cfg.isLongWindow(i)) {
-            ops.fill(dt1, 0);
-            ops.keyShiftBackward(dt1, dk);
-            dkRot = dt1;
+            ops.fill(d.kUnshifted(), 0);
+            ops.keyShiftBackward(d.kUnshifted(), d.k());
+            dkRotated = d.kUnshifted();
         }
-        Tensor dqRaw = v("dqRaw", T, HD), dkRaw = v("dkRaw", T, HD);
-        ops.fill(dt2, 0);
-        ops.rotaryBackward(dt2, dkRot, yarn.freqs());
-        ops.fill(dkRaw, 0);
-        ops.rmsNormBackward(dkRaw.reshape((long) T * H, D), dt2.reshape((long) T * H, D), v(p + "kRaw", T * H, D), v(p + "rrmsK", T * H));
-        ops.fill(dt2, 0);
-        ops.rotaryBackward(dt2, dq, yarn.freqs());
-        ops.fill(dqRaw, 0);
-        ops.rmsNormBackward(dqRaw.reshape((long) T * H, D), dt2.reshape((long) T * H, D), v(p + "qRaw", T * H, D), v(p + "rrmsQ", T * H));
-        // [q|k|v] = nA · W[0:3HD]ᵀ
-        Tensor dvf = dv.reshape(T, HD);
-        ops.matmul(dw(i, 0), dqRaw, nA, true, false, 1, 1);
-        ops.matmul(dw(i, 1), dkRaw, nA, true, false, 1, 1);
-        ops.matmul(dw(i, 2), dvf, nA, true, false, 1, 1);
-        ops.matmul(dnA, dqRaw, w(i, 0), false, false, 1, 0);
-        ops.matmul(dnA, dkRaw, w(i, 1), false, false, 1, 1);
-        ops.matmul(dnA, dvf, w(i, 2), false, false, 1, 1);
-        // nA = a · n1; n1 = norm(h)
-        ops.mixBackward(dn1, null, scg(cfg.saLambdaIndex(i, 0)), null, dnA, n1, sc(cfg.saLambdaIndex(i, 0)), 1, null, null, 0);
-        ops.rmsNormBackward(dh, dn1, h, v(p + "rrms1", T));
+        ops.fill(d.preRotary(), 0);
+        ops.rotaryBackward(d.preRotary(), dkRotated, yarn.freqs());
+        ops.fill(d.kProj(), 0);
+        ops.rmsNormBackward(byHead(d.kProj()), byHead(d.preRotary()), byHead(a.kProj()), flat(a.kRrms()));
+        // q = rotary(rmsNorm(qProj)) per head
+        ops.fill(d.preRotary(), 0);
+        ops.rotaryBackward(d.preRotary(), d.q(), yarn.freqs());
+        ops.fill(d.qProj(), 0);
+        ops.rmsNormBackward(byHead(d.qProj()), byHead(d.preRotary()), byHead(a.qProj()), flat(a.qRrms()));
+        // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
+        ops.matmul(dw(i, 0), byToken(d.qProj()), a.qkvIn(), true, false, 1, 1);
+        ops.matmul(dw(i, 1), byToken(d.kProj()), a.qkvIn(), true, false, 1, 1);
+        ops.matmul(dw(i, 2), byToken(d.v()), a.qkvIn(), true, false, 1, 1);
+        ops.matmul(d.qkvIn(), byToken(d.qProj()), w(i, 0), false, false, 1, 0);
+        ops.matmul(d.qkvIn(), byToken(d.kProj()), w(i, 1), false, false, 1, 1);
+        ops.matmul(d.qkvIn(), byToken(d.v()), w(i, 2), false, false, 1, 1);
+        // qkvIn = sa_λ0·rmsNorm(in)
+        ops.mixBackward(d.attnNorm(), null, scg(cfg.saLambdaIndex(i, 0)), null, d.qkvIn(), a.norm(), sc(cfg.saLambdaIndex(i, 0)), 1,
+                null, null, 0);
+        ops.rmsNormBackward(dOut, d.attnNorm(), b.in(), a.normRrms());
     }
 
     @Override public void close() {

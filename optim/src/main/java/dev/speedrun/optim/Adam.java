@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Adam with per-parameter lr_mul / wd_mul, bias correction and a pluggable decay rule (spec §5),
+ * Adam with per-parameter lr_mul / wd_mul, bias correction and the configured decay mask (spec §5),
  * sharded as spec §6: a parameter of at least {@link #SHARD_MIN_NUMEL} elements whose dim 0 divides
  * by the world size is reduce-scattered along dim 0 (average), each rank updates its rows with
  * moments for those rows only (ZeRO-1), and the rows are all-gathered; smaller parameters (and,
@@ -49,7 +49,6 @@ public final class Adam implements Optimizer {
     private final OptimizerConfig config;
     private final Ops ops;
     private final Collectives coll;
-    private final WeightDecayRule rule;
     private final MemoryArena arena;
     private final List<Parameter> params;
     private final List<Slot> slots = new ArrayList<>();
@@ -58,7 +57,6 @@ public final class Adam implements Optimizer {
         this.config = config;
         this.ops = ctx.ops();
         this.coll = ctx.collectives();
-        this.rule = ctx.decayRule();
         this.params = List.copyOf(params);
         this.arena = ops.backend().newArena();
         int world = coll.worldSize();
@@ -106,7 +104,7 @@ public final class Adam implements Optimizer {
     }
 
     private void update(Slot s, Tensor p, Tensor g, double lr, double decay) {
-        ops.adamStep(p, g, s.m, s.v, lr, config.beta1(), config.beta2(), config.eps(), s.step, decay, rule.mask());
+        ops.adamStep(p, g, s.m, s.v, lr, config.beta1(), config.beta2(), config.eps(), s.step, decay, config.decayMask());
     }
 
     @Override public List<String> stateNames() { return List.of(EXP_AVG, EXP_AVG_SQ); }

@@ -24,8 +24,8 @@ import java.util.Objects;
  *   <li>{@link PolarExpress} per block;</li>
  *   <li>variance reduction per block with one second-moment value per row (state);</li>
  *   <li>{@code p ← p − p·mask·(wd·wd_mul·lr)·lr_eff − v·lr_eff},
- *       {@code lr_eff = lr·lr_mul·sqrt(max(1, R/C))} of the full parameter shape; mask per the
- *       decay rule on v·p.</li>
+ *       {@code lr_eff = lr·lr_mul·sqrt(max(1, R/C))} of the full parameter shape; mask: the
+ *       configured {@code DecayMask} on v·p.</li>
  * </ol>
  * Sharding (spec §6): parameters of equal shape (and block split) form a group; their gradients
  * are stacked [n, R, C], padded with zero matrices to a multiple of the world size,
@@ -72,7 +72,6 @@ public final class NorMuon implements Optimizer {
     private final OptimizerConfig config;
     private final Ops ops;
     private final Collectives coll;
-    private final WeightDecayRule rule;
     private final MemoryArena arena;
     private final List<Parameter> params;
     private final List<Group> groups = new ArrayList<>();
@@ -83,7 +82,6 @@ public final class NorMuon implements Optimizer {
         this.config = config;
         this.ops = ctx.ops();
         this.coll = ctx.collectives();
-        this.rule = ctx.decayRule();
         this.params = List.copyOf(params);
         this.arena = ops.backend().newArena();
         int world = coll.worldSize(), rank = coll.rank();
@@ -193,7 +191,7 @@ public final class NorMuon implements Optimizer {
         double lr = config.lr() * plan.lrMultiplier();
         double lrEff = lr * m.p.spec().lrMul() * shapeMultiplier(m.p.value().shape());
         double decay = config.weightDecay() * m.p.spec().wdMul() * lr * lrEff;
-        ops.decayedUpdate(m.p.value().reshape(n), u, lrEff, decay, rule.mask());
+        ops.decayedUpdate(m.p.value().reshape(n), u, lrEff, decay, config.decayMask());
     }
 
     @Override public List<String> stateNames() { return List.of(MOMENTUM_BUFFER, SECOND_MOMENTUM); }

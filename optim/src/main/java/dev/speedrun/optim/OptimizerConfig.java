@@ -1,5 +1,6 @@
 package dev.speedrun.optim;
 
+import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.tensor.DType;
 import java.util.List;
 import java.util.Objects;
@@ -19,12 +20,14 @@ import java.util.Objects;
  * @param stateDType        dtype of the optimizer state (Adam moments, NorMuon momentum buffer and
  *                          second moments); null = the parameter's dtype. The record: BF16 Adam
  *                          moments and F32 NorMuon buffers on GPU.
- * @param decayRule         name of the {@link WeightDecayRule} ("decoupled" when null)
+ * @param decayMask         which elements weight decay touches, by the sign of update·param
+ *                          ({@link DecayMask#ALL}, plain decoupled decay, when null); the record's
+ *                          cautious masks are chosen by the cwd and adam-cwd-strict plugins
  * @param squareBlockLabels NorMuon only: labels whose [R, C] matrices (R a multiple of C) are treated as
  *                          R/C square [C, C] blocks after the momentum step (the record: "attn")
  */
 public record OptimizerConfig(String name, String type, List<String> labels, double lr, double beta1, double beta2,
-                              double eps, double weightDecay, DType stateDType, String decayRule,
+                              double eps, double weightDecay, DType stateDType, DecayMask decayMask,
                               List<String> squareBlockLabels) {
     public OptimizerConfig {
         Objects.requireNonNull(name, "optimizer name");
@@ -33,7 +36,7 @@ public record OptimizerConfig(String name, String type, List<String> labels, dou
             throw new IllegalArgumentException("optimizer '" + name + "' has no labels");
         labels = List.copyOf(labels);
         squareBlockLabels = squareBlockLabels == null ? List.of() : List.copyOf(squareBlockLabels);
-        if (decayRule == null) decayRule = WeightDecayRules.DEFAULT;
+        if (decayMask == null) decayMask = DecayMask.ALL;
         if (!(lr >= 0)) throw new IllegalArgumentException("optimizer '" + name + "': lr must be >= 0, got " + lr);
         if (!(weightDecay >= 0))
             throw new IllegalArgumentException("optimizer '" + name + "': weight decay must be >= 0, got " + weightDecay);
@@ -45,26 +48,26 @@ public record OptimizerConfig(String name, String type, List<String> labels, dou
             throw new IllegalArgumentException("optimizer '" + name + "': state dtype must be f64, f32 or bf16, got " + stateDType);
     }
 
-    /** An Adam instance with decoupled decay and state in the parameter dtype. */
+    /** An Adam instance with plain decay (every element) and state in the parameter dtype. */
     public static OptimizerConfig adam(String name, List<String> labels, double lr, double beta1, double beta2,
                                        double eps, double weightDecay) {
         return new OptimizerConfig(name, "adam", labels, lr, beta1, beta2, eps, weightDecay, null, null, List.of());
     }
 
-    /** A NorMuon instance with decoupled decay, state in the parameter dtype, no square blocks. */
+    /** A NorMuon instance with plain decay (every element), state in the parameter dtype, no square blocks. */
     public static OptimizerConfig normuon(String name, List<String> labels, double lr, double beta2, double weightDecay) {
         return new OptimizerConfig(name, "normuon", labels, lr, 0, beta2, 0, weightDecay, null, null, List.of());
     }
 
-    public OptimizerConfig withDecayRule(String rule) {
-        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, stateDType, rule, squareBlockLabels);
+    public OptimizerConfig withDecayMask(DecayMask mask) {
+        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, stateDType, mask, squareBlockLabels);
     }
 
     public OptimizerConfig withStateDType(DType dtype) {
-        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, dtype, decayRule, squareBlockLabels);
+        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, dtype, decayMask, squareBlockLabels);
     }
 
     public OptimizerConfig withSquareBlocks(List<String> blockLabels) {
-        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, stateDType, decayRule, blockLabels);
+        return new OptimizerConfig(name, type, labels, lr, beta1, beta2, eps, weightDecay, stateDType, decayMask, blockLabels);
     }
 }

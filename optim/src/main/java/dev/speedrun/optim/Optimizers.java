@@ -34,17 +34,16 @@ public final class Optimizers implements AutoCloseable {
         for (Optimizer o : optimizers) for (Parameter p : o.parameters()) byParam.put(p.name(), o);
     }
 
-    /** Single rank, rules from ServiceLoader. */
+    /** Single rank. */
     public static Optimizers build(List<OptimizerConfig> configs, ParameterTable table, Ops ops) {
-        return build(configs, table, ops, InProcessCollectives.create(1).getFirst(), WeightDecayRules.fromServiceLoader());
+        return build(configs, table, ops, InProcessCollectives.create(1).getFirst());
     }
 
     /**
      * Routes the parameters by label ({@link #route}), finds each config's provider by type
-     * (ServiceLoader) and its decay rule by name, and creates the instances in config order.
+     * (ServiceLoader), and creates the instances in config order.
      */
-    public static Optimizers build(List<OptimizerConfig> configs, ParameterTable table, Ops ops,
-                                   Collectives collectives, WeightDecayRules rules) {
+    public static Optimizers build(List<OptimizerConfig> configs, ParameterTable table, Ops ops, Collectives collectives) {
         Map<OptimizerConfig, List<Parameter>> routed = route(configs, table);
         Map<String, OptimizerProvider> providers = providers();
         List<Optimizer> built = new ArrayList<>();
@@ -54,8 +53,7 @@ public final class Optimizers implements AutoCloseable {
                 if (provider == null)
                     throw new IllegalArgumentException("optimizer '" + c.name() + "' has unknown type '" + c.type()
                             + "' (valid: " + String.join(", ", providers.keySet().stream().sorted().toList()) + ")");
-                WeightDecayRule rule = rules.get(c.decayRule());
-                built.add(provider.create(c, routed.get(c), new OptimizerContext(ops, collectives, rule)));
+                built.add(provider.create(c, routed.get(c), new OptimizerContext(ops, collectives)));
             }
         } catch (RuntimeException e) {
             built.forEach(Optimizer::close);

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.collective.InProcessCollectives;
@@ -25,7 +26,7 @@ class EdgeCaseTest {
     private static final Ops OPS = Kernels.cpu();
 
     private static Optimizers build(List<OptimizerConfig> cfgs, TestTables.Table t) {
-        return Optimizers.build(cfgs, t, OPS, InProcessCollectives.create(1).getFirst(), TestTables.RULES);
+        return Optimizers.build(cfgs, t, OPS, InProcessCollectives.create(1).getFirst());
     }
 
     private static double[] ramp(long n, double scale) {
@@ -46,7 +47,7 @@ class EdgeCaseTest {
             p0[2] = 0; // a zero parameter stays zero either way
             HostData.write(p.value(), p0);
             try (Optimizers o = build(List.of(OptimizerConfig.adam("adam", List.of("w"), lr, 0.9, 0.99, 1e-8, wd)
-                    .withDecayRule(TestTables.ruleFor(cmp))), t)) {
+                    .withDecayMask(TestTables.maskFor(cmp))), t)) {
                 o.zeroAllGrads();
                 o.step(new StepPlan(1, 1.0, 0.9, true, Set.of()));
                 double[] got = HostData.toDoubles(p.value());
@@ -73,7 +74,7 @@ class EdgeCaseTest {
             p0[4] = 0;
             HostData.write(p.value(), p0);
             try (Optimizers o = build(List.of(OptimizerConfig.normuon("nm", List.of("m"), lr, 0.95, wd)
-                    .withDecayRule(TestTables.ruleFor(cmp))), t)) {
+                    .withDecayMask(TestTables.maskFor(cmp))), t)) {
                 o.zeroAllGrads();
                 o.step(new StepPlan(0, 1.0, 0.9, false, Set.of()));
                 double[] got = HostData.toDoubles(p.value());
@@ -149,28 +150,14 @@ class EdgeCaseTest {
                     new OptimizerConfig("o", "sgd", List.of("lx", "ly", "lz"), 0.1, 0, 0, 0, 0, null, null, null)), t));
             assertTrue(type.getMessage().contains("unknown type 'sgd'") && type.getMessage().contains("adam")
                     && type.getMessage().contains("normuon"), type.getMessage());
-            IllegalArgumentException rule = assertThrows(IllegalArgumentException.class, () -> build(List.of(
-                    OptimizerConfig.adam("o", List.of("lx", "ly", "lz"), 0.1, 0.8, 0.9, 1e-8, 0).withDecayRule("nope")), t));
-            assertTrue(rule.getMessage().contains("unknown weight-decay rule 'nope'") && rule.getMessage().contains("decoupled"),
-                    rule.getMessage());
         }
     }
 
     @Test
-    void providersAndRulesAreFoundByName() {
+    void providersAreFoundByNameAndDecayIsPlainByDefault() {
         assertTrue(Optimizers.providers().keySet().containsAll(List.of("adam", "normuon")));
-        assertEquals(dev.speedrun.kernels.DecayMask.ALL, WeightDecayRules.fromServiceLoader().get("decoupled").mask());
-        // a rule registered with ServiceLoader (test resources) is found by name, as plugins' rules are
-        assertEquals(dev.speedrun.kernels.DecayMask.GT, WeightDecayRules.fromServiceLoader().get(ServiceLoadedRule.NAME).mask());
-    }
-
-    /** Registered in src/test/resources/META-INF/services, like the cwd plugins' rules. */
-    public static final class ServiceLoadedRule implements WeightDecayRule {
-        static final String NAME = "test-service-loaded";
-
-        @Override public String name() { return NAME; }
-
-        @Override public dev.speedrun.kernels.DecayMask mask() { return dev.speedrun.kernels.DecayMask.GT; }
+        assertEquals(DecayMask.ALL, OptimizerConfig.adam("a", List.of("x"), 0.1, 0.8, 0.9, 1e-8, 0).decayMask());
+        assertEquals(DecayMask.ALL, OptimizerConfig.normuon("n", List.of("x"), 0.02, 0.95, 0).decayMask());
     }
 
     /** Sharding really happens in the synthetic model: Adam slices large tensors, NorMuon spreads owners. */
@@ -180,7 +167,7 @@ class EdgeCaseTest {
         InProcessCollectives.run(4, c -> {
             try (MemoryArena a = OPS.backend().newArena()) {
                 var t = TestTables.table(a, DType.F32, SyntheticRun.specs());
-                try (Optimizers o = Optimizers.build(SyntheticRun.configs(), t, OPS, c, TestTables.RULES)) {
+                try (Optimizers o = Optimizers.build(SyntheticRun.configs(), t, OPS, c)) {
                     Adam adam = (Adam) o.get("adam");
                     NorMuon nm = (NorMuon) o.get("normuon");
                     StringBuilder sb = new StringBuilder();

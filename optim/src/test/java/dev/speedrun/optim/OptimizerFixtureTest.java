@@ -75,7 +75,7 @@ class OptimizerFixtureTest {
         assertEquals(c.get("shape_mult").asDouble(), NorMuon.shapeMultiplier(Shape.of(shape)), 1e-15, name + " shape_mult");
         OptimizerConfig cfg = OptimizerConfig.normuon("normuon", List.of(label), c.get("lr").asDouble(),
                         c.get("beta2").asDouble(), c.get("weight_decay").asDouble())
-                .withDecayRule(TestTables.ruleFor(c.get("cautious_mask").asText()))
+                .withDecayMask(TestTables.maskFor(c.get("cautious_mask").asText()))
                 .withSquareBlocks(split ? List.of(label) : List.of());
         if (split) assertEquals(4, shape[0] / shape[1], name + ": the split case should have 4 square blocks");
         run(name, c, d, spec, cfg, step -> new StepPlan(step, 1.0, c.get("momentum").asDouble(), false, Set.of()));
@@ -88,7 +88,7 @@ class OptimizerFixtureTest {
         OptimizerConfig cfg = OptimizerConfig.adam("adam", List.of("adam_param"), c.get("lr").asDouble(),
                         c.get("beta1").asDouble(), c.get("beta2").asDouble(), c.get("eps").asDouble(),
                         c.get("weight_decay").asDouble())
-                .withDecayRule(TestTables.ruleFor(c.get("cautious_mask").asText()));
+                .withDecayMask(TestTables.maskFor(c.get("cautious_mask").asText()));
         run(name, c, d, spec, cfg, step -> new StepPlan(step, 1.0, 0.0, true, Set.of()));
     }
 
@@ -99,7 +99,7 @@ class OptimizerFixtureTest {
             Parameter p = table.parameters().getFirst();
             HostData.write(p.value(), flat(c.get("param_before")));
             try (Optimizers opt = Optimizers.build(List.of(cfg), table, OPS,
-                    dev.speedrun.kernels.collective.InProcessCollectives.create(1).getFirst(), TestTables.RULES)) {
+                    dev.speedrun.kernels.collective.InProcessCollectives.create(1).getFirst())) {
                 opt.zeroAllGrads();
                 int step = 0;
                 for (JsonNode s : c.get("steps")) {

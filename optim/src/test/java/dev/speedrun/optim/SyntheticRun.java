@@ -1,6 +1,7 @@
 package dev.speedrun.optim;
 
 import dev.speedrun.kernels.Collectives;
+import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.collective.InProcessCollectives;
@@ -58,11 +59,11 @@ final class SyntheticRun {
     static List<OptimizerConfig> configs() {
         return List.of(
                 OptimizerConfig.normuon("normuon", List.of("attn_gate", "attn", "mlp"), 0.023, 0.95, 1.2)
-                        .withSquareBlocks(List.of("attn")).withDecayRule(TestTables.CAUTIOUS_GE.name()),
+                        .withSquareBlocks(List.of("attn")).withDecayMask(DecayMask.GE),
                 OptimizerConfig.adam("adam", List.of("lm_head", "value_embed", "smear_gate", "x0_lambdas", "embed"),
-                        0.008, 0.65, 0.95, 1e-8, 0.005).withDecayRule(TestTables.CAUTIOUS_GT.name()),
+                        0.008, 0.65, 0.95, 1e-8, 0.005).withDecayMask(DecayMask.GT),
                 OptimizerConfig.adam(SCALARS_OPT, List.of("scalars"), 0.008, 0.9, 0.99, 1e-8, 0.005)
-                        .withDecayRule(TestTables.CAUTIOUS_GT.name()));
+                        .withDecayMask(DecayMask.GT));
     }
 
     static StepPlan plan(int step) {
@@ -124,7 +125,7 @@ final class SyntheticRun {
                     Parameter p = ps.get(j);
                     HostData.write(p.value(), resume != null ? resume.values().get(p.name()) : init(j, p.value().numel()));
                 }
-                try (Optimizers opt = Optimizers.build(configs(), table, ops, c, TestTables.RULES)) {
+                try (Optimizers opt = Optimizers.build(configs(), table, ops, c)) {
                     opt.zeroAllGrads();
                     if (resume != null) importAll(opt, ps, resume, arena, dtype);
                     for (int step = from; step < to; step++) {

@@ -13,20 +13,15 @@ import dev.speedrun.testsupport.Fixtures;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Test helpers: parameter tables on an arena, fixtures, the cautious rules the plugins supply. */
+/** Test helpers: parameter tables on an arena, fixtures, the cautious masks of the fixtures. */
 final class TestTables {
     private TestTables() {}
 
-    /** The cautious rules (supplied by the cwd / adam-cwd-strict plugins in a real run). */
-    static final WeightDecayRule CAUTIOUS_GE = WeightDecayRule.of("test-cautious>=", DecayMask.GE);
-    static final WeightDecayRule CAUTIOUS_GT = WeightDecayRule.of("test-cautious>", DecayMask.GT);
-    static final WeightDecayRules RULES = WeightDecayRules.fromServiceLoader().with(CAUTIOUS_GE, CAUTIOUS_GT);
-
-    /** The rule for a fixture's "cautious_mask" (">=" or ">"). */
-    static String ruleFor(String cautiousMask) {
+    /** The mask for a fixture's "cautious_mask" (">=" or ">"). */
+    static DecayMask maskFor(String cautiousMask) {
         return switch (cautiousMask) {
-            case ">=" -> CAUTIOUS_GE.name();
-            case ">" -> CAUTIOUS_GT.name();
+            case ">=" -> DecayMask.GE;
+            case ">" -> DecayMask.GT;
             default -> throw new IllegalArgumentException("unknown cautious_mask '" + cautiousMask + "' in optimizers.json");
         };
     }

@@ -9,8 +9,8 @@ import java.util.Map;
  * The resolved configuration of a training run (YAML keys in snake_case; see configs/*.yaml).
  *
  * @param backend        "cpu" or "cuda" (any registered backend name)
- * @param precision      model dtypes: "auto" (mixed on cuda, f32 elsewhere), "mixed" (the record's BF16
- *                       activations, see dev.speedrun.model.Precision), "f32", "f64" or "bf16"
+ * @param precision      model dtypes: auto (mixed on cuda, f32 elsewhere), mixed (the record's BF16
+ *                       activations, see dev.speedrun.model.Precision), f32, f64 or bf16; auto when null
  * @param worldSize      ranks (GPUs, or threads on CPU)
  * @param seed           parameter-init seed
  * @param trainData      glob of the training shards
@@ -26,12 +26,13 @@ import java.util.Map;
  * @param checkpoint     checkpoint cadence
  * @param maxSteps       stop after this many steps (0: run the whole schedule); the schedule is unchanged
  */
-public record TrainConfig(String backend, String precision, int worldSize, long seed, String trainData, String valData, String out,
+public record TrainConfig(String backend, PrecisionChoice precision, int worldSize, long seed, String trainData, String valData, String out,
                           List<String> plugins, Map<String, JsonNode> pluginOptions, ModelSection model,
                           int microBatches, ScheduleConfig schedule, OptimSection optim, ValidationSection validation,
                           CheckpointSection checkpoint, int maxSteps) {
 
     public TrainConfig {
+        if (precision == null) precision = PrecisionChoice.AUTO;
         plugins = plugins == null ? List.of() : List.copyOf(plugins);
         pluginOptions = pluginOptions == null ? Map.of() : Map.copyOf(pluginOptions);
     }

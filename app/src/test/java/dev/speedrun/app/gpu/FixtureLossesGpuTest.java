@@ -4,13 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.speedrun.app.ModelLosses;
 import dev.speedrun.kernels.Ops;
+import dev.speedrun.losses.LossFunction;
 import dev.speedrun.losses.LossFunctions;
 import dev.speedrun.model.Checkpoints;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.model.ModelLoss;
 import dev.speedrun.tensor.DType;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -33,7 +32,7 @@ class FixtureLossesGpuTest {
         int[] tokens = GpuModelSupport.ints(fx.get("tokens")), targets = GpuModelSupport.ints(fx.get("targets"));
         int[] cu = GpuModelSupport.ints(fx.get("cu_seqlens"));
         int wsS = fx.get("ws_short").asInt(), wsL = fx.get("ws_long").asInt();
-        ModelLoss loss = ModelLosses.of(LossFunctions.defaultLoss());
+        LossFunction loss = LossFunctions.defaultLoss();
         try (Gpt gpt = new Gpt(cfg, ops, DType.F32, tokens.length, 1, 0)) {
             Checkpoints.load(gpt, GpuModelSupport.fixtures().resolve(fx.get("weights_file").asText()));
             for (JsonNode u : fx.get("yarn_updates")) gpt.yarn().apply(u.get(0).asInt(), u.get(1).asInt());

@@ -2,7 +2,6 @@ package dev.speedrun.app.gpu;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.speedrun.app.ModelLosses;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.losses.LossFunctions;
 import dev.speedrun.model.Gpt;
@@ -42,7 +41,7 @@ class RecordSizeGpuTest {
         try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 1234);
              MemoryArena scratch = ops.backend().newArena()) {
             long t0 = System.nanoTime();
-            double loss = gpt.forwardBackward(in, tg, cu, 3, 7, ModelLosses.of(LossFunctions.defaultLoss()), new double[] {1.0}, 1.0) / T;
+            double loss = gpt.forwardBackward(in, tg, cu, 3, 7, LossFunctions.defaultLoss(), new double[] {1.0}, 1.0) / T;
             ops.backend().synchronize();
             double ms = (System.nanoTime() - t0) / 1e6;
             double lnV = Math.log(cfg.vocabPadded());

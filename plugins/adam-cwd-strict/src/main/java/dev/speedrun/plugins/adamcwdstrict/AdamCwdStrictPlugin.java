@@ -4,6 +4,7 @@ import com.google.inject.AbstractModule;
 import com.google.inject.Module;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.plugin.DecayPolicy;
+import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.Extensions;
 import dev.speedrun.plugin.NoOptions;
 import dev.speedrun.plugin.Plugin;
@@ -28,7 +29,7 @@ public final class AdamCwdStrictPlugin implements Plugin<NoOptions> {
         return new AbstractModule() {
             @Override protected void configure() {
                 Extensions.decayPolicies(binder()).addBinding()
-                        .toInstance(new DecayPolicy(DecayPolicy.ADAM, DecayMask.GT, PRIORITY, NAME));
+                        .toInstance(new DecayPolicy(OptimizerFamily.ADAM, DecayMask.GT, PRIORITY, NAME));
             }
         };
     }

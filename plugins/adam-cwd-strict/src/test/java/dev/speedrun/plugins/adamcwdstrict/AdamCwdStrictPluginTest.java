@@ -8,6 +8,7 @@ import com.google.inject.Key;
 import com.google.inject.TypeLiteral;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.plugin.DecayPolicy;
+import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.Extensions;
 import dev.speedrun.plugin.NoOptions;
 import dev.speedrun.plugin.Plugin;
@@ -19,8 +20,8 @@ class AdamCwdStrictPluginTest {
     /** What cwd contributes (this module does not depend on cwd): cautious ≥ at a lower priority. */
     static final com.google.inject.Module CWD_LIKE = new AbstractModule() {
         @Override protected void configure() {
-            Extensions.decayPolicies(binder()).addBinding().toInstance(new DecayPolicy(DecayPolicy.ADAM, DecayMask.GE, 10, "cwd"));
-            Extensions.decayPolicies(binder()).addBinding().toInstance(new DecayPolicy(DecayPolicy.NORMUON, DecayMask.GE, 10, "cwd"));
+            Extensions.decayPolicies(binder()).addBinding().toInstance(new DecayPolicy(OptimizerFamily.ADAM, DecayMask.GE, 10, "cwd"));
+            Extensions.decayPolicies(binder()).addBinding().toInstance(new DecayPolicy(OptimizerFamily.NORMUON, DecayMask.GE, 10, "cwd"));
         }
     };
 
@@ -37,11 +38,11 @@ class AdamCwdStrictPluginTest {
         var strict = new AdamCwdStrictPlugin().module(NoOptions.INSTANCE);
         for (var p : new Set[] {policies(CWD_LIKE, strict), policies(strict, CWD_LIKE)}) {
             @SuppressWarnings("unchecked") Set<DecayPolicy> ps = p;
-            assertEquals(DecayMask.GT, DecayPolicy.resolve(ps, DecayPolicy.ADAM), "order must not matter");
-            assertEquals(DecayMask.GE, DecayPolicy.resolve(ps, DecayPolicy.NORMUON));
+            assertEquals(DecayMask.GT, DecayPolicy.resolve(ps, OptimizerFamily.ADAM), "order must not matter");
+            assertEquals(DecayMask.GE, DecayPolicy.resolve(ps, OptimizerFamily.NORMUON));
         }
         var off = policies(CWD_LIKE);
-        assertEquals(DecayMask.GE, DecayPolicy.resolve(off, DecayPolicy.ADAM));
+        assertEquals(DecayMask.GE, DecayPolicy.resolve(off, OptimizerFamily.ADAM));
     }
 
     @Test void registeredWithServiceLoader() {

@@ -4,6 +4,7 @@ import com.google.inject.AbstractModule;
 import com.google.inject.Module;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.plugin.DecayPolicy;
+import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.Extensions;
 import dev.speedrun.plugin.Plugin;
 
@@ -28,9 +29,9 @@ public final class CwdPlugin implements Plugin<CwdOptions> {
             @Override protected void configure() {
                 var policies = Extensions.decayPolicies(binder());
                 if (options.normuon())
-                    policies.addBinding().toInstance(new DecayPolicy(DecayPolicy.NORMUON, DecayMask.GE, PRIORITY, NAME));
+                    policies.addBinding().toInstance(new DecayPolicy(OptimizerFamily.NORMUON, DecayMask.GE, PRIORITY, NAME));
                 if (options.adam())
-                    policies.addBinding().toInstance(new DecayPolicy(DecayPolicy.ADAM, DecayMask.GE, PRIORITY, NAME));
+                    policies.addBinding().toInstance(new DecayPolicy(OptimizerFamily.ADAM, DecayMask.GE, PRIORITY, NAME));
             }
         };
     }

@@ -8,6 +8,7 @@ import com.google.inject.Key;
 import com.google.inject.TypeLiteral;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.plugin.DecayPolicy;
+import dev.speedrun.plugin.OptimizerFamily;
 import dev.speedrun.plugin.Extensions;
 import dev.speedrun.plugin.Plugin;
 import java.util.ServiceLoader;
@@ -26,26 +27,26 @@ class CwdPluginTest {
 
     @Test void withoutCwdBothOptimizersDecayEverything() {
         var p = policies();
-        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, DecayPolicy.NORMUON));
-        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, DecayPolicy.ADAM));
+        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, OptimizerFamily.NORMUON));
+        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, OptimizerFamily.ADAM));
     }
 
     @Test void cwdMakesBothCautiousGe() {
         var p = policies(new CwdPlugin().module(CwdOptions.DEFAULT));
-        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, DecayPolicy.NORMUON));
-        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, DecayPolicy.ADAM));
+        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, OptimizerFamily.NORMUON));
+        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, OptimizerFamily.ADAM));
     }
 
     @Test void optionsSelectTheOptimizers() {
         var p = policies(new CwdPlugin().module(new CwdOptions(true, false)));
-        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, DecayPolicy.NORMUON));
-        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, DecayPolicy.ADAM));
+        assertEquals(DecayMask.GE, DecayPolicy.resolve(p, OptimizerFamily.NORMUON));
+        assertEquals(DecayMask.ALL, DecayPolicy.resolve(p, OptimizerFamily.ADAM));
     }
 
     @Test void conflictingPoliciesAtOnePriorityAreAnError() {
-        var a = new DecayPolicy(DecayPolicy.ADAM, DecayMask.GE, 1, "a");
-        var b = new DecayPolicy(DecayPolicy.ADAM, DecayMask.GT, 1, "b");
-        var ex = assertThrows(IllegalStateException.class, () -> DecayPolicy.resolve(java.util.List.of(a, b), DecayPolicy.ADAM));
+        var a = new DecayPolicy(OptimizerFamily.ADAM, DecayMask.GE, 1, "a");
+        var b = new DecayPolicy(OptimizerFamily.ADAM, DecayMask.GT, 1, "b");
+        var ex = assertThrows(IllegalStateException.class, () -> DecayPolicy.resolve(java.util.List.of(a, b), OptimizerFamily.ADAM));
         assertTrue(ex.getMessage().contains("a") && ex.getMessage().contains("b"));
     }
 
