@@ -46,7 +46,6 @@ public final class RunLauncher {
         modules.add(new CoreModule(cfg));
         for (var s : selected) modules.add(s.module());
         Injector injector = Guice.createInjector(Stage.PRODUCTION, modules);
-        Trainer.precision(cfg.precision(), cfg.backend());
         return new Prepared(source, tree, cfg, injector, selected, registry, be);
     }
 
@@ -92,5 +91,5 @@ public final class RunLauncher {
     public static Map<String, String> checkpointInfo(Path checkpoint) { return TrainCheckpoint.readState(checkpoint).info(); }
 
     /** The model precision a configuration trains in ("auto" resolved for its backend). */
-    public static Precision precision(TrainConfig cfg) { return Trainer.precision(cfg.precision(), cfg.backend()); }
+    public static Precision precision(TrainConfig cfg) { return cfg.precision().resolve(cfg.backend()); }
 }

@@ -2,7 +2,6 @@ package dev.speedrun.app.research;
 
 import com.google.inject.Key;
 import com.google.inject.TypeLiteral;
-import dev.speedrun.app.ModelLosses;
 import dev.speedrun.app.PluginRegistry;
 import dev.speedrun.app.RunLauncher;
 import dev.speedrun.app.config.ConfigException;
@@ -15,7 +14,6 @@ import dev.speedrun.losses.LossFunction;
 import dev.speedrun.model.Checkpoints;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.model.ModelLoss;
 import dev.speedrun.model.ParameterTable;
 import dev.speedrun.schedules.RecordSchedules;
 import dev.speedrun.schedules.TrainingContext;
@@ -112,7 +110,7 @@ public final class SampleTextCommand implements Callable<Integer> {
         int maxT = Math.max(bs, (m.maxSeqLen() + bs - 1) / bs * bs);
         RecordSchedules sched = p.injector().getInstance(RecordSchedules.class);
         Set<TrainingHook> hooks = p.injector().getInstance(Key.get(new TypeLiteral<Set<TrainingHook>>() {}));
-        ModelLoss loss = ModelLosses.of(p.injector().getInstance(LossFunction.class));
+        LossFunction loss = p.injector().getInstance(LossFunction.class);
         Ops ops = Kernels.ops(cfg.backend());
 
         List<Integer> ctx = new ArrayList<>();
