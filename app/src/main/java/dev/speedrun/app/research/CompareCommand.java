@@ -200,9 +200,9 @@ public final class CompareCommand implements Callable<Integer> {
                           double tgt, String tgtSource) {
         StringBuilder sb = new StringBuilder();
         sb.append("# Comparison of ").append(String.join(", ", dirs.stream().map(Path::toString).toList())).append("\n\n");
-        sb.append(fmt("%d run folders: %d finished in %d groups, %d not finished. Groups are runs with the same configuration apart from the seed. "
-                        + "Target: %s (from %s). Baseline: `%s`. Significance level shown: %s.%n%n", all.size(), all.size() - left.size(),
-                groups.size(), left.size(), Double.isNaN(tgt) ? "none" : fmt("%.4f", tgt), tgtSource, groups.get(base).label(), alpha));
+        sb.append(fmt("%d run folder%s: %d finished in %d group%s, %d not finished. Groups are runs with the same configuration apart from the seed. "
+                        + "Target: %s (from %s). Baseline: `%s`. Significance level shown: %s.%n%n", all.size(), all.size() == 1 ? "" : "s",
+                all.size() - left.size(), groups.size(), groups.size() == 1 ? "" : "s", left.size(), Double.isNaN(tgt) ? "none" : fmt("%.4f", tgt), tgtSource, groups.get(base).label(), alpha));
         sb.append("## Final validation loss\n\n");
         sb.append("Mean ± 95% t interval; the one-sided one-sample t-test has H1: mean < target.\n\n");
         sb.append("| group | n | mean | std | 95% CI | t vs target | p (mean < target) | verdict |\n|---|---:|---:|---:|---|---:|---:|---|\n");
