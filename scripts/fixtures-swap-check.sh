@@ -26,7 +26,7 @@ rows[10][head.index("mtp_w1")] = str(float(rows[10][head.index("mtp_w1")]) * 1.0
 rows[10][head.index("embed_split")] = str(1 - int(rows[10][head.index("embed_split")]))
 csv.writer(open(f"{d}/schedules_record178.csv", "w", newline=""), lineterminator="\n").writerows(rows)
 PY
-tests='FixturesTest,SoftcapCrossEntropyTest,FixtureParityTest,CheckpointTest,MixedPrecisionTest,YarnTest,OptimizerFixtureTest,RecordSchedulesTest,BosBatchesFixtureTest,MtpPluginTest,UntieScheduleTest,LossCommandTest,BuiltInRecordConfigsTest'
+tests='FixturesTest,SoftcapCrossEntropyTest,CpuLossTest,FixtureParityTest,CheckpointTest,MixedPrecisionTest,YarnTest,OptimizerFixtureTest,RecordSchedulesTest,BosBatchesFixtureTest,MtpPluginTest,UntieScheduleTest,LossCommandTest,BuiltInRecordConfigsTest'
 run() { ./mvnw -B -ntp -Dcuda.skip=true -Dfixtures.dir="$1" -Dtest="$tests" -Dsurefire.failIfNoSpecifiedTests=false \
           -Dmaven.test.failure.ignore=true verify -pl app -am > "$2" 2>&1 || true; }
 echo "fixtures-swap-check: unchanged copy in $tmp/copy"
@@ -39,7 +39,7 @@ run "$tmp/perturbed" "$tmp/perturbed.log"
 failed=$(grep -E '^\[ERROR\] (Failures|Errors):|^\[ERROR\]   [A-Za-z]+Test' "$tmp/perturbed.log" | grep -oE '[A-Za-z]+Test\.[A-Za-z0-9_]+' | sort -u)
 echo "$failed" | sed 's/^/  failed: /'
 missing=0
-for t in SoftcapCrossEntropyTest FixtureParityTest OptimizerFixtureTest RecordSchedulesTest BosBatchesFixtureTest MtpPluginTest UntieScheduleTest LossCommandTest YarnTest; do
+for t in SoftcapCrossEntropyTest CpuLossTest FixtureParityTest OptimizerFixtureTest RecordSchedulesTest BosBatchesFixtureTest MtpPluginTest UntieScheduleTest LossCommandTest YarnTest; do
   echo "$failed" | grep -q "^$t\." || { echo "fixtures-swap-check: $t did not fail on the perturbed set" >&2; missing=1; }
 done
 [ "$missing" = 0 ] || exit 1

@@ -35,6 +35,12 @@ if ! nvcc="$(find_nvcc)"; then
   exit 0
 fi
 
+# Fatbins of modules whose .cu file is gone (renamed or merged into another family) must not ship.
+for fb in "$out"/*.fatbin; do
+  [ -e "$fb" ] || continue
+  [ -f "$src/$(basename "$fb" .fatbin).cu" ] || rm -f "$fb"
+done
+
 arch="-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90"
 # Up to date when every fatbin is newer than every source and header.
 newest_src="$(ls -t "$src"/*.cu "$src"/*.cuh | head -1)"

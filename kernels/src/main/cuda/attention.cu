@@ -47,9 +47,9 @@ __device__ __forceinline__ void load_tile(float (*tile)[ATT_MAXD + 1], const voi
     }
 }
 
-extern "C" __global__ void attn_fwd(void* out, int odt, float* lse, const void* q, int qdt, const void* k, int kdt,
-                                    const void* v, int vdt, const int* cu, int S, int T, int H, int D, int window,
-                                    float scale) {
+extern "C" __global__ void attention(void* out, int odt, float* lse, const void* q, int qdt, const void* k, int kdt,
+                                     const void* v, int vdt, const int* cu, int S, int T, int H, int D, int window,
+                                     float scale) {
     __shared__ float Ks[ATT_BK][ATT_MAXD + 1];
     __shared__ float Vs[ATT_BK][ATT_MAXD + 1];
     __shared__ float Qs[ATT_WARPS][ATT_MAXD];
@@ -98,8 +98,8 @@ extern "C" __global__ void attn_fwd(void* out, int odt, float* lse, const void* 
 }
 
 // delta[h, t] = Σ_d dOut[t, h, d]·out[t, h, d]; one warp per (t, h), 8 per block, grid ceil(T·H / 8).
-extern "C" __global__ void attn_bwd_delta(float* delta, const void* dout, int ddt, const void* out, int odt, int T,
-                                          int H, int D) {
+extern "C" __global__ void attention_backward_delta(float* delta, const void* dout, int ddt, const void* out,
+                                                    int odt, int T, int H, int D) {
     long long th = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (th >= (long long)T * H) return;
@@ -110,10 +110,10 @@ extern "C" __global__ void attn_bwd_delta(float* delta, const void* dout, int dd
 }
 
 // dq += scale·Σ_j P_ij (dP_ij − delta_i) k_j, recomputing P from lse (query-centric, one warp per query).
-extern "C" __global__ void attn_bwd_dq(void* dq, int dqdt, const void* dout, int ddt, const void* q, int qdt,
-                                       const void* k, int kdt, const void* v, int vdt, const float* lse,
-                                       const float* delta, const int* cu, int S, int T, int H, int D, int window,
-                                       float scale) {
+extern "C" __global__ void attention_backward_dq(void* dq, int dqdt, const void* dout, int ddt, const void* q,
+                                                 int qdt, const void* k, int kdt, const void* v, int vdt,
+                                                 const float* lse, const float* delta, const int* cu, int S, int T,
+                                                 int H, int D, int window, float scale) {
     __shared__ float Ks[ATT_BK][ATT_MAXD + 1];
     __shared__ float Vs[ATT_BK][ATT_MAXD + 1];
     __shared__ float Qs[ATT_WARPS][ATT_MAXD];
@@ -168,10 +168,10 @@ extern "C" __global__ void attn_bwd_dq(void* dq, int dqdt, const void* dout, int
 
 // dk_j += scale·Σ_i P_ij (dP_ij − delta_i) q_i and dv_j += Σ_i P_ij dOut_i (key-centric, one warp per
 // key; queries i = j .. min(doc_end(j) − 1, j + window)). No atomics: deterministic.
-extern "C" __global__ void attn_bwd_dkv(void* dk, int dkdt, void* dv, int dvdt, const void* dout, int ddt,
-                                        const void* q, int qdt, const void* k, int kdt, const void* v, int vdt,
-                                        const float* lse, const float* delta, const int* cu, int S, int T, int H,
-                                        int D, int window, float scale) {
+extern "C" __global__ void attention_backward_dkv(void* dk, int dkdt, void* dv, int dvdt, const void* dout, int ddt,
+                                                  const void* q, int qdt, const void* k, int kdt, const void* v,
+                                                  int vdt, const float* lse, const float* delta, const int* cu,
+                                                  int S, int T, int H, int D, int window, float scale) {
     __shared__ float Qs[ATT_BK][ATT_MAXD + 1];
     __shared__ float Gs[ATT_BK][ATT_MAXD + 1];
     __shared__ float Kw[ATT_WARPS][ATT_MAXD];

@@ -1,24 +1,24 @@
-// Elementwise ops of the contract: fill, convert, add, mix (+ backward), sigmoid, relu², token mask.
+// Elementwise ops of the contract: fill, convert, add, mix (+ backward), sigmoid, relu², sum, sum of
+// squares, token mask; and the GPU-only helpers quantize_fp8 and transpose (public CudaOps methods).
 // One thread per element in a grid-stride loop; in-place use (out == x) is safe because every
 // thread reads its element before writing it.
 #include "common.cuh"
 
-extern "C" __global__ void ew_fill(void* out, int odt, long long n, float value) {
+extern "C" __global__ void fill(void* out, int odt, long long n, float value) {
     GRID_LOOP(i, n) st(out, odt, i, value);
 }
 
-extern "C" __global__ void ew_convert(void* out, int odt, const void* x, int xdt, long long n) {
+extern "C" __global__ void convert(void* out, int odt, const void* x, int xdt, long long n) {
     GRID_LOOP(i, n) st(out, odt, i, ld(x, xdt, i));
 }
 
-extern "C" __global__ void ew_add(void* out, int odt, const void* x, int xdt, const void* y, int ydt,
-                                  long long n) {
+extern "C" __global__ void add(void* out, int odt, const void* x, int xdt, const void* y, int ydt, long long n) {
     GRID_LOOP(i, n) st(out, odt, i, ld(x, xdt, i) + ld(y, ydt, i));
 }
 
 // out = ca·a·x + cb·b·y; a, b are [1] tensors or null (1); y null drops the second term.
-extern "C" __global__ void ew_mix(void* out, int odt, const void* x, int xdt, const void* a, int adt, float ca,
-                                  const void* y, int ydt, const void* b, int bdt, float cb, long long n) {
+extern "C" __global__ void mix(void* out, int odt, const void* x, int xdt, const void* a, int adt, float ca,
+                               const void* y, int ydt, const void* b, int bdt, float cb, long long n) {
     float fa = ca * scalar_or_one(a, adt);
     float fb = cb * scalar_or_one(b, bdt);
     GRID_LOOP(i, n) {
@@ -28,27 +28,27 @@ extern "C" __global__ void ew_mix(void* out, int odt, const void* x, int xdt, co
     }
 }
 
-// dx += c·a·dOut (one input gradient of mix); a is [1] or null (1).
-extern "C" __global__ void ew_scaled_acc(void* dx, int dxdt, const void* dout, int ddt, const void* a, int adt,
-                                         float c, long long n) {
+// One input gradient of mix_backward (dx, and dy with b and cb): dx += c·a·dOut; a is [1] or null (1).
+extern "C" __global__ void mix_backward_dx(void* dx, int dxdt, const void* dout, int ddt, const void* a, int adt,
+                                           float c, long long n) {
     float f = c * scalar_or_one(a, adt);
     GRID_LOOP(i, n) acc(dx, dxdt, i, f * ld(dout, ddt, i));
 }
 
-extern "C" __global__ void ew_sigmoid(void* out, int odt, const void* x, int xdt, long long n) {
+extern "C" __global__ void sigmoid(void* out, int odt, const void* x, int xdt, long long n) {
     GRID_LOOP(i, n) st(out, odt, i, 1.0f / (1.0f + expf(-ld(x, xdt, i))));
 }
 
 // dx += dOut·y·(1−y), y = σ(x) the forward output.
-extern "C" __global__ void ew_sigmoid_backward(void* dx, int dxdt, const void* dout, int ddt, const void* y,
-                                               int ydt, long long n) {
+extern "C" __global__ void sigmoid_backward(void* dx, int dxdt, const void* dout, int ddt, const void* y, int ydt,
+                                            long long n) {
     GRID_LOOP(i, n) {
         float s = ld(y, ydt, i);
         acc(dx, dxdt, i, ld(dout, ddt, i) * s * (1.0f - s));
     }
 }
 
-extern "C" __global__ void ew_relu_squared(void* out, int odt, const void* x, int xdt, long long n) {
+extern "C" __global__ void relu_squared(void* out, int odt, const void* x, int xdt, long long n) {
     GRID_LOOP(i, n) {
         float r = fmaxf(ld(x, xdt, i), 0.0f);
         st(out, odt, i, r * r);
@@ -56,22 +56,48 @@ extern "C" __global__ void ew_relu_squared(void* out, int odt, const void* x, in
 }
 
 // dx += dOut·2·relu(x).
-extern "C" __global__ void ew_relu_squared_backward(void* dx, int dxdt, const void* dout, int ddt, const void* x,
-                                                    int xdt, long long n) {
+extern "C" __global__ void relu_squared_backward(void* dx, int dxdt, const void* dout, int ddt, const void* x,
+                                                 int xdt, long long n) {
     GRID_LOOP(i, n) acc(dx, dxdt, i, ld(dout, ddt, i) * 2.0f * fmaxf(ld(x, xdt, i), 0.0f));
 }
 
 // out[i] = tokens[i] == value ? ifEqual : otherwise.
-extern "C" __global__ void ew_token_mask(void* out, int odt, const int* tokens, int value, float ifEqual,
-                                         float otherwise, long long n) {
+extern "C" __global__ void token_mask(void* out, int odt, const int* tokens, int value, float ifEqual,
+                                      float otherwise, long long n) {
     GRID_LOOP(i, n) st(out, odt, i, tokens[i] == value ? ifEqual : otherwise);
+}
+
+// Deterministic full reductions for sum, sum_squares and the da/db sums of mix_backward, in two
+// passes (a fixed number of per-block partials, then one block adds them in a fixed order), so
+// results never depend on scheduling.
+
+// mode 0: Σ x (sum); 1: Σ x² (sum_squares); 2: Σ x·y (mix_backward); partials[blockIdx.x]
+// receives the block's share.
+extern "C" __global__ void sum_partial(float* partials, const void* x, int xdt, const void* y, int ydt, long long n,
+                                       int mode) {
+    float s = 0.0f;
+    GRID_LOOP(i, n) {
+        float v = ld(x, xdt, i);
+        s += mode == 0 ? v : (mode == 1 ? v * v : v * ld(y, ydt, i));
+    }
+    s = block_sum(s);
+    if (threadIdx.x == 0) partials[blockIdx.x] = s;
+}
+
+// out[0] = coef·Σ partials (or += when accumulate). One block.
+extern "C" __global__ void sum_finish(void* out, int odt, const float* partials, int nparts, float coef,
+                                      int accumulate) {
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < nparts; i += blockDim.x) s += partials[i];
+    s = block_sum(s);
+    if (threadIdx.x == 0) st(out, odt, 0, coef * s + (accumulate ? ld(out, odt, 0) : 0.0f));
 }
 
 // FP8 quantisation for the LM head GEMM: out = saturate(x · scale) in E4M3 (fmt 0) or E5M2 (fmt 1);
 // scale is a [1] F32 device tensor (cuBLASLt then multiplies by its inverse).
 #include <cuda_fp8.h>
-extern "C" __global__ void ew_quantize_fp8(void* out, int fmt, const void* x, int xdt, const float* scale,
-                                           long long n) {
+extern "C" __global__ void quantize_fp8(void* out, int fmt, const void* x, int xdt, const float* scale,
+                                        long long n) {
     float s = scale[0];
     GRID_LOOP(i, n) {
         float v = ld(x, xdt, i) * s;
@@ -81,7 +107,7 @@ extern "C" __global__ void ew_quantize_fp8(void* out, int fmt, const void* x, in
 }
 
 // out[b, j, i] = x[b, i, j] for a batch of [R, C] matrices (FP8 backward needs "TN" operands).
-extern "C" __global__ void ew_transpose(void* out, int odt, const void* x, int xdt, int B, int R, int C) {
+extern "C" __global__ void transpose(void* out, int odt, const void* x, int xdt, int B, int R, int C) {
     long long n = (long long)B * R * C;
     GRID_LOOP(idx, n) {
         long long b = idx / ((long long)R * C);

@@ -2,8 +2,8 @@
 #include "common.cuh"
 
 // out[t,:] = table[tokens[t],:]; an id outside [0, V) writes NaN so the error cannot pass unseen.
-extern "C" __global__ void embedding_fwd(void* out, int odt, const void* table, int tdt, const int* tokens, int T,
-                                         int C, int V) {
+extern "C" __global__ void embedding(void* out, int odt, const void* table, int tdt, const int* tokens, int T,
+                                     int C, int V) {
     long long n = (long long)T * C;
     GRID_LOOP(i, n) {
         long long t = i / C;
@@ -15,8 +15,8 @@ extern "C" __global__ void embedding_fwd(void* out, int odt, const void* table, 
 
 // dTable[tokens[t],:] += dOut[t,:] with atomics (F32 or BF16 table; BF16 atomics need sm_80+).
 // Repeated tokens make the summation order vary between runs (within F32/BF16 rounding).
-extern "C" __global__ void embedding_bwd(void* dtable, int dtdt, const void* dout, int ddt, const int* tokens, int T,
-                                         int C, int V) {
+extern "C" __global__ void embedding_backward(void* dtable, int dtdt, const void* dout, int ddt, const int* tokens,
+                                              int T, int C, int V) {
     long long n = (long long)T * C;
     GRID_LOOP(i, n) {
         long long t = i / C;

@@ -3,8 +3,8 @@
 
 // gate[t,h] = σ(x[t,:G]·w[h]); out[t,h,:] = y[t,h,:]·gate[t,h]. One thread per (t,h,d); each
 // recomputes its G-term dot (G is small); out may alias y.
-extern "C" __global__ void head_gate_fwd(void* out, int odt, float* gate, const void* y, int ydt, const void* x,
-                                         int xdt, const void* w, int wdt, int T, int H, int D, int C, int G) {
+extern "C" __global__ void head_gate(void* out, int odt, float* gate, const void* y, int ydt, const void* x,
+                                     int xdt, const void* w, int wdt, int T, int H, int D, int C, int G) {
     long long n = (long long)T * H * D;
     GRID_LOOP(i, n) {
         long long th = i / D;
@@ -19,8 +19,8 @@ extern "C" __global__ void head_gate_fwd(void* out, int odt, float* gate, const 
 }
 
 // dy += dOut·gate; gp[t,h] = Σ_d dOut·y · gate(1−gate). One warp per (t,h), 8 per block.
-extern "C" __global__ void head_gate_bwd_dy(void* dy, int dydt, float* gp, const void* dout, int ddt, const void* y,
-                                            int ydt, const float* gate, int T, int H, int D) {
+extern "C" __global__ void head_gate_backward_dy(void* dy, int dydt, float* gp, const void* dout, int ddt,
+                                                 const void* y, int ydt, const float* gate, int T, int H, int D) {
     long long th = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (th >= (long long)T * H) return;
@@ -36,8 +36,8 @@ extern "C" __global__ void head_gate_bwd_dy(void* dy, int dydt, float* gp, const
 }
 
 // dx[t,c] += Σ_h gp[t,h]·w[h,c] for c < G; one thread per (t,c).
-extern "C" __global__ void head_gate_bwd_dx(void* dx, int dxdt, const float* gp, const void* w, int wdt, int T,
-                                            int H, int C, int G) {
+extern "C" __global__ void head_gate_backward_dx(void* dx, int dxdt, const float* gp, const void* w, int wdt, int T,
+                                                 int H, int C, int G) {
     long long n = (long long)T * G;
     GRID_LOOP(i, n) {
         long long t = i / G;
@@ -49,8 +49,8 @@ extern "C" __global__ void head_gate_bwd_dx(void* dx, int dxdt, const float* gp,
 }
 
 // dw[h,c] += Σ_t gp[t,h]·x[t,c]; one block per (h,c) (grid H·G), deterministic block reduction.
-extern "C" __global__ void head_gate_bwd_dw(void* dw, int dwdt, const float* gp, const void* x, int xdt, int T,
-                                            int H, int C, int G) {
+extern "C" __global__ void head_gate_backward_dw(void* dw, int dwdt, const float* gp, const void* x, int xdt, int T,
+                                                 int H, int C, int G) {
     int h = blockIdx.x / G, c = blockIdx.x % G;
     float s = 0.0f;
     for (long long t = threadIdx.x; t < T; t += blockDim.x) s += gp[t * H + h] * ld(x, xdt, t * C + c);
@@ -59,8 +59,8 @@ extern "C" __global__ void head_gate_bwd_dw(void* dw, int dwdt, const float* gp,
 }
 
 // gate[p] = σ(x[p,:G]·w); out[p] = x[p] + λ·gate[p]·x[p−1] (p ≥ 1), out[0] = x[0]. One thread per (p,c).
-extern "C" __global__ void smear_fwd(void* out, int odt, float* gate, const void* x, int xdt, const void* w, int wdt,
-                                     const void* lambda, int ldt, int T, int C, int G) {
+extern "C" __global__ void smear(void* out, int odt, float* gate, const void* x, int xdt, const void* w, int wdt,
+                                 const void* lambda, int ldt, int T, int C, int G) {
     float lam = ld(lambda, ldt, 0);
     long long n = (long long)T * C;
     GRID_LOOP(i, n) {
@@ -76,8 +76,8 @@ extern "C" __global__ void smear_fwd(void* out, int odt, float* gate, const void
 }
 
 // dotp[p] = dOut[p]·x[p−1] for p ≥ 1, dotp[0] = 0; one warp per row, 8 per block.
-extern "C" __global__ void smear_bwd_dot(float* dotp, const void* dout, int ddt, const void* x, int xdt, int T,
-                                         int C) {
+extern "C" __global__ void smear_backward_dot(float* dotp, const void* dout, int ddt, const void* x, int xdt, int T,
+                                              int C) {
     long long p = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (p >= T) return;
@@ -89,9 +89,9 @@ extern "C" __global__ void smear_bwd_dot(float* dotp, const void* dout, int ddt,
 }
 
 // dx[p,c] += dOut[p,c] + λ·gate[p+1]·dOut[p+1,c] + (c < G, p ≥ 1) λ·dotp[p]·gate(1−gate)[p]·w[c].
-extern "C" __global__ void smear_bwd_dx(void* dx, int dxdt, const void* dout, int ddt, const void* w, int wdt,
-                                        const void* lambda, int ldt, const float* gate, const float* dotp, int T,
-                                        int C, int G) {
+extern "C" __global__ void smear_backward_dx(void* dx, int dxdt, const void* dout, int ddt, const void* w, int wdt,
+                                             const void* lambda, int ldt, const float* gate, const float* dotp,
+                                             int T, int C, int G) {
     float lam = ld(lambda, ldt, 0);
     long long n = (long long)T * C;
     GRID_LOOP(i, n) {
@@ -109,9 +109,9 @@ extern "C" __global__ void smear_bwd_dx(void* dx, int dxdt, const void* dout, in
 
 // dw[c] += Σ_{p≥1} λ·dotp[p]·gate(1−gate)[p]·x[p,c]; dLambda += Σ_{p≥1} gate[p]·dotp[p].
 // One block (grid = G + 1): block c < G makes dw[c], block G makes dLambda. dw or dLambda may be null.
-extern "C" __global__ void smear_bwd_params(void* dw, int dwdt, void* dlambda, int dldt, const void* x, int xdt,
-                                            const void* lambda, int ldt, const float* gate, const float* dotp, int T,
-                                            int C, int G) {
+extern "C" __global__ void smear_backward_params(void* dw, int dwdt, void* dlambda, int dldt, const void* x,
+                                                 int xdt, const void* lambda, int ldt, const float* gate,
+                                                 const float* dotp, int T, int C, int G) {
     float lam = ld(lambda, ldt, 0);
     int c = blockIdx.x;
     if (c < G && dw == nullptr) return;

@@ -7,9 +7,9 @@
 
 #define GT 16
 
-extern "C" __global__ void gemm_tiled(void* out, int odt, const void* a, int adt, const void* b, int bdt, int M,
-                                      int N, int K, int transA, int transB, long long strideA, long long strideB,
-                                      long long strideOut, float alpha, float beta) {
+extern "C" __global__ void matmul_tiled(void* out, int odt, const void* a, int adt, const void* b, int bdt, int M,
+                                        int N, int K, int transA, int transB, long long strideA, long long strideB,
+                                        long long strideOut, float alpha, float beta) {
     __shared__ float As[GT][GT + 1];
     __shared__ float Bs[GT][GT + 1];
     int bz = blockIdx.z;

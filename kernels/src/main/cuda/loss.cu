@@ -9,9 +9,10 @@ struct MtpWeights { float w[MTP_MAX]; };
 // then combined). losses[p] = Σ_{j<K, p+j<T} w_j·m[p+j]·(lse − ℓ[tgt[p+j]]).
 // Pass 2 (dlogits != null): dz = gradScale·(W·softmax(ℓ) − Σ_j c_j·[v = tgt_j])·(cap/div)·s(1−s),
 // W = Σ_j c_j, c_j = w_j·m[p+j]. dlogits may alias logits (each element is read before written).
-extern "C" __global__ void softcap_ce(void* losses, int lossdt, void* dlogits, int dldt, const void* logits, int zdt,
-                                      const int* targets, const void* tw, int twdt, MtpWeights mw, int K, int T,
-                                      int V, float cap, float divisor, float gradScale) {
+extern "C" __global__ void softcap_cross_entropy(void* losses, int lossdt, void* dlogits, int dldt,
+                                                 const void* logits, int zdt, const int* targets, const void* tw,
+                                                 int twdt, MtpWeights mw, int K, int T, int V, float cap,
+                                                 float divisor, float gradScale) {
     long long p = blockIdx.x;
     long long base = p * V;
     float mx = -INFINITY, sm = 0.0f;

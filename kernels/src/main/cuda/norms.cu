@@ -3,8 +3,8 @@
 
 // out[r] = x[r]·rrms[r], rrms[r] = 1/sqrt(mean(x[r]²) + eps). out may alias x.
 // Block = 256 threads = 8 rows; grid = ceil(R / 8).
-extern "C" __global__ void rms_norm_fwd(void* out, int odt, float* rrms, const void* x, int xdt, int R, int C,
-                                        float eps) {
+extern "C" __global__ void rms_norm(void* out, int odt, float* rrms, const void* x, int xdt, int R, int C,
+                                    float eps) {
     int lane = threadIdx.x & 31;
     long long r = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (r >= R) return;
@@ -21,8 +21,8 @@ extern "C" __global__ void rms_norm_fwd(void* out, int odt, float* rrms, const v
 }
 
 // dx += rrms·(dOut − y·mean(dOut·y)), y = x·rrms. Same launch shape as the forward.
-extern "C" __global__ void rms_norm_bwd(void* dx, int dxdt, const void* dout, int ddt, const void* x, int xdt,
-                                        const float* rrms, int R, int C) {
+extern "C" __global__ void rms_norm_backward(void* dx, int dxdt, const void* dout, int ddt, const void* x, int xdt,
+                                             const float* rrms, int R, int C) {
     int lane = threadIdx.x & 31;
     long long r = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     if (r >= R) return;

@@ -3,10 +3,10 @@
 
 // One thread per (t, h, j < D/2). θ = t·freqs[j] is formed and rotated in double: positions reach
 // ~10⁵, where an F32 angle would already be off by ~1e-2 rad.
-// Forward (sign = +1): out = [u cosθ + w sinθ, −u sinθ + w cosθ]; backward (sign = −1, accumulate
-// = 1): dx += R(−θ)·dOut. out may alias x (each thread reads its pair before writing it).
-extern "C" __global__ void rotary(void* out, int odt, const void* x, int xdt, const void* freqs, int fdt,
-                                  int T, int H, int D, float sign, int accumulate) {
+// rotary (sign = +1): out = [u cosθ + w sinθ, −u sinθ + w cosθ]; rotary_backward (sign = −1,
+// accumulate = 1): dx += R(−θ)·dOut. out may alias x (each thread reads its pair before writing it).
+extern "C" __global__ void rotary(void* out, int odt, const void* x, int xdt, const void* freqs, int fdt, int T,
+                                  int H, int D, float sign, int accumulate) {
     int half = D / 2;
     long long n = (long long)T * H * half;
     GRID_LOOP(idx, n) {
@@ -46,7 +46,7 @@ extern "C" __global__ void key_shift(void* out, int odt, const void* x, int xdt,
 
 // dx += Sᵀ·dOut: shifted dims of dx[q] take dOut[q+1] (q+1 < T), and dOut[0] when q = 0;
 // the other dims take dOut[q].
-extern "C" __global__ void key_shift_bwd(void* dx, int dxdt, const void* dout, int ddt, int T, int H, int D) {
+extern "C" __global__ void key_shift_backward(void* dx, int dxdt, const void* dout, int ddt, int T, int H, int D) {
     long long HD = (long long)H * D;
     long long n = (long long)T * HD;
     GRID_LOOP(i, n) {

@@ -2,7 +2,6 @@ package dev.speedrun.app;
 
 import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
-import dev.speedrun.kernels.cpu.CpuGemm;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
@@ -67,7 +66,8 @@ public final class BenchMatmulCommand implements Callable<Integer> {
             double median = iters % 2 == 1 ? ms[iters / 2] : (ms[iters / 2 - 1] + ms[iters / 2]) / 2;
             System.out.printf("matmul %s %s N=%d: %.2f ms, %.1f GFLOP/s (median of %d; best %.1f GFLOP/s; %d warm-up runs)%n",
                     be.name(), dt.name().toLowerCase(), size, median, flops / median / 1e6, iters, flops / ms[0] / 1e6, n);
-            if (be.name().equals("cpu")) System.out.println("  cpu gemm: " + CpuGemm.describe());
+            String how = Kernels.describe(be.name());
+            if (!how.isEmpty()) System.out.println("  " + how);
         }
         return 0;
     }

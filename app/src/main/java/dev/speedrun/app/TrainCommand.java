@@ -8,6 +8,9 @@ import com.google.inject.Stage;
 import dev.speedrun.app.config.ConfigException;
 import dev.speedrun.app.config.ConfigLoader;
 import dev.speedrun.app.config.TrainConfig;
+import dev.speedrun.kernels.RankPlan;
+import dev.speedrun.kernels.RankRequest;
+import dev.speedrun.kernels.Ranks;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.Backends;
 import java.io.IOException;
@@ -71,8 +74,8 @@ public final class TrainCommand implements Callable<Integer> {
 
     PrintStream console = System.out;
 
-    /** The machine the ranks are placed on (tests substitute a fake one). */
-    RankRuntime.Machine machine = RankRuntime.Machine.system();
+    /** This process's environment: launch variables of multi-node runs (tests substitute their own). */
+    Map<String, String> env = System.getenv();
 
     /** Set by tests: where the last run went. */
     Trainer.Result lastResult;
@@ -112,20 +115,19 @@ public final class TrainCommand implements Callable<Integer> {
         Injector injector = Guice.createInjector(Stage.PRODUCTION, modules);
 
         // placement first: a missing GPU or NCCL is reported before anything is written
-        RankRuntime.Plan plan = RankRuntime.plan(cfg.backend(), cfg.worldSize(), machine);
+        RankPlan plan = Ranks.plan(new RankRequest(cfg.backend(), cfg.worldSize(), env));
         Path runDir = resumeRun != null ? resumeRun
-                : plan.processes() > 1 ? sharedRunFolder(cfg.out(), source, machine.env()) : runFolder(cfg.out(), source);
+                : plan.processes() > 1 ? sharedRunFolder(cfg.out(), source, env) : runFolder(cfg.out(), source);
         Files.createDirectories(runDir);
         if (plan.lead()) Files.writeString(runDir.resolve("config.yaml"), resolvedYaml(tree, selected, registry, be, cfg));
         console.printf("train-app: config %s, plugins [%s], backend %s, world size %d, %d steps%s%n", source,
                 String.join(", ", cfg.plugins()), be.name(), cfg.worldSize(), cfg.trainSteps(),
                 ck == null ? "" : ", resuming from " + ck);
-        if (plan.processes() > 1 || plan.cuda())
+        if (plan.processes() > 1 || !plan.location().isEmpty())
             console.printf("train-app: process %d of %d runs ranks %d..%d%s%n", plan.processRank(), plan.processes(), plan.firstRank(),
-                    plan.firstRank() + plan.localRanks() - 1, plan.cuda() ? " on GPUs " + plan.devices()
-                            + (plan.nccl() ? " with NCCL" : "") : "");
+                    plan.firstRank() + plan.localRanks() - 1, plan.location().isEmpty() ? "" : " " + plan.location());
         console.println("train-app: run folder " + runDir);
-        Trainer trainer = new Trainer(cfg, injector, runDir, ck, console, System.console() != null, machine);
+        Trainer trainer = new Trainer(cfg, TrainingParts.of(injector), plan, runDir, ck, console, System.console() != null);
         Trainer.Result r = trainer.run();
         lastResult = r;
         if (r == null) {

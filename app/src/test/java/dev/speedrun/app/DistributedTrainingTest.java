@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.cuda.CudaBackend;
+import dev.speedrun.kernels.cuda.CudaRanks;
 import dev.speedrun.testsupport.Gpu;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -75,7 +76,7 @@ class DistributedTrainingTest {
         CudaBackend.Probe p = CudaBackend.probe();
         int world = Math.min(2, p.deviceCount());
         if (world > 1) {
-            String nccl = RankRuntime.Machine.system().ncclProblem();
+            String nccl = CudaRanks.ncclProblem();
             assumeTrue(nccl.isEmpty(), "skipped: " + world + " GPUs but no NCCL (" + nccl + ")");
         }
         // F32 on the GPU vs the CPU reference: same losses up to reduction-order rounding

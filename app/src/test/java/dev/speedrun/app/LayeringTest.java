@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Pins the layering table of docs/architecture.md: each module uses
  * only what it may, there are no cycles, plugins never use the app nor each other, and the app
- * knows plugins only at run time (ServiceLoader), never by their classes.
+ * knows plugins only at run time (ServiceLoader), never by their classes, nor the backends'
+ * internals (kernels.cpu, kernels.cuda).
  */
 class LayeringTest {
     static JavaClasses classes;
@@ -66,6 +67,13 @@ class LayeringTest {
 
     @Test void pluginsDoNotUseEachOther() {
         slices().matching("dev.speedrun.plugins.(*)..").should().notDependOnEachOther().check(classes);
+    }
+
+    @Test void theAppNeverUsesBackendInternals() {
+        // backends are found by name through the kernels SPIs (Kernels, Ranks): a new one plugs in without app changes
+        noClasses().that().resideInAPackage("dev.speedrun.app..")
+                .should().dependOnClassesThat().resideInAnyPackage("dev.speedrun.kernels.cuda..", "dev.speedrun.kernels.cpu..")
+                .check(classes);
     }
 
     @Test void pluginsNeverUseTheApp() {

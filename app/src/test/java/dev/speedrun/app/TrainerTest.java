@@ -123,7 +123,7 @@ class TrainerTest {
             TrainConfig cfg = ConfigLoader.load(config.toString(), Map.of("plugins", c.plugins()));
             List<Module> modules = new ArrayList<>(List.of(new CoreModule(cfg)));
             for (var s : PluginRegistry.discover(List.of()).select(cfg.plugins(), cfg.pluginOptions(), "test")) modules.add(s.module());
-            Trainer t = new Trainer(cfg, Guice.createInjector(modules), tmp.resolve("unused"), null, System.out, false);
+            TrainingParts t = TrainingParts.of(Guice.createInjector(modules));
             assertEquals(c.normuon(), t.normuonMask(), c.toString());
             assertEquals(c.adam(), t.adamMask(), c.toString());
         }

@@ -25,4 +25,10 @@ public final class Kernels {
     }
 
     public static Ops cpu() { return ops("cpu"); }
+
+    /** {@link OpsProvider#describe} of the ops of backend {@code name}; empty when it has none. */
+    public static String describe(String name) {
+        for (OpsProvider p : ServiceLoader.load(OpsProvider.class)) if (p.backend().equalsIgnoreCase(name)) return p.describe();
+        return "";
+    }
 }

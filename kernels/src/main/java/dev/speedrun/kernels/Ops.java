@@ -22,6 +22,10 @@ import dev.speedrun.tensor.Tensor;
  *   <li>Scalar parameters ({@code scalars} entries, shape [1]) are passed as tensors so that GPU
  *       code never reads them back to the host; {@code null} for such a coefficient means 1.</li>
  *   <li>Token ids, targets and {@code cu_seqlens} are I32.</li>
+ *   <li>Every backend checks the arguments with {@link OpContract} first, so a call is rejected
+ *       the same way (same message) on each. A one-dimensional shape ([N], [T], [G], [1]) accepts
+ *       any shape of that many elements unless the parameter says "exactly"; shapes of two or
+ *       more dimensions are exact.</li>
  * </ul>
  */
 public interface Ops {
@@ -30,13 +34,13 @@ public interface Ops {
 
     // ------------------------------------------------------------------ elementwise helpers
 
-    /** {@code out[...] = value}. */
+    /** {@code out[...] = value}; out any shape, floating or I32 (then value must be an int). */
     void fill(Tensor out, double value);
 
-    /** {@code out = x}, converting dtype (F64/F32/BF16) with round-to-nearest-even. Same numel. */
+    /** {@code out = x}, converting dtype (F64/F32/BF16) with round-to-nearest-even; out, x [N]. */
     void convert(Tensor out, Tensor x);
 
-    /** {@code out = x + y}; all the same numel; in place allowed. */
+    /** {@code out = x + y}; out, x, y [N]; in place allowed. */
     void add(Tensor out, Tensor x, Tensor y);
 
     /**
@@ -60,10 +64,10 @@ public interface Ops {
     void mixBackward(Tensor dx, Tensor dy, Tensor da, Tensor db, Tensor dOut,
                      Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb);
 
-    /** {@code out = σ(x)} elementwise, logistic sigmoid; in place allowed. */
+    /** {@code out = σ(x)} elementwise, logistic sigmoid; out, x [N]; in place allowed. */
     void sigmoid(Tensor out, Tensor x);
 
-    /** {@code dx += dOut · y · (1 − y)} with {@code y = σ(x)} the forward output. */
+    /** {@code dx += dOut · y · (1 − y)} with {@code y = σ(x)} the forward output; dx, dOut, y [N]. */
     void sigmoidBackward(Tensor dx, Tensor dOut, Tensor y);
 
     /** {@code out = relu(x)²}; out, x [N]. */
@@ -93,6 +97,7 @@ public interface Ops {
      * 3-D (strided batch): the same with a leading batch dimension B on all three.
      * With beta = 0 out is overwritten (its old contents, even NaN, are ignored).
      * Mixed dtypes are allowed where a backend supports them (BF16 a/b into F32 out on GPU).
+     * out must not overlap a or b.
      */
     void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta);
 
@@ -109,14 +114,16 @@ public interface Ops {
     /**
      * RMS norm without weights over the last axis: {@code out = x / sqrt(mean(x²) + eps)},
      * eps = machine epsilon of out's dtype; saves {@code rrms[r] = 1/sqrt(mean(x[r]²)+eps)}.
-     * @param out [R,C] (may alias x, but the backward needs x: alias only where no backward follows),
-     *            rrms [R], x [R,C]
+     * @param out [R,C], or any shape of x's numel (may alias x, but the backward needs x: alias only
+     *            where no backward follows)
+     * @param rrms [R], or any shape of R elements
+     * @param x [R,C]; a leading [..] of more dims is flattened into the R rows
      */
     void rmsNorm(Tensor out, Tensor rrms, Tensor x);
 
     /**
      * {@code dx += rrms·(dOut − y·mean(dOut·y))} with {@code y = x·rrms}.
-     * @param dx [R,C], dOut [R,C], x [R,C] forward input, rrms [R]
+     * @param dx [R,C], dOut [R,C] (or any shape of x's numel), x [R,C] forward input, rrms [R]
      */
     void rmsNormBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms);
 
@@ -155,7 +162,7 @@ public interface Ops {
      * @param q        [T,H,D]
      * @param k        [T,H,D]
      * @param v        [T,H,D]
-     * @param cuSeqlens [S] I32, non-decreasing, cu[0] = 0, last = T (padded with T)
+     * @param cuSeqlens [S] I32 (S ≥ 1), non-decreasing, cu[0] = 0, last = T (padded with T)
      * @param window   window in tokens (≥ 0)
      * @param scale    softmax scale (YaRN attn_scale)
      */
@@ -259,7 +266,7 @@ public interface Ops {
      * {@code μ[r] = mean_c v²; n = sqrt(Σ_r μ·C); s2 ← s2 + (1−β2)(μ − s2);
      * ρ = rsqrt(max(s2, 1e-10)); n' = sqrt(Σ_r μ·C·ρ²); v[r] *= ρ[r]·n/max(n', 1e-10)}.
      * @param v  [B,R,C] or [R,C] orthogonalised update
-     * @param s2 [B,R] or [R] second-moment state (F32/F64)
+     * @param s2 exactly [B,R] or [R] (as v is 3-D or 2-D), second-moment state (F32/F64)
      */
     void varianceReduce(Tensor v, Tensor s2, double beta2);
 

@@ -9,4 +9,7 @@ public interface OpsProvider {
 
     /** Ops for {@code backend}; throws with a clear message when the backend cannot run here. */
     Ops create(Backend backend);
+
+    /** One line on how this backend's kernels run (for benchmarks: e.g. the CPU GEMM's path and threads), empty when nothing to tell. */
+    default String describe() { return ""; }
 }

@@ -6,7 +6,10 @@ import dev.speedrun.tensor.Tensor;
  * The model's buffers besides its parameters, as records of views into the model's one arena
  * block (llm.c's {@code ActivationTensors}): per layer, what its forward saves for its backward,
  * and the backward's gradient scratch. Every buffer is allocated for {@code maxTokens} rows; a
- * micro-batch of T tokens works on the first T ({@code at(T)}).
+ * micro-batch of T tokens works on the first T ({@code at(T)}). A forward-only evaluation plan
+ * (Gpt's {@code evalTokens > maxTokens}) has the same records for {@code evalTokens} rows, with
+ * one set of block buffers that every block shares, and its head's logits and loss scratch hold
+ * a chunk of R rows (the head runs chunk by chunk).
  *
  * <p>Shapes: T tokens, S cu_seqlens entries, C model dim, H heads, D head dim, F MLP hidden, V
  * padded vocabulary, G gate input dims. "stat" marks the statistics dtype
@@ -99,9 +102,9 @@ final class Activations {
             Tensor x,           // [T,C]    last block's out − backout_λ·out of the backout layer
             Tensor rrms,        // [T]      stat: 1/rms of x
             Tensor norm,        // [T,C]    rmsNorm(x), the LM head's input
-            Tensor logits,      // [T,V]    raw head output z; in training the loss overwrites it with ∂L/∂z
-            Tensor rowLosses,   // [T]      stat: loss scratch, per token
-            Tensor targetWeights, // [T]    stat: loss scratch, per target
+            Tensor logits,      // [T,V]    raw head output z ([R,V], a chunk of rows, in a forward-only plan); in training the loss overwrites it with ∂L/∂z
+            Tensor rowLosses,   // [T]      stat: loss scratch, per token ([R] in a forward-only plan)
+            Tensor targetWeights, // [T]    stat: loss scratch, per target ([R] in a forward-only plan)
             Tensor total) {     // [1]      stat: loss scratch, the reduced loss
         Head at(int T) {
             return new Head(rows(x, T), rows(rrms, T), rows(norm, T), rows(logits, T), rows(rowLosses, T), rows(targetWeights, T), total);

@@ -45,7 +45,6 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     /** Activation dtype and saved-statistics dtype (see {@link Precision}). */
     private final DType dtype, stat;
     private final int maxTokens;
-    private final int cuCapacity;
     private final int worldSize;
     private final MemoryArena arena;
     private final List<Parameter> params;
@@ -64,17 +63,35 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private final Map<Parameter, Tensor> working;
 
     // activations (views of the arena; see Activations)
-    private final Inputs inputs;
-    private final Embedding embedding;
-    private final Skip skip;
-    private final List<Block> blocks;
-    private final AttentionScratch attnScratch;
-    private final Head head;
+    /** Training: forward and backward of up to maxTokens tokens. */
+    private final Plan train;
+    /** Evaluation: forward only, up to evalTokens tokens; the training plan itself where evalTokens ≤ maxTokens. */
+    private final Plan eval;
     private final Gradients grads;
 
+    /**
+     * The activation buffers of one forward size. {@code headRows} bounds the rows of logits
+     * computed at once: the LM head and the loss run in row chunks of at most that many tokens.
+     */
+    private record Plan(int tokens, int cuCapacity, int headRows, Inputs inputs, Embedding embedding, Skip skip, List<Block> blocks,
+                        AttentionScratch attnScratch, Head head) {
+        /** The blocks' views for a micro-batch of T tokens. */
+        List<Block> blocks(int T) {
+            List<Block> bs = new ArrayList<>(blocks.size());
+            for (Block b : blocks) bs.add(b.at(T));
+            return bs;
+        }
+    }
+
+    /**
+     * Bytes the logits of one evaluation head chunk may take (a forward-only plan computes the LM
+     * head and the loss in row chunks so that a 262,144-token validation forward never holds its
+     * [T, V] logits at once: 1 GiB is ~10K rows of the record's BF16 50304-column logits).
+     */
+    static final long EVAL_LOGITS_BYTES = 1L << 30;
+
     /** Everything the arena holds, as {@link Slab#allocate} hands it out. */
-    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Inputs inputs, Tensor freqs, Embedding embedding,
-                          Skip skip, List<Block> blocks, AttentionScratch attnScratch, Head head, Gradients grads) {}
+    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Tensor freqs, Plan train, Plan eval, Gradients grads) {}
 
     /**
      * A model in one dtype ({@link Precision#uniform}).
@@ -91,33 +108,47 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /**
      * A model with the given dtypes ({@link Precision#MIXED} is the record's mixed precision);
-     * other arguments as in {@link #Gpt(GptConfig, Ops, DType, int, int, long)}.
+     * other arguments as in {@link #Gpt(GptConfig, Ops, DType, int, int, long)}. Evaluation
+     * forwards are limited to {@code maxTokens} tokens.
      */
     public Gpt(GptConfig config, Ops ops, Precision precision, int maxTokens, int worldSize, long seed) {
+        this(config, ops, precision, maxTokens, maxTokens, worldSize, seed);
+    }
+
+    /**
+     * A model whose {@link #evaluate} forwards may be larger than its training micro-batches
+     * (the record's validation forwards 262,144 tokens per rank; its largest training micro-batch
+     * is 49,152): where {@code evalTokens > maxTokens} a second, forward-only plan is allocated
+     * with the rest, one buffer per role shared by the blocks (the skip-in and backout outputs
+     * kept apart) and the LM head in row chunks of at most {@link #EVAL_LOGITS_BYTES} of logits.
+     * @param evalTokens the largest evaluation forward (tokens)
+     */
+    public Gpt(GptConfig config, Ops ops, Precision precision, int maxTokens, int evalTokens, int worldSize, long seed) {
+        this(config, ops, precision, maxTokens, evalTokens, 0, worldSize, seed);
+    }
+
+    /** As above with the evaluation head's chunk rows given (≤ 0: from {@link #EVAL_LOGITS_BYTES}); for tests of the chunking. */
+    Gpt(GptConfig config, Ops ops, Precision precision, int maxTokens, int evalTokens, int evalHeadRows, int worldSize, long seed) {
         this.cfg = config.validate();
         this.ops = ops;
         this.precision = precision;
         this.dtype = precision.activations();
         this.stat = precision.statistics();
         if (maxTokens < 1) throw new IllegalArgumentException("maxTokens must be ≥ 1: " + maxTokens);
+        if (evalTokens < 1) throw new IllegalArgumentException("evalTokens must be ≥ 1: " + evalTokens);
         if (worldSize < 1) throw new IllegalArgumentException("worldSize must be ≥ 1: " + worldSize);
         this.maxTokens = maxTokens;
-        this.cuCapacity = maxTokens + 129; // BOS-aligned batches pad cu_seqlens to a multiple of 128
         this.worldSize = worldSize;
         L = cfg.numLayers(); C = cfg.modelDim(); H = cfg.numHeads(); D = cfg.headDim(); HD = cfg.attnDim();
         F = cfg.mlpHidden(); V = cfg.vocabPadded(); G = cfg.gateInputDims();
 
         List<ParamSpec> specs = specs(cfg, worldSize);
         arena = ops.backend().newArena();
-        Layout layout = Slab.allocate(arena, take -> layout(take, specs));
+        Layout layout = Slab.allocate(arena, take -> layout(take, specs, evalTokens, evalHeadRows));
         params = layout.params();
         working = layout.working();
-        inputs = layout.inputs();
-        embedding = layout.embedding();
-        skip = layout.skip();
-        blocks = layout.blocks();
-        attnScratch = layout.attnScratch();
-        head = layout.head();
+        train = layout.train();
+        eval = layout.eval();
         grads = layout.grads();
 
         smearGate = get("smear_gate.weight");
@@ -138,7 +169,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         scalars = get("scalars");
         embed.setHasGrad(false);
 
-        staging = hostArena.allocate((long) Math.max(maxTokens, cuCapacity) * Integer.BYTES, 8);
+        staging = hostArena.allocate((long) Math.max(train.cuCapacity(), eval.cuCapacity()) * Integer.BYTES, 8);
         yarn = new Yarn(cfg, layout.freqs());
         initialize(seed);
     }
@@ -194,9 +225,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     /**
      * Every buffer of the model, in allocation order: per parameter its value, gradient and
      * (mixed precision) GEMM working copy, then the activations of {@link Activations} for
-     * {@code maxTokens} rows. Shapes and meanings are documented on the records.
+     * {@code maxTokens} rows, the backward's scratch, and a forward-only plan of
+     * {@code evalTokens} rows where that is larger. Shapes and meanings are documented on the records.
      */
-    private Layout layout(Slab.Take t, List<ParamSpec> specs) {
+    private Layout layout(Slab.Take t, List<ParamSpec> specs, int evalTokens, int evalHeadRows) {
         List<Parameter> ps = new ArrayList<>();
         Map<Parameter, Tensor> work = new LinkedHashMap<>();
         for (ParamSpec s : specs) {
@@ -205,39 +237,65 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             // GEMM weights (attention, MLP, head) not in the activation dtype get a working copy
             if (precision.paramDType(s) != dtype && isGemmWeight(s)) work.put(p, t.take(dtype, s.shape().dims()));
         }
-        // activations, each record's buffers in its component order (shapes as documented there)
-        long T = maxTokens;
-        Inputs in = new Inputs(t.take(DType.I32, T), t.take(DType.I32, T), t.take(DType.I32, cuCapacity));
         Tensor freqs = t.take(stat, D / 2);
-        Embedding emb = new Embedding(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C));
-        Skip sk = new Skip(t.take(stat, 1), t.take(dtype, T, C));
-        List<Block> bs = new ArrayList<>();
-        for (int i = 0; i < L; i++) {
-            Tensor blockIn = t.take(dtype, T, C);
-            Attention attn = !cfg.hasAttention(i) ? null : new Attention(t.take(stat, T), t.take(dtype, T, C), t.take(dtype, T, C),
-                    t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(stat, T, H), t.take(stat, T, H), t.take(dtype, T, H, D),
-                    t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(stat, H, T), t.take(dtype, T, H, D), t.take(stat, T, H),
-                    t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, C));
-            bs.add(new Block(blockIn, attn, t.take(stat, T), t.take(dtype, T, C), t.take(dtype, T, F), t.take(dtype, T, F),
-                    t.take(dtype, T, C)));
-        }
-        AttentionScratch scratch = new AttentionScratch(t.take(dtype, T, H, D), t.take(dtype, T, C));
-        Head hd = new Head(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(dtype, T, V), t.take(stat, T),
-                t.take(stat, T), t.take(stat, 1));
+        Plan tr = plan(t, maxTokens, false, maxTokens);
+        long T = maxTokens;
         Gradients gr = new Gradients(t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C),
                 t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C),
                 t.take(stat, 1), t.take(dtype, T, C), t.take(dtype, T, C),
                 t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D),
                 t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D),
                 t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, C), t.take(dtype, T, F), t.take(dtype, T, F));
-        return new Layout(ps, work, in, freqs, emb, sk, List.copyOf(bs), scratch, hd, gr);
+        int headRows = evalHeadRows > 0 ? Math.min(evalHeadRows, evalTokens)
+                : (int) Math.max(1, Math.min(evalTokens, EVAL_LOGITS_BYTES / ((long) V * dtype.byteSize())));
+        Plan ev = evalTokens <= maxTokens ? tr : plan(t, evalTokens, true, headRows);
+        return new Layout(ps, work, freqs, tr, ev, gr);
     }
 
-    /** The blocks' views for a micro-batch of T tokens. */
-    private List<Block> blocks(int T) {
-        List<Block> bs = new ArrayList<>(L);
-        for (Block b : blocks) bs.add(b.at(T));
-        return bs;
+    /**
+     * The activations of one plan for {@code tokens} rows. A training plan keeps every block's
+     * buffers (the backward reads them); a forward-only plan gives all blocks the same buffers,
+     * except the outputs the forward reads again later (the skip-in and backout layers').
+     */
+    private Plan plan(Slab.Take t, int tokens, boolean forwardOnly, int headRows) {
+        long T = tokens;
+        int cuCapacity = tokens + 129; // BOS-aligned batches pad cu_seqlens to a multiple of 128
+        Inputs in = new Inputs(t.take(DType.I32, T), t.take(DType.I32, T), t.take(DType.I32, cuCapacity));
+        Embedding emb = new Embedding(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C));
+        Skip sk = new Skip(t.take(stat, 1), t.take(dtype, T, C));
+        List<Block> bs = new ArrayList<>();
+        Block shared = null;        // forward-only: the buffers every block uses
+        Attention sharedAttn = null;
+        for (int i = 0; i < L; i++) {
+            Attention attn = null;
+            if (cfg.hasAttention(i)) attn = forwardOnly && sharedAttn != null ? sharedAttn : attention(t, T);
+            if (forwardOnly && attn != null) sharedAttn = attn;
+            // the forward reads the skip-in and backout layers' outputs again later: those keep their own
+            // (decided by index only: Slab runs this twice, the first time with null views)
+            boolean keepOut = i == cfg.skipInLayer() || i == cfg.backoutLayer();
+            if (!forwardOnly || shared == null) {
+                Block b = new Block(t.take(dtype, T, C), attn, t.take(stat, T), t.take(dtype, T, C), t.take(dtype, T, F),
+                        t.take(dtype, T, F), t.take(dtype, T, C));
+                bs.add(b);
+                if (forwardOnly) shared = keepOut ? new Block(b.in(), null, b.mlpRrms(), b.mlpNorm(), b.fc(), b.act(), t.take(dtype, T, C)) : b;
+                continue;
+            }
+            bs.add(new Block(shared.in(), attn, shared.mlpRrms(), shared.mlpNorm(), shared.fc(), shared.act(),
+                    keepOut ? t.take(dtype, T, C) : shared.out()));
+        }
+        AttentionScratch scratch = new AttentionScratch(t.take(dtype, T, H, D), t.take(dtype, T, C));
+        long R = headRows;
+        Head hd = new Head(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(dtype, R, V), t.take(stat, R),
+                t.take(stat, R), t.take(stat, 1));
+        return new Plan(tokens, cuCapacity, headRows, in, emb, sk, List.copyOf(bs), scratch, hd);
+    }
+
+    /** One attention branch's buffers for T rows (shapes as documented on {@link Attention}). */
+    private Attention attention(Slab.Take t, long T) {
+        return new Attention(t.take(stat, T), t.take(dtype, T, C), t.take(dtype, T, C),
+                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(stat, T, H), t.take(stat, T, H), t.take(dtype, T, H, D),
+                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(stat, H, T), t.take(dtype, T, H, D), t.take(stat, T, H),
+                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, C));
     }
 
     /** [T,H,D] as [T, H·D] (the GEMMs' view). */
@@ -350,10 +408,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      */
     public double forwardBackward(int[] tokens, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
                                   LossFunction loss, double[] mtpWeights, double gradScale) {
-        int T = upload(tokens, targets, cuSeqlens);
+        int T = upload(train, tokens, targets, cuSeqlens);
         if (mtpWeights == null || mtpWeights.length == 0) throw new IllegalArgumentException("mtpWeights must have at least one entry");
-        forward(T, cuSeqlens.length, wsShort, wsLong);
-        double value = loss.trainStep(lossBatch(T, mtpWeights, true), gradScale);
+        forward(train, T, cuSeqlens.length, wsShort, wsLong);
+        head(train, 0, T);
+        double value = loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
         backward(T, cuSeqlens.length, wsShort, wsLong);
         return value;
     }
@@ -364,34 +423,68 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      */
     public double trainingLoss(int[] tokens, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
                                LossFunction loss, double[] mtpWeights, double gradScale) {
-        int T = upload(tokens, targets, cuSeqlens);
-        forward(T, cuSeqlens.length, wsShort, wsLong);
-        return loss.trainStep(lossBatch(T, mtpWeights, true), gradScale);
+        int T = upload(train, tokens, targets, cuSeqlens);
+        forward(train, T, cuSeqlens.length, wsShort, wsLong);
+        head(train, 0, T);
+        return loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
     }
 
-    /** Forward and mean loss (no gradients touched); arguments as in {@link #forwardBackward}. */
+    /**
+     * Forward and mean loss (no gradients touched) of up to {@link #evalTokens()} tokens, through
+     * the forward-only plan where the model has one: the LM head and the loss then run in row
+     * chunks of at most {@link #evalHeadRows()} tokens, and the result is the mean over all T
+     * tokens (Σ chunk mean · chunk rows / T). Arguments as in {@link #forwardBackward}.
+     */
     public double evaluate(int[] tokens, int[] targets, int[] cuSeqlens, int wsShort, int wsLong, LossFunction loss) {
-        int T = upload(tokens, targets, cuSeqlens);
-        forward(T, cuSeqlens.length, wsShort, wsLong);
-        return loss.evaluate(lossBatch(T, new double[] {1.0}, false));
+        int T = upload(eval, tokens, targets, cuSeqlens);
+        forward(eval, T, cuSeqlens.length, wsShort, wsLong);
+        double[] one = {1.0};
+        int rows = eval.headRows();
+        if (T <= rows) {
+            head(eval, 0, T);
+            return loss.evaluate(lossBatch(eval, 0, T, one, false));
+        }
+        double sum = 0;
+        for (int r0 = 0; r0 < T; r0 += rows) {
+            int r1 = Math.min(T, r0 + rows);
+            head(eval, r0, r1);
+            sum += loss.evaluate(lossBatch(eval, r0, r1, one, false)) * (r1 - r0);
+        }
+        return sum / T;
     }
 
-    /** [T,V] raw head outputs z of the last {@link #evaluate} (gradients after a training step). */
-    public Tensor logits(int T) { return Activations.rows(head.logits(), T); }
+    /** The largest {@link #evaluate} forward, in tokens. */
+    public int evalTokens() { return eval.tokens(); }
 
-    /** The head's buffers for the loss; in training dLogits aliases logits (consumed by the backward). */
-    private LossBatch lossBatch(int T, double[] mtpWeights, boolean train) {
-        Head hd = head.at(T);
-        return new LossBatch(ops, hd.logits(), train ? hd.logits() : null, Activations.rows(inputs.tokens(), T),
-                Activations.rows(inputs.targets(), T), hd.rowLosses(),
-                hd.targetWeights(), hd.total(), mtpWeights, cfg.softcap(), cfg.softcapDivisor());
+    /** Rows of logits the LM head computes at once in {@link #evaluate}. */
+    public int evalHeadRows() { return eval.headRows(); }
+
+    /**
+     * [T,V] raw head outputs z: of the last training forward (gradients after a training step),
+     * and of the last {@link #evaluate} where it ran as one chunk on the training plan
+     * (T ≤ {@link #maxTokens()} with no separate evaluation plan).
+     */
+    public Tensor logits(int T) { return Activations.rows(train.head().logits(), T); }
+
+    /**
+     * The head's buffers for the loss over token rows [r0, r1) of the plan's micro-batch (the head
+     * chunk holds them from its first row); in training dLogits aliases logits (consumed by the backward).
+     */
+    private LossBatch lossBatch(Plan plan, int r0, int r1, double[] mtpWeights, boolean train) {
+        int n = r1 - r0;
+        Head hd = plan.head().at(n);
+        Inputs in = plan.inputs();
+        return new LossBatch(ops, hd.logits(), train ? hd.logits() : null, in.tokens().slice(r0, r1), in.targets().slice(r0, r1),
+                hd.rowLosses(), hd.targetWeights(), hd.total(), mtpWeights, cfg.softcap(), cfg.softcapDivisor());
     }
 
-    private int upload(int[] tokens, int[] targets, int[] cu) {
-        int T = tokens.length;
-        if (T < 1 || T > maxTokens) throw new IllegalArgumentException("micro-batch of " + T + " tokens; this model holds 1.." + maxTokens);
+    private int upload(Plan plan, int[] tokens, int[] targets, int[] cu) {
+        int T = tokens.length, cap = plan.cuCapacity();
+        if (T < 1 || T > plan.tokens())
+            throw new IllegalArgumentException((plan == train ? "micro-batch" : "evaluation forward") + " of " + T + " tokens; this model holds 1.."
+                    + plan.tokens() + (plan == train ? "" : " (evalTokens)"));
         if (targets.length != T) throw new IllegalArgumentException(targets.length + " targets for " + T + " inputs");
-        if (cu.length < 2 || cu.length > cuCapacity) throw new IllegalArgumentException("cu_seqlens has " + cu.length + " entries (2.." + cuCapacity + ")");
+        if (cu.length < 2 || cu.length > cap) throw new IllegalArgumentException("cu_seqlens has " + cu.length + " entries (2.." + cap + ")");
         if (cu[0] != 0 || cu[cu.length - 1] != T) throw new IllegalArgumentException("cu_seqlens must start at 0 and end at T=" + T);
         for (int i = 1; i < cu.length; i++) if (cu[i] < cu[i - 1]) throw new IllegalArgumentException("cu_seqlens decreases at entry " + i);
         int vs = cfg.vocabSize();
@@ -399,7 +492,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             if (tokens[i] < 0 || tokens[i] >= vs) throw new IllegalArgumentException("input token " + tokens[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
             if (targets[i] < 0 || targets[i] >= vs) throw new IllegalArgumentException("target " + targets[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
         }
-        Inputs in = inputs.at(T, cu.length);
+        Inputs in = plan.inputs().at(T, cu.length);
         copyInts(in.tokens(), tokens);
         copyInts(in.targets(), targets);
         copyInts(in.cuSeqlens(), cu);
@@ -438,13 +531,14 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     private Tensor dw(int i, int block) { return qkvo[i].grad().slice((long) block * HD, (long) (block + 1) * HD); }
 
-    private void forward(int T, int nCu, int wsShort, int wsLong) {
+    /** The forward of the plan's micro-batch of T tokens up to the LM head's input ({@code Head.norm}). */
+    private void forward(Plan plan, int T, int nCu, int wsShort, int wsLong) {
         // the parameters changed since the last forward (optimizer step): refresh the working copies
         for (var e : working.entrySet()) ops.convert(e.getValue(), e.getKey().value());
-        Inputs in = inputs.at(T, nCu);
-        Embedding e = embedding.at(T);
-        Skip sk = skip.at(T);
-        List<Block> bs = blocks(T);
+        Inputs in = plan.inputs().at(T, nCu);
+        Embedding e = plan.embedding().at(T);
+        Skip sk = plan.skip().at(T);
+        List<Block> bs = plan.blocks(T);
         // x0 = rmsNorm(smear(table[tokens]))
         ops.embedding(e.lookup(), table(), in.tokens());
         ops.smear(e.smeared(), e.smearGate(), e.lookup(), smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()));
@@ -457,7 +551,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
                 ops.mix(sk.merged(), previousOut(bs, i, e), null, 1, bs.get(cfg.skipInLayer()).out(), sk.gate(), 1);
             // in = resid_λ·(previous out or merged) + x0_λ·x0
             ops.mix(b.in(), blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
-            if (b.attn() != null) attentionForward(i, b, in, attnScratch.at(T), window(i, wsShort, wsLong));
+            if (b.attn() != null) attentionForward(i, b, in, plan.attnScratch().at(T), window(i, wsShort, wsLong));
             // out = mlpIn + relu²(rmsNorm(mlpIn)·c_fcᵀ)·c_proj
             Tensor mlpIn = b.mlpIn();
             ops.rmsNorm(b.mlpNorm(), b.mlpRrms(), mlpIn);
@@ -466,11 +560,17 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             ops.matmul(b.out(), b.act(), mm(cProj[i]), false, false, 1, 0);
             ops.add(b.out(), b.out(), mlpIn);
         }
-        // logits = rmsNorm(last out − backout_λ·out of the backout layer)·lm_headᵀ
-        Head hd = head.at(T);
-        ops.mix(hd.x(), bs.get(L - 1).out(), null, 1, bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
-        ops.rmsNorm(hd.norm(), hd.rrms(), hd.x());
-        ops.matmul(hd.logits(), hd.norm(), mm(lmHead), false, true, 1, 0);
+        // norm = rmsNorm(last out − backout_λ·out of the backout layer)
+        Head hd = plan.head();
+        Tensor x = Activations.rows(hd.x(), T);
+        ops.mix(x, bs.get(L - 1).out(), null, 1, bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
+        ops.rmsNorm(Activations.rows(hd.norm(), T), Activations.rows(hd.rrms(), T), x);
+    }
+
+    /** Logits of token rows [r0, r1) of the last forward into the head chunk's first rows: {@code norm·lm_headᵀ}. */
+    private void head(Plan plan, int r0, int r1) {
+        Head hd = plan.head();
+        ops.matmul(Activations.rows(hd.logits(), r1 - r0), hd.norm().slice(r0, r1), mm(lmHead), false, true, 1, 0);
     }
 
     /** Writes block i's attention branch: {@code b.attn().out} = in + attention(in). */
@@ -511,11 +611,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** The forward in reverse; the loss has left ∂L/∂logits in the logits buffer. */
     private void backward(int T, int nCu, int wsShort, int wsLong) {
-        Inputs in = inputs.at(T, nCu);
-        Embedding e = embedding.at(T);
-        Skip sk = skip.at(T);
-        List<Block> bs = blocks(T);
-        Head hd = head.at(T);
+        Inputs in = train.inputs().at(T, nCu);
+        Embedding e = train.embedding().at(T);
+        Skip sk = train.skip().at(T);
+        List<Block> bs = train.blocks(T);
+        Head hd = train.head().at(T);
         Gradients d = grads.at(T);
         // logits = rmsNorm(x)·lm_headᵀ, x = last out − backout_λ·out of the backout layer
         Tensor dLogits = hd.logits();

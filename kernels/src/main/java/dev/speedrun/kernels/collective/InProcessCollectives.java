@@ -146,6 +146,13 @@ public final class InProcessCollectives {
 
         @Override public int worldSize() { return group.worldSize; }
 
+        /**
+         * Ends the group: ranks waiting in (or later entering) a collective fail instead of waiting
+         * for this one, which is how a failed rank's runner wakes its peers; after a finished run
+         * nobody waits any more.
+         */
+        @Override public void close() { group.abort(); }
+
         @Override public void allReduce(Tensor buf, Reduce op) {
             stage("allReduce", buf);
             try {

@@ -2,6 +2,7 @@ package dev.speedrun.kernels.cpu;
 
 import dev.speedrun.tensor.BFloat16;
 import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -44,6 +45,18 @@ final class Acc {
     }
 
     static int getInt(MemorySegment s, long i) { return s.getAtIndex(I, i); }
+
+    /** The value of a [1] scalar coefficient tensor; null means 1 (the {@code Ops} convention). */
+    static double scalarOr1(Tensor t) { return t == null ? 1.0 : get(t.segment(), t.dtype(), 0); }
+
+    /** Σ a[ao+d]·b[bo+d] over d < n, in double. */
+    static double dot(MemorySegment as, DType ad, long ao, MemorySegment bs, DType bd, long bo, int n) {
+        double s = 0;
+        for (int d = 0; d < n; d++) s += get(as, ad, ao + d) * get(bs, bd, bo + d);
+        return s;
+    }
+
+    static double sigmoid(double x) { return 1.0 / (1.0 + Math.exp(-x)); }
 
     /**
      * double → bf16 with one round-to-nearest-even. Going through float first rounds twice; that

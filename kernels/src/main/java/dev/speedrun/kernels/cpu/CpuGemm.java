@@ -1,5 +1,6 @@
 package dev.speedrun.kernels.cpu;
 
+import dev.speedrun.kernels.OpContract;
 import dev.speedrun.tensor.BFloat16;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Tensor;
@@ -123,22 +124,11 @@ public final class CpuGemm {
         // packing, BF16 out is staged in F32 by the caller); accumulation is F32 like a GPU GEMM.
         boolean f64 = dt == DType.F64;
         if (f64 ? a.dtype() != DType.F64 || b.dtype() != DType.F64 : !f32Like(dt) || !f32Like(a.dtype()) || !f32Like(b.dtype()))
-            throw new IllegalArgumentException(call(out, a, b, transA, transB)
+            throw new IllegalArgumentException(OpContract.matmulCall(out, a, b, transA, transB)
                     + ": CPU GEMM takes F64 × F64 → F64, or F32/BF16 inputs into F32/BF16 out");
-        int rank = out.rank();
-        if ((rank != 2 && rank != 3) || a.rank() != rank || b.rank() != rank)
-            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": out, a and b must all be 2-D, or all 3-D (batched)");
-        int batches = rank == 3 ? out.size(0) : 1;
-        if (rank == 3 && (a.size(0) != batches || b.size(0) != batches))
-            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": batch dimensions differ");
-        int m = out.size(-2), n = out.size(-1);
-        int am = transA ? a.size(-1) : a.size(-2), k = transA ? a.size(-2) : a.size(-1);
-        int bk = transB ? b.size(-1) : b.size(-2), bn = transB ? b.size(-2) : b.size(-1);
-        if (am != m || bn != n || bk != k)
-            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": shapes do not agree (op(a) is [" + am + "," + k
-                    + "], op(b) is [" + bk + "," + bn + "], out is [" + m + "," + n + "])");
-        if (overlaps(out, a) || overlaps(out, b))
-            throw new IllegalArgumentException(call(out, a, b, transA, transB) + ": out must not overlap a or b");
+        OpContract.Matmul shape = OpContract.matmul(out, a, b, transA, transB);
+        int batches = Math.toIntExact(shape.batch()), m = Math.toIntExact(shape.m()), n = Math.toIntExact(shape.n()),
+                k = Math.toIntExact(shape.k());
         if (batches == 0 || m == 0 || n == 0) return null;
         Job job = CONTEXT.get().job; // reused: the caller's thread runs one GEMM at a time
         job.f64 = f64;
@@ -158,15 +148,6 @@ public final class CpuGemm {
 
     private static boolean f32Like(DType d) { return d == DType.F32 || d == DType.BF16; }
 
-    private static String call(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB) {
-        return "matmul(out " + out.shape() + " " + out.dtype() + ", a " + a.shape() + " " + a.dtype()
-                + (transA ? " transposed" : "") + ", b " + b.shape() + " " + b.dtype() + (transB ? " transposed" : "") + ")";
-    }
-
-    private static boolean overlaps(Tensor x, Tensor y) {
-        if (!x.sameStorage(y) || x.byteSize() == 0 || y.byteSize() == 0) return false;
-        return x.byteOffset() < y.byteOffset() + y.byteSize() && y.byteOffset() < x.byteOffset() + x.byteSize();
-    }
 
     // ------------------------------------------------------------------ job and threading
 

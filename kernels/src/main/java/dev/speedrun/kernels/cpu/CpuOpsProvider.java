@@ -13,4 +13,6 @@ public final class CpuOpsProvider implements OpsProvider {
             throw new IllegalArgumentException("CpuOpsProvider serves backend 'cpu', not '" + backend.name() + "'");
         return new CpuOps(backend);
     }
+
+    @Override public String describe() { return "cpu gemm: " + CpuGemm.describe(); }
 }

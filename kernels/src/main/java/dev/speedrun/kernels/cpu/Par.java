@@ -32,4 +32,28 @@ final class Par {
             for (int i = 0; i < n; i++) body.accept(i);
         }
     }
+
+    /** Elements per parallel block of the elementwise loops. */
+    static final int BLOCK = 1 << 14;
+
+    /** Number of {@link #BLOCK}-element blocks covering n elements. */
+    static int blockCount(long n) { return Math.toIntExact((n + BLOCK - 1) / BLOCK); }
+
+    interface Range { void run(long from, long to); }
+
+    /** Runs {@code body(from, to)} over [0, n) in blocks, in parallel when n·cost is large. */
+    static void blocks(long n, int costPerElement, Range body) {
+        forEach(blockCount(n), (long) BLOCK * costPerElement, b -> {
+            long from = (long) b * BLOCK;
+            body.run(from, Math.min(n, from + BLOCK));
+        });
+    }
+
+    interface RowRange { void run(int from, int to); }
+
+    /** Runs {@code body(r0, r1)} over rows [0, R) in blocks of 32 rows (one fork per block, not per row). */
+    static void rowBlocks(long R, long costPerRow, RowRange body) {
+        int rows = Math.toIntExact(R), per = 32, nb = (rows + per - 1) / per;
+        forEach(nb, per * costPerRow, b -> body.run(b * per, Math.min(rows, b * per + per)));
+    }
 }

@@ -1,6 +1,7 @@
 package dev.speedrun.kernels.cuda;
 
 import dev.speedrun.kernels.DecayMask;
+import dev.speedrun.kernels.OpContract;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.cuda.CudaDevice.Dim3;
 import dev.speedrun.kernels.cuda.Kernel.MtpWeights;
@@ -11,10 +12,13 @@ import dev.speedrun.tensor.Tensor;
 
 /**
  * The op contract on a CUDA device: argument checks and launch shapes on the host, the math in
- * kernels/src/main/cuda. Tensors may be F32 or BF16 (per their dtype; the kernels convert on load
- * and store, math and accumulation are F32); saved statistics (rrms, lse, gates) and optimizer
- * norms are F32; token ids, targets and cu_seqlens are I32. Nothing here reads device memory
- * back: every op only queues work on the device's stream.
+ * kernels/src/main/cuda, one .cu file per op family with each kernel named after the op it serves
+ * ({@link Kernel}). Every op first runs the checks of {@link OpContract}, the ones the CPU backend
+ * runs too, then this backend's own (F32/BF16 only, F32 statistics, kernel limits). Tensors may be
+ * F32 or BF16 (per their dtype; the kernels convert on load and store, math and accumulation are
+ * F32); saved statistics (rrms, lse, gates) and optimizer norms are F32; token ids, targets and
+ * cu_seqlens are I32. Nothing here reads device memory back: every op only queues work on the
+ * device's stream.
  */
 public final class CudaOps implements Ops {
     /** Threads per block of the elementwise and row kernels. */
@@ -37,6 +41,9 @@ public final class CudaOps implements Ops {
     public CudaDevice device() { return device; }
 
     // ------------------------------------------------------------------ argument helpers
+    // The contract's checks (shapes, dtype classes) are OpContract's, shared with the CPU backend;
+    // the ones here are this backend's own: device residency, F32/BF16 only, F32 statistics,
+    // sizes that fit the kernels' int parameters.
 
     private Ptr ptr(Tensor t, String name) {
         if (!device.backend().equals(t.backend()))
@@ -57,16 +64,10 @@ public final class CudaOps implements Ops {
 
     private static int dtOrZero(Tensor t, String name) { return t == null ? 0 : dt(t, name); }
 
-    private static void requireDType(Tensor t, DType want, String name) {
-        if (t.dtype() != want) throw new IllegalArgumentException(name + " must be " + want + ", got " + t.dtype());
-    }
-
-    private static void requireNumel(Tensor t, long n, String name) {
-        if (t.numel() != n) throw new IllegalArgumentException(name + " has " + t.numel() + " elements, expected " + n + " (" + t.shape() + ")");
-    }
-
-    private static void requireRank(Tensor t, int rank, String name) {
-        if (t.rank() != rank) throw new IllegalArgumentException(name + " must have rank " + rank + ", got " + t.shape());
+    /** Saved statistics (rrms, lse, gates) and scale factors are typed {@code float*} in the kernels. */
+    private static void requireF32(String op, String name, Tensor t) {
+        if (t.dtype() != DType.F32)
+            throw new IllegalArgumentException(op + ": " + name + " must be F32 (typed float* in the CUDA kernels), got " + t.dtype());
     }
 
     private static int toInt(long v, String what) {
@@ -85,124 +86,123 @@ public final class CudaOps implements Ops {
         device.launch(k, Dim3.of(gridFor(n)), Dim3.of(BLOCK), 0, args);
     }
 
-    // ------------------------------------------------------------------ elementwise helpers
+    // ------------------------------------------------------------------ elementwise
 
     @Override public void fill(Tensor out, double value) {
-        elementwise(Kernel.EW_FILL, out.numel(), ptr(out, "out"), dt(out, "out"), out.numel(), (float) value);
+        OpContract.fill(out, value);
+        elementwise(Kernel.FILL, out.numel(), ptr(out, "out"), dt(out, "out"), out.numel(), (float) value);
     }
 
     @Override public void convert(Tensor out, Tensor x) {
-        requireNumel(x, out.numel(), "x");
-        elementwise(Kernel.EW_CONVERT, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
+        OpContract.convert(out, x);
+        elementwise(Kernel.CONVERT, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
     }
 
     @Override public void add(Tensor out, Tensor x, Tensor y) {
+        OpContract.add(out, x, y);
         long n = out.numel();
-        requireNumel(x, n, "x");
-        requireNumel(y, n, "y");
-        elementwise(Kernel.EW_ADD, n, ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), ptr(y, "y"), dt(y, "y"), n);
+        elementwise(Kernel.ADD, n, ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), ptr(y, "y"), dt(y, "y"), n);
     }
 
     @Override public void mix(Tensor out, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
+        OpContract.mix(out, x, a, y, b);
         long n = out.numel();
-        requireNumel(x, n, "x");
-        if (y != null) requireNumel(y, n, "y");
-        if (a != null) requireNumel(a, 1, "a");
-        if (b != null) requireNumel(b, 1, "b");
-        elementwise(Kernel.EW_MIX, n, ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
+        elementwise(Kernel.MIX, n, ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
                 ptrOrNull(a, "a"), dtOrZero(a, "a"), (float) ca, ptrOrNull(y, "y"), dtOrZero(y, "y"),
                 ptrOrNull(b, "b"), dtOrZero(b, "b"), (float) cb, n);
     }
 
     @Override public void mixBackward(Tensor dx, Tensor dy, Tensor da, Tensor db, Tensor dOut,
                                       Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
+        OpContract.mixBackward(dx, dy, da, db, dOut, x, a, y, b);
         long n = dOut.numel();
-        if (da != null && a == null) throw new IllegalArgumentException("mixBackward: da given but a is null");
-        if (db != null && b == null) throw new IllegalArgumentException("mixBackward: db given but b is null");
-        if ((dy != null || db != null) && y == null) throw new IllegalArgumentException("mixBackward: dy/db given but y is null");
-        if (dx != null) scaledAcc(dx, dOut, a, ca, n, "dx");
-        if (dy != null) scaledAcc(dy, dOut, b, cb, n, "dy");
-        if (da != null) reduce(da, dOut, x, 2, ca, true);
-        if (db != null) reduce(db, dOut, y, 2, cb, true);
+        if (dx != null) mixBackwardDx(dx, dOut, a, ca, n, "dx");
+        if (dy != null) mixBackwardDx(dy, dOut, b, cb, n, "dy");
+        if (da != null) sum(da, dOut, x, 2, ca, true);
+        if (db != null) sum(db, dOut, y, 2, cb, true);
     }
 
-    private void scaledAcc(Tensor d, Tensor dOut, Tensor s, double c, long n, String name) {
-        requireNumel(d, n, name);
-        elementwise(Kernel.EW_SCALED_ACC, n, ptr(d, name), dt(d, name), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+    /** One input gradient of mix: {@code d += c·s·dOut} (dx with a, ca; dy with b, cb). */
+    private void mixBackwardDx(Tensor d, Tensor dOut, Tensor s, double c, long n, String name) {
+        elementwise(Kernel.MIX_BACKWARD_DX, n, ptr(d, name), dt(d, name), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptrOrNull(s, "scalar"), dtOrZero(s, "scalar"), (float) c, n);
     }
 
     @Override public void sigmoid(Tensor out, Tensor x) {
-        requireNumel(x, out.numel(), "x");
-        elementwise(Kernel.EW_SIGMOID, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
+        OpContract.sigmoid(out, x);
+        elementwise(Kernel.SIGMOID, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
     }
 
     @Override public void sigmoidBackward(Tensor dx, Tensor dOut, Tensor y) {
+        OpContract.sigmoidBackward(dx, dOut, y);
         long n = dx.numel();
-        requireNumel(dOut, n, "dOut");
-        requireNumel(y, n, "y");
-        elementwise(Kernel.EW_SIGMOID_BACKWARD, n, ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        elementwise(Kernel.SIGMOID_BACKWARD, n, ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(y, "y"), dt(y, "y"), n);
     }
 
     @Override public void reluSquared(Tensor out, Tensor x) {
-        requireNumel(x, out.numel(), "x");
-        elementwise(Kernel.EW_RELU_SQUARED, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
+        OpContract.reluSquared(out, x);
+        elementwise(Kernel.RELU_SQUARED, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
     }
 
     @Override public void reluSquaredBackward(Tensor dx, Tensor dOut, Tensor x) {
+        OpContract.reluSquaredBackward(dx, dOut, x);
         long n = dx.numel();
-        requireNumel(dOut, n, "dOut");
-        requireNumel(x, n, "x");
-        elementwise(Kernel.EW_RELU_SQUARED_BACKWARD, n, ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        elementwise(Kernel.RELU_SQUARED_BACKWARD, n, ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(x, "x"), dt(x, "x"), n);
     }
 
-    @Override public void sum(Tensor out, Tensor x, boolean accumulate) { reduce(out, x, null, 0, 1, accumulate); }
+    @Override public void sum(Tensor out, Tensor x, boolean accumulate) {
+        OpContract.sum(out, x);
+        sum(out, x, null, 0, 1, accumulate);
+    }
 
-    @Override public void sumSquares(Tensor out, Tensor x, boolean accumulate) { reduce(out, x, null, 1, 1, accumulate); }
+    @Override public void sumSquares(Tensor out, Tensor x, boolean accumulate) {
+        OpContract.sumSquares(out, x);
+        sum(out, x, null, 1, 1, accumulate);
+    }
 
-    /** out[0] (+)= coef·Σ f(x, y), f by mode (0: x, 1: x², 2: x·y); deterministic two-pass reduction. */
-    private void reduce(Tensor out, Tensor x, Tensor y, int mode, double coef, boolean accumulate) {
-        requireNumel(out, 1, "out");
+    /**
+     * out[0] (+)= coef·Σ f(x, y), f by mode (0: x for sum, 1: x² for sumSquares, 2: x·y for the
+     * da/db of mixBackward); deterministic two-pass reduction.
+     */
+    private void sum(Tensor out, Tensor x, Tensor y, int mode, double coef, boolean accumulate) {
         long n = x.numel();
-        if (y != null) requireNumel(y, n, "y");
         int parts = (int) Math.max(1, Math.min(256, (n + BLOCK - 1) / BLOCK));
         Tensor partials = device.scratch(S_PARTIALS, parts);
-        device.launch(Kernel.RED_PARTIAL, Dim3.of(parts), Dim3.of(BLOCK), 0, ptr(partials, "partials"),
+        device.launch(Kernel.SUM_PARTIAL, Dim3.of(parts), Dim3.of(BLOCK), 0, ptr(partials, "partials"),
                 ptr(x, "x"), dt(x, "x"), ptrOrNull(y, "y"), dtOrZero(y, "y"), n, mode);
-        device.launch(Kernel.RED_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
+        device.launch(Kernel.SUM_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
                 ptr(partials, "partials"), parts, (float) coef, accumulate ? 1 : 0);
     }
 
     @Override public void tokenMask(Tensor out, Tensor tokens, int value, double ifEqual, double otherwise) {
-        requireDType(tokens, DType.I32, "tokens");
-        requireNumel(tokens, out.numel(), "tokens");
-        elementwise(Kernel.EW_TOKEN_MASK, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(tokens, "tokens"), value,
+        OpContract.tokenMask(out, tokens);
+        elementwise(Kernel.TOKEN_MASK, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(tokens, "tokens"), value,
                 (float) ifEqual, (float) otherwise, out.numel());
     }
 
-    // ------------------------------------------------------------------ GEMM
+    // ------------------------------------------------------------------ gemm
 
     @Override public void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta) {
         GemmShape s = GemmShape.of(out, a, b, transA, transB);
         Gemm gemm = device.gemm();
         if (gemm != null && gemm.matmul(out, a, b, transA, transB, alpha, beta)) return;
-        gemmKernel(out, a, b, transA, transB, alpha, beta, s);
+        matmulTiled(out, a, b, transA, transB, alpha, beta, s);
     }
 
     /** The shared-memory tiled GEMM of gemm.cu (fallback and cross-check of cuBLASLt). */
-    public void gemmKernel(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta) {
-        gemmKernel(out, a, b, transA, transB, alpha, beta, GemmShape.of(out, a, b, transA, transB));
+    public void matmulTiled(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta) {
+        matmulTiled(out, a, b, transA, transB, alpha, beta, GemmShape.of(out, a, b, transA, transB));
     }
 
-    private void gemmKernel(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta,
-                            GemmShape s) {
+    private void matmulTiled(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta,
+                             GemmShape s) {
         if (s.m() == 0 || s.n() == 0 || s.batch() == 0) return;
         if (s.batch() > 65535) throw new IllegalArgumentException("matmul batch " + s.batch() + " exceeds 65535");
         int gx = toInt((s.n() + 15) / 16, "N/16"), gy = toInt((s.m() + 15) / 16, "M/16");
         if (gy > 65535) throw new IllegalArgumentException("matmul M = " + s.m() + " exceeds the fallback kernel's grid");
-        device.launch(Kernel.GEMM_TILED, new Dim3(gx, gy, (int) s.batch()), Dim3.of(16, 16), 0,
+        device.launch(Kernel.MATMUL_TILED, new Dim3(gx, gy, (int) s.batch()), Dim3.of(16, 16), 0,
                 ptr(out, "out"), dt(out, "out"), ptr(a, "a"), dt(a, "a"), ptr(b, "b"), dt(b, "b"),
                 toInt(s.m(), "M"), toInt(s.n(), "N"), toInt(s.k(), "K"), transA ? 1 : 0, transB ? 1 : 0,
                 s.m() * s.k(), s.k() * s.n(), s.m() * s.n(), (float) alpha, (float) beta);
@@ -211,205 +211,145 @@ public final class CudaOps implements Ops {
     // ------------------------------------------------------------------ embedding
 
     @Override public void embedding(Tensor out, Tensor table, Tensor tokens) {
-        requireDType(tokens, DType.I32, "tokens");
-        int T = toInt(tokens.numel(), "T"), C = table.size(-1), V = table.size(0);
-        requireNumel(out, (long) T * C, "out");
-        elementwise(Kernel.EMBEDDING_FWD, (long) T * C, ptr(out, "out"), dt(out, "out"), ptr(table, "table"),
-                dt(table, "table"), ptr(tokens, "tokens"), T, C, V);
+        OpContract.Embedding s = OpContract.embedding(out, table, tokens);
+        elementwise(Kernel.EMBEDDING, (long) s.T() * s.C(), ptr(out, "out"), dt(out, "out"), ptr(table, "table"),
+                dt(table, "table"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
     }
 
     @Override public void embeddingBackward(Tensor dTable, Tensor dOut, Tensor tokens) {
-        requireDType(tokens, DType.I32, "tokens");
-        int T = toInt(tokens.numel(), "T"), C = dTable.size(-1), V = dTable.size(0);
-        requireNumel(dOut, (long) T * C, "dOut");
-        elementwise(Kernel.EMBEDDING_BWD, (long) T * C, ptr(dTable, "dTable"), dt(dTable, "dTable"), ptr(dOut, "dOut"),
-                dt(dOut, "dOut"), ptr(tokens, "tokens"), T, C, V);
+        OpContract.Embedding s = OpContract.embeddingBackward(dTable, dOut, tokens);
+        elementwise(Kernel.EMBEDDING_BACKWARD, (long) s.T() * s.C(), ptr(dTable, "dTable"), dt(dTable, "dTable"),
+                ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
     }
 
-    // ------------------------------------------------------------------ normalisation
+    // ------------------------------------------------------------------ norms
 
     @Override public void rmsNorm(Tensor out, Tensor rrms, Tensor x) {
-        int C = x.size(-1);
-        int R = toInt(x.numel() / C, "R");
-        requireNumel(out, x.numel(), "out");
-        requireNumel(rrms, R, "rrms");
-        requireDType(rrms, DType.F32, "rrms");
-        if (R == 0) return;
-        device.launch(Kernel.RMS_NORM_FWD, Dim3.of(warpGrid(R)), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
-                ptr(rrms, "rrms"), ptr(x, "x"), dt(x, "x"), R, C, (float) out.dtype().epsilon());
+        OpContract.Rows s = OpContract.rmsNorm(out, rrms, x);
+        requireF32("rmsNorm", "rrms", rrms);
+        if (s.R() == 0) return;
+        device.launch(Kernel.RMS_NORM, Dim3.of(warpGrid(s.R())), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
+                ptr(rrms, "rrms"), ptr(x, "x"), dt(x, "x"), s.R(), s.C(), (float) out.dtype().epsilon());
     }
 
     @Override public void rmsNormBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms) {
-        int C = x.size(-1);
-        int R = toInt(x.numel() / C, "R");
-        requireNumel(dx, x.numel(), "dx");
-        requireNumel(dOut, x.numel(), "dOut");
-        requireNumel(rrms, R, "rrms");
-        requireDType(rrms, DType.F32, "rrms");
-        if (R == 0) return;
-        device.launch(Kernel.RMS_NORM_BWD, Dim3.of(warpGrid(R)), Dim3.of(BLOCK), 0, ptr(dx, "dx"), dt(dx, "dx"),
-                ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(x, "x"), dt(x, "x"), ptr(rrms, "rrms"), R, C);
+        OpContract.Rows s = OpContract.rmsNormBackward(dx, dOut, x, rrms);
+        requireF32("rmsNormBackward", "rrms", rrms);
+        if (s.R() == 0) return;
+        device.launch(Kernel.RMS_NORM_BACKWARD, Dim3.of(warpGrid(s.R())), Dim3.of(BLOCK), 0, ptr(dx, "dx"), dt(dx, "dx"),
+                ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(x, "x"), dt(x, "x"), ptr(rrms, "rrms"), s.R(), s.C());
     }
 
-    // ------------------------------------------------------------------ rotary and key shift
+    // ------------------------------------------------------------------ rotary
 
     @Override public void rotary(Tensor out, Tensor x, Tensor freqs) {
-        rotaryLaunch(out, x, freqs, 1f, 0, "out", "x");
+        rotary(OpContract.rotary(out, x, freqs), out, x, freqs, 1f, 0, "out", "x");
     }
 
     @Override public void rotaryBackward(Tensor dx, Tensor dOut, Tensor freqs) {
-        rotaryLaunch(dx, dOut, freqs, -1f, 1, "dx", "dOut");
+        rotary(OpContract.rotaryBackward(dx, dOut, freqs), dx, dOut, freqs, -1f, 1, "dx", "dOut");
     }
 
-    private void rotaryLaunch(Tensor out, Tensor x, Tensor freqs, float sign, int accumulate, String on, String xn) {
-        requireRank(x, 3, xn);
-        int T = x.size(0), H = x.size(1), D = x.size(2);
-        if (D % 2 != 0) throw new IllegalArgumentException("rotary needs an even head dimension, got " + D);
-        requireNumel(out, x.numel(), on);
-        requireNumel(freqs, D / 2, "freqs");
-        elementwise(Kernel.ROTARY, (long) T * H * (D / 2), ptr(out, on), dt(out, on), ptr(x, xn), dt(x, xn),
-                ptr(freqs, "freqs"), dt(freqs, "freqs"), T, H, D, sign, accumulate);
+    /** The one rotary kernel: forward rotates by +θ and overwrites, backward by −θ and accumulates. */
+    private void rotary(OpContract.Thd s, Tensor out, Tensor x, Tensor freqs, float sign, int accumulate, String on, String xn) {
+        elementwise(Kernel.ROTARY, (long) s.T() * s.H() * (s.D() / 2), ptr(out, on), dt(out, on), ptr(x, xn), dt(x, xn),
+                ptr(freqs, "freqs"), dt(freqs, "freqs"), s.T(), s.H(), s.D(), sign, accumulate);
     }
 
     @Override public void keyShift(Tensor out, Tensor x) {
-        requireRank(x, 3, "x");
-        requireNumel(out, x.numel(), "out");
-        if (out.sameStorage(x) && out.byteOffset() == x.byteOffset()) throw new IllegalArgumentException("keyShift: out must not alias x");
-        elementwise(Kernel.KEY_SHIFT, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
-                x.size(0), x.size(1), x.size(2));
+        OpContract.Thd s = OpContract.keyShift(out, x);
+        elementwise(Kernel.KEY_SHIFT, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), s.T(), s.H(), s.D());
     }
 
     @Override public void keyShiftBackward(Tensor dx, Tensor dOut) {
-        requireRank(dOut, 3, "dOut");
-        requireNumel(dx, dOut.numel(), "dx");
-        elementwise(Kernel.KEY_SHIFT_BWD, dOut.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
-                dOut.size(0), dOut.size(1), dOut.size(2));
+        OpContract.Thd s = OpContract.keyShiftBackward(dx, dOut);
+        elementwise(Kernel.KEY_SHIFT_BACKWARD, dOut.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+                s.T(), s.H(), s.D());
     }
 
     // ------------------------------------------------------------------ attention
 
-    private record AttnDims(int T, int H, int D, int S) {}
-
-    private AttnDims attnDims(Tensor q, Tensor k, Tensor v, Tensor lse, Tensor cu, int window) {
-        requireRank(q, 3, "q");
-        int T = q.size(0), H = q.size(1), D = q.size(2);
-        if (D > MAX_HEAD_DIM) throw new IllegalArgumentException("attention head dimension " + D + " exceeds " + MAX_HEAD_DIM);
-        requireNumel(k, q.numel(), "k");
-        requireNumel(v, q.numel(), "v");
-        requireNumel(lse, (long) H * T, "lse");
-        requireDType(lse, DType.F32, "lse");
-        requireDType(cu, DType.I32, "cuSeqlens");
-        if (cu.numel() < 1) throw new IllegalArgumentException("cuSeqlens is empty");
-        if (window < 0) throw new IllegalArgumentException("window must be ≥ 0, got " + window);
-        return new AttnDims(T, H, D, toInt(cu.numel(), "S"));
+    /** This backend's limits beyond the contract: D ≤ {@link #MAX_HEAD_DIM}, lse F32. */
+    private static void attentionLimits(String op, OpContract.Thd s, Tensor lse) {
+        if (s.D() > MAX_HEAD_DIM)
+            throw new IllegalArgumentException(op + ": head dim D = " + s.D() + " exceeds the CUDA kernels' limit of " + MAX_HEAD_DIM);
+        requireF32(op, "lse", lse);
     }
 
     @Override public void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, int window, double scale) {
-        AttnDims d = attnDims(q, k, v, lse, cuSeqlens, window);
-        requireNumel(out, q.numel(), "out");
-        if (d.T == 0 || d.H == 0) return;
-        device.launch(Kernel.ATTN_FWD, Dim3.of(warpGrid(d.T), d.H), Dim3.of(BLOCK), 0,
+        OpContract.Thd s = OpContract.attention(out, lse, q, k, v, cuSeqlens, window);
+        attentionLimits("attention", s, lse);
+        if (s.T() == 0 || s.H() == 0) return;
+        int S = toInt(cuSeqlens.numel(), "S");
+        device.launch(Kernel.ATTENTION, Dim3.of(warpGrid(s.T()), s.H()), Dim3.of(BLOCK), 0,
                 ptr(out, "out"), dt(out, "out"), ptr(lse, "lse"), ptr(q, "q"), dt(q, "q"), ptr(k, "k"), dt(k, "k"),
-                ptr(v, "v"), dt(v, "v"), ptr(cuSeqlens, "cuSeqlens"), d.S, d.T, d.H, d.D, window, (float) scale);
+                ptr(v, "v"), dt(v, "v"), ptr(cuSeqlens, "cuSeqlens"), S, s.T(), s.H(), s.D(), window, (float) scale);
     }
 
     @Override public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                             Tensor out, Tensor lse, Tensor cuSeqlens, int window, double scale) {
-        AttnDims d = attnDims(q, k, v, lse, cuSeqlens, window);
-        for (Tensor t : new Tensor[] {dq, dk, dv, dOut, out}) requireNumel(t, q.numel(), "attention gradient/output");
-        if (d.T == 0 || d.H == 0) return;
-        Tensor delta = device.scratch(S_A, (long) d.H * d.T);
-        device.launch(Kernel.ATTN_BWD_DELTA, Dim3.of(warpGrid((long) d.T * d.H)), Dim3.of(BLOCK), 0,
-                ptr(delta, "delta"), ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(out, "out"), dt(out, "out"), d.T, d.H, d.D);
-        device.launch(Kernel.ATTN_BWD_DQ, Dim3.of(warpGrid(d.T), d.H), Dim3.of(BLOCK), 0,
+        OpContract.Thd s = OpContract.attentionBackward(dq, dk, dv, dOut, q, k, v, out, lse, cuSeqlens, window);
+        attentionLimits("attentionBackward", s, lse);
+        if (s.T() == 0 || s.H() == 0) return;
+        int S = toInt(cuSeqlens.numel(), "S"), T = s.T(), H = s.H(), D = s.D();
+        Tensor delta = device.scratch(S_A, (long) H * T);
+        device.launch(Kernel.ATTENTION_BACKWARD_DELTA, Dim3.of(warpGrid((long) T * H)), Dim3.of(BLOCK), 0,
+                ptr(delta, "delta"), ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(out, "out"), dt(out, "out"), T, H, D);
+        device.launch(Kernel.ATTENTION_BACKWARD_DQ, Dim3.of(warpGrid(T), H), Dim3.of(BLOCK), 0,
                 ptr(dq, "dq"), dt(dq, "dq"), ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(q, "q"), dt(q, "q"),
                 ptr(k, "k"), dt(k, "k"), ptr(v, "v"), dt(v, "v"), ptr(lse, "lse"), ptr(delta, "delta"),
-                ptr(cuSeqlens, "cuSeqlens"), d.S, d.T, d.H, d.D, window, (float) scale);
-        device.launch(Kernel.ATTN_BWD_DKV, Dim3.of(warpGrid(d.T), d.H), Dim3.of(BLOCK), 0,
+                ptr(cuSeqlens, "cuSeqlens"), S, T, H, D, window, (float) scale);
+        device.launch(Kernel.ATTENTION_BACKWARD_DKV, Dim3.of(warpGrid(T), H), Dim3.of(BLOCK), 0,
                 ptr(dk, "dk"), dt(dk, "dk"), ptr(dv, "dv"), dt(dv, "dv"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(q, "q"), dt(q, "q"), ptr(k, "k"), dt(k, "k"), ptr(v, "v"), dt(v, "v"), ptr(lse, "lse"),
-                ptr(delta, "delta"), ptr(cuSeqlens, "cuSeqlens"), d.S, d.T, d.H, d.D, window, (float) scale);
+                ptr(delta, "delta"), ptr(cuSeqlens, "cuSeqlens"), S, T, H, D, window, (float) scale);
     }
 
     // ------------------------------------------------------------------ gates
 
     @Override public void headGate(Tensor out, Tensor gate, Tensor y, Tensor x, Tensor w) {
-        requireRank(y, 3, "y");
-        requireRank(w, 2, "w");
-        int T = y.size(0), H = y.size(1), D = y.size(2), C = x.size(-1), G = w.size(1);
-        checkGate(x, w, gate, T, H, C, G);
-        requireNumel(out, y.numel(), "out");
-        elementwise(Kernel.HEAD_GATE_FWD, y.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(y, "y"),
-                dt(y, "y"), ptr(x, "x"), dt(x, "x"), ptr(w, "w"), dt(w, "w"), T, H, D, C, G);
-    }
-
-    private static void checkGate(Tensor x, Tensor w, Tensor gate, int T, int H, int C, int G) {
-        if (w.size(0) != H) throw new IllegalArgumentException("w " + w.shape() + " needs " + H + " rows (heads)");
-        if (G > C) throw new IllegalArgumentException("gate width " + G + " exceeds x's " + C + " columns");
-        requireNumel(x, (long) T * C, "x");
-        requireNumel(gate, (long) T * H, "gate");
-        requireDType(gate, DType.F32, "gate");
+        OpContract.HeadGate s = OpContract.headGate(out, gate, y, x, w);
+        requireF32("headGate", "gate", gate);
+        elementwise(Kernel.HEAD_GATE, y.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(y, "y"),
+                dt(y, "y"), ptr(x, "x"), dt(x, "x"), ptr(w, "w"), dt(w, "w"), s.T(), s.H(), s.D(), s.C(), s.G());
     }
 
     @Override public void headGateBackward(Tensor dy, Tensor dx, Tensor dw, Tensor dOut, Tensor y, Tensor x, Tensor w, Tensor gate) {
-        requireRank(y, 3, "y");
-        int T = y.size(0), H = y.size(1), D = y.size(2), C = x.size(-1), G = w.size(1);
-        checkGate(x, w, gate, T, H, C, G);
-        requireNumel(dOut, y.numel(), "dOut");
+        OpContract.HeadGate s = OpContract.headGateBackward(dy, dx, dw, dOut, y, x, w, gate);
+        requireF32("headGateBackward", "gate", gate);
+        int T = s.T(), H = s.H(), D = s.D(), C = s.C(), G = s.G();
         if (T == 0) return;
         Tensor gp = device.scratch(S_A, (long) T * H);
-        device.launch(Kernel.HEAD_GATE_BWD_DY, Dim3.of(warpGrid((long) T * H)), Dim3.of(BLOCK), 0,
-                ptrOrNull(dy, "dy"), dtOrZero(dy, "dy"), ptr(gp, "gp"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        device.launch(Kernel.HEAD_GATE_BACKWARD_DY, Dim3.of(warpGrid((long) T * H)), Dim3.of(BLOCK), 0,
+                ptr(dy, "dy"), dt(dy, "dy"), ptr(gp, "gp"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(y, "y"), dt(y, "y"), ptr(gate, "gate"), T, H, D);
-        if (dx != null) {
-            requireNumel(dx, x.numel(), "dx");
-            elementwise(Kernel.HEAD_GATE_BWD_DX, (long) T * G, ptr(dx, "dx"), dt(dx, "dx"), ptr(gp, "gp"),
-                    ptr(w, "w"), dt(w, "w"), T, H, C, G);
-        }
-        if (dw != null) {
-            requireNumel(dw, w.numel(), "dw");
-            device.launch(Kernel.HEAD_GATE_BWD_DW, Dim3.of(H * G), Dim3.of(BLOCK), 0, ptr(dw, "dw"), dt(dw, "dw"),
-                    ptr(gp, "gp"), ptr(x, "x"), dt(x, "x"), T, H, C, G);
-        }
+        elementwise(Kernel.HEAD_GATE_BACKWARD_DX, (long) T * G, ptr(dx, "dx"), dt(dx, "dx"), ptr(gp, "gp"),
+                ptr(w, "w"), dt(w, "w"), T, H, C, G);
+        device.launch(Kernel.HEAD_GATE_BACKWARD_DW, Dim3.of(H * G), Dim3.of(BLOCK), 0, ptr(dw, "dw"), dt(dw, "dw"),
+                ptr(gp, "gp"), ptr(x, "x"), dt(x, "x"), T, H, C, G);
     }
 
     @Override public void smear(Tensor out, Tensor gate, Tensor x, Tensor w, Tensor lambda) {
-        requireRank(x, 2, "x");
-        int T = x.size(0), C = x.size(1), G = toInt(w.numel(), "G");
-        checkSmear(out, gate, w, lambda, x, T, C, G);
-        elementwise(Kernel.SMEAR_FWD, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(x, "x"),
-                dt(x, "x"), ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), T, C, G);
-    }
-
-    private static void checkSmear(Tensor out, Tensor gate, Tensor w, Tensor lambda, Tensor x, int T, int C, int G) {
-        if (G > C) throw new IllegalArgumentException("smear gate width " + G + " exceeds x's " + C + " columns");
-        requireNumel(out, x.numel(), "out/dOut");
-        requireNumel(gate, T, "gate");
-        requireDType(gate, DType.F32, "gate");
-        requireNumel(lambda, 1, "lambda");
+        OpContract.Smear s = OpContract.smear(out, gate, x, w, lambda);
+        requireF32("smear", "gate", gate);
+        elementwise(Kernel.SMEAR, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(x, "x"),
+                dt(x, "x"), ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), s.T(), s.C(), s.G());
     }
 
     @Override public void smearBackward(Tensor dx, Tensor dw, Tensor dLambda, Tensor dOut, Tensor x, Tensor w, Tensor lambda, Tensor gate) {
-        requireRank(x, 2, "x");
-        int T = x.size(0), C = x.size(1), G = toInt(w.numel(), "G");
-        checkSmear(dOut, gate, w, lambda, x, T, C, G);
+        OpContract.Smear s = OpContract.smearBackward(dx, dw, dLambda, dOut, x, w, lambda, gate);
+        requireF32("smearBackward", "gate", gate);
+        int T = s.T(), C = s.C(), G = s.G();
         if (T == 0) return;
         Tensor dotp = device.scratch(S_A, T);
-        device.launch(Kernel.SMEAR_BWD_DOT, Dim3.of(warpGrid(T)), Dim3.of(BLOCK), 0, ptr(dotp, "dotp"),
+        device.launch(Kernel.SMEAR_BACKWARD_DOT, Dim3.of(warpGrid(T)), Dim3.of(BLOCK), 0, ptr(dotp, "dotp"),
                 ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(x, "x"), dt(x, "x"), T, C);
-        if (dx != null) {
-            requireNumel(dx, x.numel(), "dx");
-            elementwise(Kernel.SMEAR_BWD_DX, x.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
-                    ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"),
-                    ptr(dotp, "dotp"), T, C, G);
-        }
-        if (dw != null || dLambda != null) {
-            if (dw != null) requireNumel(dw, G, "dw");
-            if (dLambda != null) requireNumel(dLambda, 1, "dLambda");
-            device.launch(Kernel.SMEAR_BWD_PARAMS, Dim3.of(G + 1), Dim3.of(BLOCK), 0, ptrOrNull(dw, "dw"),
-                    dtOrZero(dw, "dw"), ptrOrNull(dLambda, "dLambda"), dtOrZero(dLambda, "dLambda"), ptr(x, "x"),
-                    dt(x, "x"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"), ptr(dotp, "dotp"), T, C, G);
-        }
+        elementwise(Kernel.SMEAR_BACKWARD_DX, x.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+                ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"),
+                ptr(dotp, "dotp"), T, C, G);
+        device.launch(Kernel.SMEAR_BACKWARD_PARAMS, Dim3.of(G + 1), Dim3.of(BLOCK), 0, ptr(dw, "dw"),
+                dt(dw, "dw"), ptr(dLambda, "dLambda"), dt(dLambda, "dLambda"), ptr(x, "x"),
+                dt(x, "x"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"), ptr(dotp, "dotp"), T, C, G);
     }
 
     // ------------------------------------------------------------------ loss
@@ -419,33 +359,25 @@ public final class CudaOps implements Ops {
 
     @Override public void softcapCrossEntropy(Tensor losses, Tensor dLogits, Tensor logits, Tensor targets, Tensor targetWeights,
                                               double[] weights, double cap, double divisor, double gradScale) {
-        requireRank(logits, 2, "logits");
-        int T = logits.size(0), V = logits.size(1);
-        requireDType(targets, DType.I32, "targets");
-        requireNumel(targets, T, "targets");
-        requireNumel(losses, T, "losses");
-        if (targetWeights != null) requireNumel(targetWeights, T, "targetWeights");
-        if (dLogits != null) requireNumel(dLogits, logits.numel(), "dLogits");
-        if (weights.length == 0 || weights.length > MtpWeights.MAX)
-            throw new IllegalArgumentException("softcapCrossEntropy takes 1.." + MtpWeights.MAX + " multi-token weights, got " + weights.length);
+        OpContract.Logits s = OpContract.softcapCrossEntropy(losses, dLogits, logits, targets, targetWeights, weights);
+        if (weights.length > MtpWeights.MAX)
+            throw new IllegalArgumentException("softcapCrossEntropy: the CUDA kernel takes 1.." + MtpWeights.MAX
+                    + " multi-token weights, got " + weights.length);
         float[] w = new float[MtpWeights.MAX];
         for (int i = 0; i < weights.length; i++) w[i] = (float) weights[i];
-        if (T == 0) return;
-        device.launch(Kernel.SOFTCAP_CE, Dim3.of(T), Dim3.of(CE_BLOCK), 0, ptr(losses, "losses"), dt(losses, "losses"),
+        if (s.T() == 0) return;
+        device.launch(Kernel.SOFTCAP_CROSS_ENTROPY, Dim3.of(s.T()), Dim3.of(CE_BLOCK), 0, ptr(losses, "losses"), dt(losses, "losses"),
                 ptrOrNull(dLogits, "dLogits"), dtOrZero(dLogits, "dLogits"), ptr(logits, "logits"), dt(logits, "logits"),
                 ptr(targets, "targets"), ptrOrNull(targetWeights, "targetWeights"), dtOrZero(targetWeights, "targetWeights"),
-                new MtpWeights(w), weights.length, T, V, (float) cap, (float) divisor, (float) gradScale);
+                new MtpWeights(w), weights.length, s.T(), s.V(), (float) cap, (float) divisor, (float) gradScale);
     }
 
-    // ------------------------------------------------------------------ optimizer kernels
+    // ------------------------------------------------------------------ optimizer
 
     @Override public void adamStep(Tensor p, Tensor g, Tensor m, Tensor v, double lr, double beta1, double beta2, double eps,
                                    long step, double decay, DecayMask mask) {
+        OpContract.adamStep(p, g, m, v, step, mask);
         long n = p.numel();
-        requireNumel(g, n, "g");
-        requireNumel(m, n, "m");
-        requireNumel(v, n, "v");
-        if (step < 1) throw new IllegalArgumentException("adam step must be ≥ 1, got " + step);
         double stepScale = lr * Math.sqrt(1 - Math.pow(beta2, step)) / (1 - Math.pow(beta1, step));
         elementwise(Kernel.ADAM_STEP, n, ptr(p, "p"), dt(p, "p"), ptr(g, "g"), dt(g, "g"), ptr(m, "m"), dt(m, "m"),
                 ptr(v, "v"), dt(v, "v"), n, (float) beta1, (float) beta2, (float) eps, (float) stepScale, (float) decay,
@@ -453,45 +385,41 @@ public final class CudaOps implements Ops {
     }
 
     @Override public void muonMomentum(Tensor update, Tensor buf, Tensor g, double momentum) {
+        OpContract.muonMomentum(update, buf, g);
         long n = g.numel();
-        requireNumel(update, n, "update");
-        requireNumel(buf, n, "buf");
         elementwise(Kernel.MUON_MOMENTUM, n, ptr(update, "update"), dt(update, "update"), ptr(buf, "buf"), dt(buf, "buf"),
                 ptr(g, "g"), dt(g, "g"), n, (float) momentum);
     }
 
     @Override public void frobeniusNormalize(Tensor out, Tensor x, double factor, double eps) {
-        if (x.rank() != 2 && x.rank() != 3) throw new IllegalArgumentException("frobeniusNormalize takes [R,C] or [B,R,C], got " + x.shape());
-        requireNumel(out, x.numel(), "out");
-        int B = x.rank() == 3 ? x.size(0) : 1;
+        int B = OpContract.frobeniusNormalize(out, x).B();
         long per = B == 0 ? 0 : x.numel() / B;
         if (B == 0 || per == 0) return;
         int parts = (int) Math.min(64, (per + BLOCK - 1) / BLOCK);
         Tensor partials = device.scratch(S_PARTIALS, (long) B * parts);
-        device.launch(Kernel.FROB_PARTIAL, Dim3.of(parts, B), Dim3.of(BLOCK), 0, ptr(partials, "partials"),
+        device.launch(Kernel.FROBENIUS_NORMALIZE_PARTIAL, Dim3.of(parts, B), Dim3.of(BLOCK), 0, ptr(partials, "partials"),
                 ptr(x, "x"), dt(x, "x"), per);
-        device.launch(Kernel.FROB_SCALE, Dim3.of(gridFor(per), B), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
-                ptr(x, "x"), dt(x, "x"), ptr(partials, "partials"), parts, per, (float) factor, (float) eps);
+        device.launch(Kernel.FROBENIUS_NORMALIZE_SCALE, Dim3.of(gridFor(per), B), Dim3.of(BLOCK), 0, ptr(out, "out"),
+                dt(out, "out"), ptr(x, "x"), dt(x, "x"), ptr(partials, "partials"), parts, per, (float) factor, (float) eps);
     }
 
     @Override public void varianceReduce(Tensor v, Tensor s2, double beta2) {
-        if (v.rank() != 2 && v.rank() != 3) throw new IllegalArgumentException("varianceReduce takes [R,C] or [B,R,C], got " + v.shape());
-        int B = v.rank() == 3 ? v.size(0) : 1, R = v.size(-2), C = v.size(-1);
-        requireNumel(s2, (long) B * R, "s2");
+        OpContract.Matrices s = OpContract.varianceReduce(v, s2);
+        int B = s.B(), R = s.R(), C = s.C();
         int rows = toInt((long) B * R, "B·R");
         if (rows == 0) return;
         Tensor mu = device.scratch(S_A, rows), rho = device.scratch(S_B, rows), scale = device.scratch(S_C, B);
-        device.launch(Kernel.VR_ROWS, Dim3.of(rows), Dim3.of(BLOCK), 0, ptr(mu, "mu"), ptr(rho, "rho"), ptr(v, "v"),
-                dt(v, "v"), ptr(s2, "s2"), dt(s2, "s2"), C, (float) beta2);
-        device.launch(Kernel.VR_MATRIX, Dim3.of(B), Dim3.of(BLOCK), 0, ptr(scale, "scale"), ptr(mu, "mu"),
+        device.launch(Kernel.VARIANCE_REDUCE_ROWS, Dim3.of(rows), Dim3.of(BLOCK), 0, ptr(mu, "mu"), ptr(rho, "rho"),
+                ptr(v, "v"), dt(v, "v"), ptr(s2, "s2"), dt(s2, "s2"), C, (float) beta2);
+        device.launch(Kernel.VARIANCE_REDUCE_MATRIX, Dim3.of(B), Dim3.of(BLOCK), 0, ptr(scale, "scale"), ptr(mu, "mu"),
                 ptr(rho, "rho"), R, C);
-        device.launch(Kernel.VR_APPLY, Dim3.of(rows), Dim3.of(BLOCK), 0, ptr(v, "v"), dt(v, "v"), ptr(rho, "rho"),
-                ptr(scale, "scale"), R, C);
+        device.launch(Kernel.VARIANCE_REDUCE_APPLY, Dim3.of(rows), Dim3.of(BLOCK), 0, ptr(v, "v"), dt(v, "v"),
+                ptr(rho, "rho"), ptr(scale, "scale"), R, C);
     }
 
     @Override public void decayedUpdate(Tensor p, Tensor v, double lr, double decay, DecayMask mask) {
+        OpContract.decayedUpdate(p, v, mask);
         long n = p.numel();
-        requireNumel(v, n, "v");
         elementwise(Kernel.DECAYED_UPDATE, n, ptr(p, "p"), dt(p, "p"), ptr(v, "v"), dt(v, "v"), n, (float) lr,
                 (float) decay, mask.ordinal());
     }
@@ -508,19 +436,19 @@ public final class CudaOps implements Ops {
             case FP8_E5M2 -> 1;
             default -> throw new IllegalArgumentException("quantizeFp8: out must be FP8_E4M3 or FP8_E5M2, got " + out.dtype());
         };
-        requireNumel(x, out.numel(), "x");
-        requireNumel(scale, 1, "scale");
-        requireDType(scale, DType.F32, "scale");
-        elementwise(Kernel.EW_QUANTIZE_FP8, x.numel(), ptr(out, "out"), fmt, ptr(x, "x"), dt(x, "x"),
+        OpContract.requireNumel("quantizeFp8", "x", x, out.numel());
+        OpContract.requireNumel("quantizeFp8", "scale", scale, 1);
+        requireF32("quantizeFp8", "scale", scale);
+        elementwise(Kernel.QUANTIZE_FP8, x.numel(), ptr(out, "out"), fmt, ptr(x, "x"), dt(x, "x"),
                 ptr(scale, "scale"), x.numel());
     }
 
     /** {@code out[b] = x[b]ᵀ} for [R,C] or [B,R,C] F32/BF16 tensors (out [C,R] / [B,C,R]). */
     public void transpose(Tensor out, Tensor x) {
-        if (x.rank() != 2 && x.rank() != 3) throw new IllegalArgumentException("transpose takes [R,C] or [B,R,C], got " + x.shape());
-        requireNumel(out, x.numel(), "out");
+        if (x.rank() != 2 && x.rank() != 3) throw new IllegalArgumentException("transpose: x must be [B,R,C] or [R,C], got " + x.shape());
+        OpContract.requireNumel("transpose", "out", out, x.numel());
         int B = x.rank() == 3 ? x.size(0) : 1;
-        elementwise(Kernel.EW_TRANSPOSE, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
+        elementwise(Kernel.TRANSPOSE, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
                 B, x.size(-2), x.size(-1));
     }
 }

@@ -2,6 +2,7 @@ package dev.speedrun.kernels.collective;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -143,6 +144,23 @@ class InProcessCollectivesTest {
             }));
             assertEquals("rank 1 broke", e.getMessage(), "attempt " + i);
         }
+    }
+
+    @Test
+    void closingAHandleWakesRanksWaitingInACollective() throws Exception {
+        var ranks = InProcessCollectives.create(2);
+        var outcome = new java.util.concurrent.CompletableFuture<Throwable>();
+        Thread.ofPlatform().start(() -> {
+            try {
+                ranks.get(0).barrier();
+                outcome.complete(null);
+            } catch (Throwable e) {
+                outcome.complete(e);
+            }
+        });
+        ranks.get(1).close();
+        assertInstanceOf(IllegalStateException.class, outcome.get(30, java.util.concurrent.TimeUnit.SECONDS),
+                "rank 0 fails instead of waiting for the closed rank 1");
     }
 
     @Test

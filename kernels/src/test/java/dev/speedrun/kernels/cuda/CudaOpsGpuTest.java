@@ -229,7 +229,7 @@ class CudaOpsGpuTest {
                     check("matmul " + tag, out, rr);
                     Pair out2 = s.output(F32, M, N);
                     s.cpu.matmul(out2.cpu(), a.cpu(), b.cpu(), ta, tb, 1.5, 0);
-                    gpu.gemmKernel(out2.gpu(), a.gpu(), b.gpu(), ta, tb, 1.5, 0);
+                    gpu.matmulTiled(out2.gpu(), a.gpu(), b.gpu(), ta, tb, 1.5, 0);
                     check("kernel GEMM " + tag, out2, rr);
                 }
             Pair a = s.input(dt, 1, 4, 33, 48), b = s.input(dt, 1, 4, 48, 40), out = s.input(dt, 1, 4, 33, 40);

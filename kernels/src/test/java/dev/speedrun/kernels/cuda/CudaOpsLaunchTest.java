@@ -104,15 +104,15 @@ class CudaOpsLaunchTest {
         assertEquals(contract, new TreeSet<>(byOp.keySet()), "every op of the contract is exercised");
         for (var e : byOp.entrySet()) assertTrue(!e.getValue().isEmpty(), e.getKey() + " launched nothing");
 
-        assertEquals(List.of(Kernel.EW_FILL), kernels(byOp.get("fill")));
+        assertEquals(List.of(Kernel.FILL), kernels(byOp.get("fill")));
         assertEquals((long) T * C, byOp.get("fill").get(0).arg("n"));
-        assertEquals(List.of(Kernel.EW_SCALED_ACC, Kernel.EW_SCALED_ACC, Kernel.RED_PARTIAL, Kernel.RED_FINISH),
+        assertEquals(List.of(Kernel.MIX_BACKWARD_DX, Kernel.MIX_BACKWARD_DX, Kernel.SUM_PARTIAL, Kernel.SUM_FINISH),
                 kernels(byOp.get("mixBackward")));
         Launch fin = byOp.get("sumSquares").get(1);
         assertEquals(1, fin.arg("accumulate"));
         assertEquals(byOp.get("sumSquares").get(0).grid().x(), fin.arg("nparts"), "finish adds exactly the partials written");
         assertEquals(1, byOp.get("sumSquares").get(0).arg("mode"));
-        assertEquals(List.of(Kernel.GEMM_TILED), kernels(byOp.get("matmul")), "no cuBLASLt: the kernel GEMM runs");
+        assertEquals(List.of(Kernel.MATMUL_TILED), kernels(byOp.get("matmul")), "no cuBLASLt: the kernel GEMM runs");
         Launch gm = byOp.get("matmul").get(0);
         assertEquals(T, gm.arg("M"));
         assertEquals(24, gm.arg("N"));
@@ -126,7 +126,7 @@ class CudaOpsLaunchTest {
         Launch att = byOp.get("attention").get(0);
         assertEquals(new CudaDevice.Dim3((T + 7) / 8, H, 1), att.grid());
         assertEquals(List.of(T, H, D, S, 128), List.of(att.arg("T"), att.arg("H"), att.arg("D"), att.arg("S"), att.arg("window")));
-        assertEquals(List.of(Kernel.ATTN_BWD_DELTA, Kernel.ATTN_BWD_DQ, Kernel.ATTN_BWD_DKV), kernels(byOp.get("attentionBackward")));
+        assertEquals(List.of(Kernel.ATTENTION_BACKWARD_DELTA, Kernel.ATTENTION_BACKWARD_DQ, Kernel.ATTENTION_BACKWARD_DKV), kernels(byOp.get("attentionBackward")));
         Launch dkv = byOp.get("attentionBackward").get(2);
         Launch delta = byOp.get("attentionBackward").get(0);
         assertEquals(delta.arg("delta"), dkv.arg("delta"), "dk/dv read the delta the first kernel wrote");
@@ -148,9 +148,9 @@ class CudaOpsLaunchTest {
         assertEquals((float) expectScale, adam.arg("stepScale"));
         assertEquals(DecayMask.GT.ordinal(), adam.arg("mask"));
 
-        assertEquals(List.of(Kernel.VR_ROWS, Kernel.VR_MATRIX, Kernel.VR_APPLY), kernels(byOp.get("varianceReduce")));
+        assertEquals(List.of(Kernel.VARIANCE_REDUCE_ROWS, Kernel.VARIANCE_REDUCE_MATRIX, Kernel.VARIANCE_REDUCE_APPLY), kernels(byOp.get("varianceReduce")));
         assertEquals(4 * 6, byOp.get("varianceReduce").get(0).grid().x());
-        assertEquals(List.of(Kernel.SMEAR_BWD_DOT, Kernel.SMEAR_BWD_DX, Kernel.SMEAR_BWD_PARAMS), kernels(byOp.get("smearBackward")));
+        assertEquals(List.of(Kernel.SMEAR_BACKWARD_DOT, Kernel.SMEAR_BACKWARD_DX, Kernel.SMEAR_BACKWARD_PARAMS), kernels(byOp.get("smearBackward")));
         assertEquals(G + 1, byOp.get("smearBackward").get(2).grid().x());
         assertEquals(H * G, byOp.get("headGateBackward").get(2).grid().x());
     }
@@ -162,7 +162,7 @@ class CudaOpsLaunchTest {
         ops.matmul(dev.tensor(F32, 4, 5), dev.tensor(BF16, 4, 3), dev.tensor(BF16, 3, 5), false, false, 1, 0);
         assertEquals(0, dev.launches.size(), "cuBLASLt took it");
         ops.matmul(dev.tensor(F32, 4, 5), dev.tensor(BF16, 4, 3), dev.tensor(F32, 3, 5), false, false, 1, 0);
-        assertEquals(List.of(Kernel.GEMM_TILED), kernels(dev.launches), "mixed dtypes fall back to the kernel");
+        assertEquals(List.of(Kernel.MATMUL_TILED), kernels(dev.launches), "mixed dtypes fall back to the kernel");
         assertEquals(List.of("BF16xBF16", "BF16xF32"), seen);
     }
 

@@ -5,15 +5,21 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.cuda.Kernel.Arg;
 import java.io.IOException;
+import java.lang.reflect.Method;
+import java.lang.reflect.Modifier;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -101,13 +107,42 @@ class KernelSignatureTest {
         assertFalse(src.isEmpty());
     }
 
+    /**
+     * Suffixes a kernel adds to the name of the op it serves when the op takes several kernels:
+     * the passes of a backward ({@code _delta}, {@code _dq}, {@code _dkv} of attention_backward),
+     * one gradient each ({@code _dx}, {@code _dy}, {@code _dw}, {@code _params} for dw and
+     * dLambda together, {@code _dot} for a shared dot product), the two passes of a deterministic
+     * reduction ({@code _partial}, then {@code _finish} or {@code _scale}), and the three steps of
+     * variance_reduce ({@code _rows}, {@code _matrix}, {@code _apply}).
+     */
+    static final List<String> SUFFIXES = List.of("_delta", "_dq", "_dkv", "_dx", "_dy", "_dw", "_params", "_dot",
+            "_partial", "_finish", "_scale", "_rows", "_matrix", "_apply");
+
+    static String snake(String camel) { return camel.replaceAll("([a-z0-9])([A-Z])", "$1_$2").toLowerCase(Locale.ROOT); }
+
+    @Test void everyKernelIsNamedAfterTheOpItServes() throws IOException {
+        // Ops methods, plus the GPU-only public methods of CudaOps (quantizeFp8, transpose, matmulTiled)
+        Set<String> ops = new TreeSet<>();
+        for (Method m : Ops.class.getMethods()) ops.add(snake(m.getName()));
+        for (Method m : CudaOps.class.getDeclaredMethods())
+            if (Modifier.isPublic(m.getModifiers()) && !Modifier.isStatic(m.getModifiers())) ops.add(snake(m.getName()));
+        List<String> problems = new ArrayList<>();
+        for (String kernel : parseSources().keySet()) {
+            boolean named = ops.contains(kernel)
+                    || SUFFIXES.stream().anyMatch(s -> kernel.endsWith(s) && ops.contains(kernel.substring(0, kernel.length() - s.length())));
+            if (!named) problems.add(kernel + " is not the snake_case of an Ops (or public CudaOps) method plus one of " + SUFFIXES);
+        }
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+        for (Kernel k : Kernel.values()) assertEquals(k.name().toLowerCase(Locale.ROOT), k.cName());
+    }
+
     @Test void launchArgumentsAreCheckedAgainstTheTable() {
         Object[] ok = {new Kernel.Ptr(256), 0, 10L, 1.5f};
-        Kernel.EW_FILL.checkArgs(ok);
+        Kernel.FILL.checkArgs(ok);
         IllegalArgumentException wrongType = assertThrows(IllegalArgumentException.class,
-                () -> Kernel.EW_FILL.checkArgs(new Kernel.Ptr(256), 0, 10, 1.5f));
+                () -> Kernel.FILL.checkArgs(new Kernel.Ptr(256), 0, 10, 1.5f));
         assertTrue(wrongType.getMessage().contains("(n)") && wrongType.getMessage().contains("Long"), wrongType.getMessage());
-        IllegalArgumentException wrongCount = assertThrows(IllegalArgumentException.class, () -> Kernel.EW_FILL.checkArgs(new Kernel.Ptr(256), 0));
+        IllegalArgumentException wrongCount = assertThrows(IllegalArgumentException.class, () -> Kernel.FILL.checkArgs(new Kernel.Ptr(256), 0));
         assertTrue(wrongCount.getMessage().contains("takes 4 arguments"), wrongCount.getMessage());
         assertEquals(EnumSet.allOf(Arg.class).size(), 5);
     }

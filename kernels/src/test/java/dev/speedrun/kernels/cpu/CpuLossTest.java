@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-class SoftcapCrossEntropyTest extends OpTestSupport {
+class CpuLossTest extends OpTestSupport {
 
     /** Parses "weights=[1.0, 0.5]" into {1.0, 0.5}. */
     static double[] weightsOf(String key) {

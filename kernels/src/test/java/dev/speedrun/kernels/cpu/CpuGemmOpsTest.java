@@ -9,7 +9,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.Test;
 
-class MatmulTest extends OpTestSupport {
+class CpuGemmOpsTest extends OpTestSupport {
 
     @ParameterizedTest @EnumSource(value = DType.class, names = {"F32", "F64"})
     void allTransposesAndBatches(DType d) {

@@ -8,7 +8,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Adam and the NorMuon kernels against direct transcriptions of spec §5. */
-class OptimizerKernelsTest extends OpTestSupport {
+class CpuOptimizerTest extends OpTestSupport {
 
     @Test void adamAllMasksAndMomentDtypes() {
         int n = 257;

@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-class AttentionTest extends OpTestSupport {
+class CpuAttentionTest extends OpTestSupport {
 
     /** (T, H, D, window, cu_seqlens): T = 1, empty documents, windows 0, short and longer than the documents. */
     record Case(int T, int H, int D, int window, int[] cu) {}

@@ -1,0 +1,81 @@
+package dev.speedrun.kernels.cpu;
+
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.Tensor;
+import java.util.function.DoubleSupplier;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Head gate and smear: forward, backward, finite differences. */
+class CpuGatesTest extends OpTestSupport {
+
+    @ParameterizedTest @EnumSource(value = DType.class, names = {"F32", "F64"})
+    void headGate(DType d) {
+        int T = 7, H = 3, D = 5, C = 9, G = 4;
+        Tensor y = rand(d, T, H, D), x = t(d, uniform(T * C, -2, 2), T, C), w = t(d, uniform(H * G, -2, 2), H, G);
+        Tensor out = zeros(d, T, H, D), gate = zeros(d, T, H);
+        OPS.headGate(out, gate, y, x, w);
+        double[][] ref = Reference.headGate(d(y), d(x), d(w), T, H, D, C, G);
+        close("headGate out " + d, ref[0], d(out), tol(d));
+        close("headGate gate " + d, ref[1], d(gate), tol(d));
+        Tensor g = rand(d, T, H, D), dy = rand(d, T, H, D), dx = rand(d, T, C), dw = rand(d, H, G);
+        double[] dy0 = d(dy), dx0 = d(dx), dw0 = d(dw);
+        OPS.headGateBackward(dy, dx, dw, g, y, x, w, gate);
+        double[][] rb = Reference.headGateBackward(d(g), d(y), d(x), d(w), T, H, D, C, G);
+        close("headGateBackward dy " + d, rb[0], minus(d(dy), dy0), tol(d));
+        close("headGateBackward dx " + d, rb[1], minus(d(dx), dx0), tol(d));
+        close("headGateBackward dw " + d, rb[2], minus(d(dw), dw0), tol(d));
+    }
+
+    @ParameterizedTest @EnumSource(value = DType.class, names = {"F32", "F64"})
+    void smear(DType d) {
+        for (int T : new int[] {1, 2, 9}) {
+            int C = 6, G = 4;
+            Tensor x = t(d, uniform(T * C, -2, 2), T, C), w = rand(d, 1, G), lam = scalar(d, 0.8);
+            Tensor out = zeros(d, T, C), gate = zeros(d, T);
+            OPS.smear(out, gate, x, w, lam);
+            double lv = d(lam)[0];
+            double[][] ref = Reference.smear(d(x), d(w), lv, T, C);
+            close("smear out " + d, ref[0], d(out), tol(d));
+            close("smear gate " + d, ref[1], d(gate), tol(d));
+            Tensor g = rand(d, T, C), dx = rand(d, T, C), dw = rand(d, G), dl = scalar(d, 0.5);
+            double[] dx0 = d(dx), dw0 = d(dw);
+            OPS.smearBackward(dx, dw, dl, g, x, w, lam, gate);
+            double[][] rb = Reference.smearBackward(d(g), d(x), d(w), lv, T, C);
+            close("smearBackward dx " + d, rb[0], minus(d(dx), dx0), tol(d));
+            close("smearBackward dw " + d, rb[1], minus(d(dw), dw0), tol(d));
+            close("smearBackward dlambda " + d, rb[2], new double[] {d(dl)[0] - d(scalar(d, 0.5))[0]}, tol(d));
+        }
+    }
+
+    @Test void headGateFiniteDifferences() {
+        DType d = DType.F64;
+        int T = 3, H = 2, D = 3, C = 5, G = 3;
+        Tensor y = rand(d, T, H, D), x = rand(d, T, C), w = rand(d, H, G), r = rand(d, T, H, D);
+        Tensor out = zeros(d, T, H, D), gate = zeros(d, T, H), g2 = zeros(d, T, H);
+        OPS.headGate(out, gate, y, x, w);
+        Tensor dy = zeros(d, T, H, D), dx = zeros(d, T, C), dw = zeros(d, H, G);
+        OPS.headGateBackward(dy, dx, dw, r, y, x, w, gate);
+        double[] rv = d(r);
+        DoubleSupplier loss = () -> { OPS.headGate(out, g2, y, x, w); return dot(rv, d(out)); };
+        fdCheck("headGate y", y, d(dy), loss);
+        fdCheck("headGate x", x, d(dx), loss);
+        fdCheck("headGate w", w, d(dw), loss);
+    }
+
+    @Test void smearFiniteDifferences() {
+        DType d = DType.F64;
+        int T = 5, C = 4, G = 3;
+        Tensor x = rand(d, T, C), w = rand(d, G), lam = scalar(d, 0.7), r = rand(d, T, C);
+        Tensor out = zeros(d, T, C), gate = zeros(d, T), g2 = zeros(d, T);
+        OPS.smear(out, gate, x, w, lam);
+        Tensor dx = zeros(d, T, C), dw = zeros(d, G), dl = scalar(d, 0);
+        OPS.smearBackward(dx, dw, dl, r, x, w, lam, gate);
+        double[] rv = d(r);
+        DoubleSupplier loss = () -> { OPS.smear(out, g2, x, w, lam); return dot(rv, d(out)); };
+        fdCheck("smear x", x, d(dx), loss);
+        fdCheck("smear w", w, d(dw), loss);
+        fdCheck("smear lambda", lam, d(dl), loss);
+    }
+}
