@@ -8,6 +8,9 @@ import com.google.inject.Stage;
 import dev.speedrun.app.config.ConfigException;
 import dev.speedrun.app.config.ConfigLoader;
 import dev.speedrun.app.config.TrainConfig;
+import dev.speedrun.kernels.RankPlan;
+import dev.speedrun.kernels.RankRequest;
+import dev.speedrun.kernels.Ranks;
 import dev.speedrun.model.Precision;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.Backends;
@@ -68,7 +71,11 @@ public final class RunLauncher {
             Files.writeString(tmp, TrainCommand.resolvedYaml(p.tree(), p.selected(), p.registry(), p.backend(), p.config()));
             Files.move(tmp, runDir.resolve("config.yaml"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         }
-        Trainer trainer = new Trainer(p.config(), p.injector(), runDir, ck, console, false);
+        RankPlan plan = Ranks.plan(new RankRequest(p.config().backend(), p.config().worldSize(), System.getenv()));
+        if (plan.processes() > 1)
+            throw new ConfigException("sweep, bench ab and sample run in one process; this launch has " + plan.processes()
+                    + " processes (use train for multi-node runs)");
+        Trainer trainer = new Trainer(p.config(), TrainingParts.of(p.injector()), plan, runDir, ck, console, false);
         return trainer.run();
     }
 
