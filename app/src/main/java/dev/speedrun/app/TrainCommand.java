@@ -48,8 +48,13 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--plugin-path", paramLabel = "DIR", split = ",", description = "Folder(s) with plugin jars.")
     List<Path> pluginPath = new ArrayList<>();
 
-    @Option(names = "--steps", paramLabel = "N", description = "Stop after N steps (the schedule is unchanged).")
+    @Option(names = "--steps", paramLabel = "N",
+            description = "Stop after N steps (the schedule is unchanged); 0: validate and write the step-0 checkpoint of the initial weights.")
     Integer steps;
+
+    @Option(names = "--init-weights", paramLabel = "FILE",
+            description = "Start from these weights (safetensors, the record's state-dict names; the rest of the state fresh).")
+    Path initWeights;
 
     @Option(names = "--backend", paramLabel = "NAME", description = "cpu or cuda.")
     String backend;
@@ -87,9 +92,11 @@ public final class TrainCommand implements Callable<Integer> {
         if (valData != null) overrides.put("val_data", valData);
         if (plugins != null) overrides.put("plugins", plugins.stream().map(String::strip).filter(s -> !s.isEmpty()).toList());
         if (steps != null) {
-            if (steps < 1) throw new ConfigException("--steps must be ≥ 1, got " + steps);
-            overrides.put("max_steps", steps);
+            if (steps < 0) throw new ConfigException("--steps must be ≥ 0, got " + steps);
+            if (steps > 0) overrides.put("max_steps", steps);
         }
+        if (initWeights != null && !Files.isRegularFile(initWeights))
+            throw new ConfigException("--init-weights " + initWeights + ": no such file");
         if (backend != null) overrides.put("backend", backend);
         if (worldSize != null) overrides.put("world_size", worldSize);
         if (precision != null) overrides.put("precision", precision);
@@ -120,14 +127,16 @@ public final class TrainCommand implements Callable<Integer> {
                 : plan.processes() > 1 ? sharedRunFolder(cfg.out(), source, env) : runFolder(cfg.out(), source);
         Files.createDirectories(runDir);
         if (plan.lead()) Files.writeString(runDir.resolve("config.yaml"), resolvedYaml(tree, selected, registry, be, cfg));
+        int trainSteps = steps != null && steps == 0 ? 0 : cfg.trainSteps();
         console.printf("train-app: config %s, plugins [%s], backend %s, world size %d, %d steps%s%n", source,
-                String.join(", ", cfg.plugins()), be.name(), cfg.worldSize(), cfg.trainSteps(),
-                ck == null ? "" : ", resuming from " + ck);
+                String.join(", ", cfg.plugins()), be.name(), cfg.worldSize(), trainSteps,
+                ck == null ? initWeights == null ? "" : ", from weights " + initWeights : ", resuming from " + ck);
         if (plan.processes() > 1 || !plan.location().isEmpty())
             console.printf("train-app: process %d of %d runs ranks %d..%d%s%n", plan.processRank(), plan.processes(), plan.firstRank(),
                     plan.firstRank() + plan.localRanks() - 1, plan.location().isEmpty() ? "" : " " + plan.location());
         console.println("train-app: run folder " + runDir);
-        Trainer trainer = new Trainer(cfg, TrainingParts.of(injector), plan, runDir, ck, console, System.console() != null);
+        Trainer trainer = new Trainer(cfg, TrainingParts.of(injector), plan, runDir, ck, initWeights,
+                trainSteps, console, System.console() != null);
         Trainer.Result r = trainer.run();
         lastResult = r;
         if (r == null) {
@@ -135,7 +144,8 @@ public final class TrainCommand implements Callable<Integer> {
                     plan.processRank(), plan.processes());
             return 0;
         }
-        console.printf("train-app: done, %d steps; final val_loss %.4f (first train loss %.4f, last %.4f)%n", r.stepsTrained(),
+        if (r.stepsTrained() == 0) console.printf("train-app: done, no steps trained; val_loss %.4f%n", r.lastValLoss());
+        else console.printf("train-app: done, %d steps; final val_loss %.4f (first train loss %.4f, last %.4f)%n", r.stepsTrained(),
                 r.lastValLoss(), r.firstTrainLoss(), r.lastTrainLoss());
         console.println("train-app: metrics    " + r.metrics());
         console.println("train-app: loss plot  " + r.plot());

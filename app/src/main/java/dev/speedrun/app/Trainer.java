@@ -13,6 +13,7 @@ import dev.speedrun.kernels.Collectives;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.RankPlan;
 import dev.speedrun.losses.LossFunction;
+import dev.speedrun.model.Checkpoints;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
 import dev.speedrun.model.Precision;
@@ -61,6 +62,7 @@ public final class Trainer {
     private final GptConfig modelConfig;
     private final int gradAccum;
     private final int trainSteps;
+    private final Path initWeights;
     private final Precision precision;
 
     /**
@@ -68,6 +70,16 @@ public final class Trainer {
      * {@code runDir}; {@code resume} is the checkpoint to continue from, or null.
      */
     Trainer(TrainConfig cfg, TrainingParts parts, RankPlan plan, Path runDir, Path resume, PrintStream console, boolean progressBar) {
+        this(cfg, parts, plan, runDir, resume, null, cfg.trainSteps(), console, progressBar);
+    }
+
+    /**
+     * As above, starting a fresh run from {@code initWeights} (safetensors with the record's
+     * state-dict names; null: the seeded initialisation) and training {@code trainSteps} steps
+     * (0: write the step-0 checkpoint, after the step-0 validation, and stop).
+     */
+    Trainer(TrainConfig cfg, TrainingParts parts, RankPlan plan, Path runDir, Path resume, Path initWeights, int trainSteps,
+            PrintStream console, boolean progressBar) {
         this.cfg = cfg;
         this.parts = parts;
         this.sched = parts.schedules();
@@ -83,7 +95,12 @@ public final class Trainer {
         if (cfg.microBatches() % cfg.worldSize() != 0)
             throw new ConfigException("micro_batches (" + cfg.microBatches() + ") must be a multiple of world_size (" + cfg.worldSize() + ")");
         this.gradAccum = cfg.microBatches() / cfg.worldSize();
-        this.trainSteps = cfg.trainSteps();
+        if (trainSteps < 0 || trainSteps > cfg.schedule().totalSteps())
+            throw new ConfigException("steps must be 0.." + cfg.schedule().totalSteps() + " (the schedule), got " + trainSteps);
+        if (initWeights != null && resume != null)
+            throw new ConfigException("--init-weights starts a fresh run and --resume continues one: give one of them");
+        this.trainSteps = trainSteps;
+        this.initWeights = initWeights;
         this.precision = cfg.precision().resolve(cfg.backend());
         valSteps();   // a validation that does not divide is an error before anything runs
     }
@@ -172,6 +189,7 @@ public final class Trainer {
              MemoryArena scratch = ops.backend().newArena()) {
             Tensor red = scratch.allocate(DType.F64, 2);
             opt.zeroAllGrads();
+            if (initWeights != null) loadInitWeights(model);
             TrainStart from = ck == null ? TrainStart.FRESH : TrainStart.resume(ck, model, opt, rank, trainSteps);
             int start = from.step();
             RankContext ctx = new RankContext(model, opt, sched, trainSteps);
@@ -219,6 +237,15 @@ public final class Trainer {
                 return new Result(runDir, trainSteps - start, vals.isEmpty() ? Double.NaN : vals.getLast(), List.copyOf(vals),
                         firstTrain, lastTrain, RunLog.metricsFile(runDir), plot, lastCk);
             }
+        }
+    }
+
+    /** The {@code --init-weights} file into the freshly initialised model; a tensor that does not fit is named. */
+    private void loadInitWeights(Gpt model) {
+        try {
+            Checkpoints.load(model, initWeights);
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            throw new ConfigException("--init-weights " + initWeights + ": " + e.getMessage().replace("checkpoint " + initWeights + ": ", ""));
         }
     }
 

@@ -7,8 +7,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.cuda.CudaBackend;
 import dev.speedrun.kernels.cuda.CudaRanks;
 import dev.speedrun.testsupport.Gpu;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -31,14 +29,9 @@ class DistributedTrainingTest {
     }
 
     static TrainCommand command(String out, String backend, int world, int steps) {
-        TrainCommand c = new TrainCommand();
-        c.config = config.toString();
-        c.out = tmp.resolve(out).toString();
-        c.plugins = List.of("mtp", "untie", "cwd", "adam-cwd-strict");
-        c.steps = steps;
+        TrainCommand c = TinyRunConfig.command(config, tmp.resolve(out), List.of("mtp", "untie", "cwd", "adam-cwd-strict"), steps);
         c.backend = backend;
         c.worldSize = world;
-        c.console = new PrintStream(new ByteArrayOutputStream());
         return c;
     }
 

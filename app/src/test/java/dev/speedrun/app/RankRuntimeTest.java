@@ -6,22 +6,13 @@ import dev.speedrun.app.config.ConfigException;
 import dev.speedrun.kernels.RankPlan;
 import dev.speedrun.kernels.RankRequest;
 import dev.speedrun.kernels.Ranks;
+import dev.speedrun.testsupport.LaunchEnv;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** Running the ranks of a plan; the run folder of a multi-node run. */
 class RankRuntimeTest {
-    static Map<String, String> nodes(int nodes, int rank) {
-        Map<String, String> env = new HashMap<>();
-        env.put("WORLD_SIZE", String.valueOf(nodes));
-        env.put("RANK", String.valueOf(rank));
-        env.put("MASTER_ADDR", "node0");
-        env.put("MASTER_PORT", "29511");
-        return env;
-    }
-
     @Test void rankZerosResultIsTheRunsAndAFailureWakesThePeers() {
         RankPlan plan = Ranks.plan(new RankRequest("cpu", 3, Map.of()));
         assertEquals("rank 0 of 3", RankRuntime.run(plan, rk -> "rank " + rk.rank() + " of " + rk.comm().worldSize()));
@@ -34,7 +25,7 @@ class RankRuntimeTest {
     }
 
     @Test void multiNodeRunFolderIsNamedByTheSharedRunId() {
-        Map<String, String> env = nodes(2, 1);
+        Map<String, String> env = LaunchEnv.nodes(2, 1);
         var e = assertThrows(ConfigException.class, () -> TrainCommand.sharedRunFolder("runs", "configs/record-178.yaml", env));
         assertTrue(e.getMessage().contains(TrainCommand.RUN_ID_ENV), e.getMessage());
         env.put(TrainCommand.RUN_ID_ENV, "job 1");

@@ -1,9 +1,12 @@
 package dev.speedrun.app;
 
 import dev.speedrun.data.SampleCorpus;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * A very small CPU training setup for end-to-end tests: a generated corpus in {@code dir/data}
@@ -11,6 +14,17 @@ import java.nio.file.Path;
  */
 final class TinyRunConfig {
     private TinyRunConfig() {}
+
+    /** A {@code train} command of {@code config} with {@code plugins} for {@code steps} steps (null: the whole schedule), writing under {@code out}, console silent. */
+    static TrainCommand command(Path config, Path out, List<String> plugins, Integer steps) {
+        TrainCommand c = new TrainCommand();
+        c.config = config.toString();
+        c.out = out.toString();
+        c.plugins = plugins;
+        c.steps = steps;
+        c.console = new PrintStream(new ByteArrayOutputStream());
+        return c;
+    }
 
     /** Writes the corpus (seeded) and the config; returns the config's path. */
     static Path write(Path dir, long corpusSeed, int checkpointEvery) throws IOException {

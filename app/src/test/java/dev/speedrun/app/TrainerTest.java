@@ -7,14 +7,12 @@ import com.google.inject.Module;
 import dev.speedrun.app.config.ConfigLoader;
 import dev.speedrun.app.config.TrainConfig;
 import dev.speedrun.kernels.DecayMask;
+import dev.speedrun.kernels.Kernels;
 import dev.speedrun.model.Checkpoints;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.kernels.Kernels;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -34,13 +32,7 @@ class TrainerTest {
     }
 
     static TrainCommand command(String out, List<String> plugins, Integer steps) {
-        TrainCommand c = new TrainCommand();
-        c.config = config.toString();
-        c.out = tmp.resolve(out).toString();
-        c.plugins = plugins;
-        c.steps = steps;
-        c.console = new PrintStream(new ByteArrayOutputStream());
-        return c;
+        return TinyRunConfig.command(config, tmp.resolve(out), plugins, steps);
     }
 
     static Trainer.Result train(String out, List<String> plugins, Integer steps) throws Exception {

@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.*;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.app.config.ConfigException;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -36,14 +34,9 @@ class ValidationTest {
     }
 
     static TrainCommand command(Path cfg, String out, int world, int steps) {
-        TrainCommand c = new TrainCommand();
-        c.config = cfg.toString();
-        c.out = tmp.resolve(out).toString();
-        c.plugins = List.of("cwd");
-        c.steps = steps;
+        TrainCommand c = TinyRunConfig.command(cfg, tmp.resolve(out), List.of("cwd"), steps);
         c.backend = "cpu";
         c.worldSize = world;
-        c.console = new PrintStream(new ByteArrayOutputStream());
         return c;
     }
 

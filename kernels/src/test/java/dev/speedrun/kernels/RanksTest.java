@@ -2,25 +2,16 @@ package dev.speedrun.kernels;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import java.util.HashMap;
+import dev.speedrun.testsupport.LaunchEnv;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** Rank providers found by backend name; the host-thread placement (the cuda one: CudaRanksTest). */
 class RanksTest {
-    static Map<String, String> nodes(int nodes, int rank) {
-        Map<String, String> env = new HashMap<>();
-        env.put("WORLD_SIZE", String.valueOf(nodes));
-        env.put("RANK", String.valueOf(rank));
-        env.put("MASTER_ADDR", "node0");
-        env.put("MASTER_PORT", "29511");
-        return env;
-    }
-
     @Test void cpuRanksAreThreadsOfThisProcessWhateverTheGpusOrLaunchVariables() {
         // a CPU run ignores GPUs, NCCL and multi-node variables entirely
-        RankPlan p = Ranks.plan(new RankRequest("cpu", 4, nodes(2, 1)));
+        RankPlan p = Ranks.plan(new RankRequest("cpu", 4, LaunchEnv.nodes(2, 1)));
         assertEquals(4, p.localRanks());
         assertEquals(1, p.processes());
         assertEquals(0, p.firstRank());

@@ -7,6 +7,7 @@ import dev.speedrun.kernels.Kernels;
 import dev.speedrun.tensor.BFloat16;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
+import dev.speedrun.testsupport.Fixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -17,9 +18,9 @@ import org.junit.jupiter.api.io.TempDir;
 class CheckpointTest {
     @TempDir Path dir;
 
-    private static final JsonNode FX = TestSupport.json("model_tiny.json");
+    private static final JsonNode FX = Fixtures.json("model_tiny.json");
     private static final GptConfig CFG = TestSupport.config(FX.get("config"));
-    private static final int[] TOK = TestSupport.ints(FX.get("tokens")), TGT = TestSupport.ints(FX.get("targets")), CU = TestSupport.ints(FX.get("cu_seqlens"));
+    private static final int[] TOK = Fixtures.ints(FX.get("tokens")), TGT = Fixtures.ints(FX.get("targets")), CU = Fixtures.ints(FX.get("cu_seqlens"));
 
     private static double loss(Gpt g) {
         return g.trainingLoss(TOK, TGT, CU, FX.get("ws_short").asInt(), FX.get("ws_long").asInt(), TestSupport.LOSS, new double[] {1, 0.5}, 1);
@@ -27,7 +28,7 @@ class CheckpointTest {
 
     private static Gpt fixtureModel(DType dtype) {
         Gpt g = new Gpt(CFG, Kernels.cpu(), dtype, TOK.length, 1, 0);
-        Checkpoints.load(g, TestSupport.fixtures().resolve(FX.get("weights_file").asText()));
+        Checkpoints.load(g, Fixtures.dir().resolve(FX.get("weights_file").asText()));
         return g;
     }
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.speedrun.kernels.Kernels;
+import dev.speedrun.testsupport.Fixtures;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -12,15 +13,15 @@ import org.junit.jupiter.api.Test;
  * LM head in row chunks gives the fixture's evaluation losses and the single-plan result.
  */
 class EvaluationPlanTest {
-    static final JsonNode FX = TestSupport.json("model_tiny.json");
+    static final JsonNode FX = Fixtures.json("model_tiny.json");
     static final GptConfig CFG = TestSupport.config(FX.get("config"));
-    static final int[] TOKENS = TestSupport.ints(FX.get("tokens")), TARGETS = TestSupport.ints(FX.get("targets")),
-            CU = TestSupport.ints(FX.get("cu_seqlens"));
+    static final int[] TOKENS = Fixtures.ints(FX.get("tokens")), TARGETS = Fixtures.ints(FX.get("targets")),
+            CU = Fixtures.ints(FX.get("cu_seqlens"));
     static final int WS = FX.get("ws_short").asInt(), WL = FX.get("ws_long").asInt();
 
     static Gpt model(int maxTokens, int evalTokens, int headRows) {
         Gpt g = new Gpt(CFG, Kernels.cpu(), Precision.F64, maxTokens, evalTokens, headRows, 1, 0);
-        Checkpoints.load(g, TestSupport.fixtures().resolve(FX.get("weights_file").asText()));
+        Checkpoints.load(g, Fixtures.dir().resolve(FX.get("weights_file").asText()));
         for (JsonNode u : FX.get("yarn_updates")) g.yarn().apply(u.get(0).asInt(), u.get(1).asInt());
         return g;
     }
@@ -55,7 +56,7 @@ class EvaluationPlanTest {
         assertNotNull(train, "the fixture has no tied train_sum result");
         try (Gpt g = model(T, 2 * T, 7)) {
             g.evaluate(TOKENS, TARGETS, CU, WS, WL, TestSupport.LOSS);
-            double got = g.forwardBackward(TOKENS, TARGETS, CU, WS, WL, TestSupport.LOSS, TestSupport.doubles(train.get("mtp_weights")), 1.0);
+            double got = g.forwardBackward(TOKENS, TARGETS, CU, WS, WL, TestSupport.LOSS, Fixtures.doubles(train.get("mtp_weights")), 1.0);
             assertTrue(TestSupport.rel(got, train.get("loss").asDouble()) <= 1e-12, got + " vs " + train.get("loss"));
         }
     }

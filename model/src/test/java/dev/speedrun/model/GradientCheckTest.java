@@ -6,6 +6,7 @@ import dev.speedrun.kernels.Kernels;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.Fixtures;
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -23,7 +24,7 @@ class GradientCheckTest {
     @CsvSource({"false, false", "false, true", "true, false", "true, true"})
     void wholeModelGradients(boolean split, boolean mtp) {
         // The fixture's sizes: the record's structure at a size that checks quickly.
-        GptConfig cfg = TestSupport.config(TestSupport.json("model_tiny.json").get("config"));
+        GptConfig cfg = TestSupport.config(Fixtures.json("model_tiny.json").get("config"));
         int T = 14;
         SplittableRandom rng = new SplittableRandom(split ? 7 : 11);
         int[] inputs = new int[T], targets = new int[T];

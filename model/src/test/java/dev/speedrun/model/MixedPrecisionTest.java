@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.speedrun.kernels.Kernels;
 import dev.speedrun.tensor.DType;
+import dev.speedrun.testsupport.Fixtures;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -21,7 +22,7 @@ class MixedPrecisionTest {
     static final double TOL = 2e-2;
 
     @Test void dtypesFollowTheSpecTable() {
-        JsonNode fx = TestSupport.json("model_tiny.json");
+        JsonNode fx = Fixtures.json("model_tiny.json");
         GptConfig cfg = TestSupport.config(fx.get("config"));
         try (Gpt gpt = new Gpt(cfg, Kernels.cpu(), Precision.MIXED, 16, 1, 0)) {
             assertEquals(DType.BF16, gpt.dtype());
@@ -42,15 +43,15 @@ class MixedPrecisionTest {
     }
 
     @Test void fixtureLossesInMixedPrecision() {
-        JsonNode fx = TestSupport.json("model_tiny.json");
+        JsonNode fx = Fixtures.json("model_tiny.json");
         GptConfig cfg = TestSupport.config(fx.get("config"));
-        int[] tokens = TestSupport.ints(fx.get("tokens")), targets = TestSupport.ints(fx.get("targets"));
-        int[] cu = TestSupport.ints(fx.get("cu_seqlens"));
+        int[] tokens = Fixtures.ints(fx.get("tokens")), targets = Fixtures.ints(fx.get("targets"));
+        int[] cu = Fixtures.ints(fx.get("cu_seqlens"));
         int wsS = fx.get("ws_short").asInt(), wsL = fx.get("ws_long").asInt();
         try (Gpt mixed = new Gpt(cfg, Kernels.cpu(), Precision.MIXED, tokens.length, 1, 0);
              Gpt f32 = new Gpt(cfg, Kernels.cpu(), DType.F32, tokens.length, 1, 0)) {
             for (Gpt gpt : new Gpt[] {mixed, f32}) {
-                Checkpoints.load(gpt, TestSupport.fixtures().resolve(fx.get("weights_file").asText()));
+                Checkpoints.load(gpt, Fixtures.dir().resolve(fx.get("weights_file").asText()));
                 for (JsonNode u : fx.get("yarn_updates")) gpt.yarn().apply(u.get(0).asInt(), u.get(1).asInt());
             }
             double worst = 0;
@@ -61,7 +62,7 @@ class MixedPrecisionTest {
                     Gpt gpt = m == 0 ? mixed : f32;
                     gpt.setSplitEmbed(r.get("split_embed").asBoolean());
                     got[m] = switch (r.get("mode").asText()) {
-                        case "train_sum" -> gpt.forwardBackward(tokens, targets, cu, wsS, wsL, TestSupport.LOSS, TestSupport.doubles(r.get("mtp_weights")), 1.0);
+                        case "train_sum" -> gpt.forwardBackward(tokens, targets, cu, wsS, wsL, TestSupport.LOSS, Fixtures.doubles(r.get("mtp_weights")), 1.0);
                         case "eval_mean" -> gpt.evaluate(tokens, targets, cu, wsS, wsL, TestSupport.LOSS);
                         default -> throw new IllegalStateException("unknown mode in fixture: " + r.get("mode"));
                     };

@@ -4,19 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.losses.SoftcapCrossEntropy;
 import dev.speedrun.testsupport.Fixtures;
-import java.nio.file.Path;
 
 /** Fixture access (through test-support's {@link Fixtures}), the fixture's model config and the loss for the model's tests. */
 final class TestSupport {
     private TestSupport() {}
-
-    static Path fixtures() { return Fixtures.dir(); }
-
-    static JsonNode json(String name) { return Fixtures.json(name); }
-
-    static int[] ints(JsonNode a) { return Fixtures.ints(a); }
-
-    static double[] doubles(JsonNode a) { return Fixtures.doubles(a); }
 
     /** The fixture's model config with the record's layer structure. */
     static GptConfig config(JsonNode c) {

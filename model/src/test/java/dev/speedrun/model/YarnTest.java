@@ -7,12 +7,13 @@ import dev.speedrun.tensor.Backends;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
+import dev.speedrun.testsupport.Fixtures;
 import org.junit.jupiter.api.Test;
 
 /** YaRN reset and the record's window changes against yarn_record178.json. */
 class YarnTest {
     @Test void matchesRecordStates() {
-        JsonNode fx = TestSupport.json("yarn_record178.json");
+        JsonNode fx = Fixtures.json("yarn_record178.json");
         int d = fx.get("head_dim").asInt();
         GptConfig base = GptConfig.withSizes(100, 11, 1, d, d, fx.get("block_size").asInt(), Math.min(12, d));
         GptConfig cfg = new GptConfig(base.vocabSize(), base.numLayers(), base.numHeads(), base.headDim(), base.modelDim(), base.blockSize(),
@@ -27,7 +28,7 @@ class YarnTest {
                 int ws = s.get("ws_long").asInt();
                 if (prev < 0) y.reset(); else y.apply(prev, ws);
                 prev = ws;
-                double[] want = TestSupport.doubles(s.get("angular_freq"));
+                double[] want = Fixtures.doubles(s.get("angular_freq"));
                 double[] got = y.angularFreq();
                 assertEquals(want.length, got.length, s.get("after").asText());
                 for (int j = 0; j < want.length; j++) {

@@ -11,6 +11,7 @@ import dev.speedrun.model.Checkpoints;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
 import dev.speedrun.tensor.DType;
+import dev.speedrun.testsupport.Fixtures;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -26,15 +27,15 @@ import org.junit.jupiter.api.Timeout;
 class FixtureLossesGpuTest {
     @Test void sixLossesInF32() {
         Ops ops = GpuModelSupport.cudaOrSkip();
-        JsonNode fx = GpuModelSupport.json("model_tiny.json");
+        JsonNode fx = Fixtures.json("model_tiny.json");
         GptConfig cfg = GpuModelSupport.config(fx.get("config"));
         assertEquals(fx.get("config").get("vocab_padded").asInt(), cfg.vocabPadded(), "vocabulary padding");
-        int[] tokens = GpuModelSupport.ints(fx.get("tokens")), targets = GpuModelSupport.ints(fx.get("targets"));
-        int[] cu = GpuModelSupport.ints(fx.get("cu_seqlens"));
+        int[] tokens = Fixtures.ints(fx.get("tokens")), targets = Fixtures.ints(fx.get("targets"));
+        int[] cu = Fixtures.ints(fx.get("cu_seqlens"));
         int wsS = fx.get("ws_short").asInt(), wsL = fx.get("ws_long").asInt();
         LossFunction loss = LossFunctions.defaultLoss();
         try (Gpt gpt = new Gpt(cfg, ops, DType.F32, tokens.length, 1, 0)) {
-            Checkpoints.load(gpt, GpuModelSupport.fixtures().resolve(fx.get("weights_file").asText()));
+            Checkpoints.load(gpt, Fixtures.dir().resolve(fx.get("weights_file").asText()));
             for (JsonNode u : fx.get("yarn_updates")) gpt.yarn().apply(u.get(0).asInt(), u.get(1).asInt());
             double worst = 0;
             int n = 0;
@@ -42,7 +43,7 @@ class FixtureLossesGpuTest {
                 gpt.setSplitEmbed(r.get("split_embed").asBoolean());
                 String mode = r.get("mode").asText();
                 double got = switch (mode) {
-                    case "train_sum" -> gpt.forwardBackward(tokens, targets, cu, wsS, wsL, loss, GpuModelSupport.doubles(r.get("mtp_weights")), 1.0);
+                    case "train_sum" -> gpt.forwardBackward(tokens, targets, cu, wsS, wsL, loss, Fixtures.doubles(r.get("mtp_weights")), 1.0);
                     case "eval_mean" -> gpt.evaluate(tokens, targets, cu, wsS, wsL, loss);
                     default -> throw new IllegalStateException("unknown mode " + mode + " in model_tiny.json");
                 };

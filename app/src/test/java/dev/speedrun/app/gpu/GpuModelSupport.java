@@ -6,9 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.testsupport.Fixtures;
 import dev.speedrun.testsupport.Gpu;
-import java.nio.file.Path;
 
 /** Shared pieces of the model-level GPU tests: the device check (skip with its reason) and fixtures. */
 final class GpuModelSupport {
@@ -22,14 +20,6 @@ final class GpuModelSupport {
         Gpu.usableOrSkip(CUDA);
         return Kernels.ops(CUDA);
     }
-
-    static Path fixtures() { return Fixtures.dir(); }
-
-    static JsonNode json(String name) { return Fixtures.json(name); }
-
-    static int[] ints(JsonNode a) { return Fixtures.ints(a); }
-
-    static double[] doubles(JsonNode a) { return Fixtures.doubles(a); }
 
     /** The fixture's model config with the record's layer structure (as the model tests build it). */
     static GptConfig config(JsonNode c) {

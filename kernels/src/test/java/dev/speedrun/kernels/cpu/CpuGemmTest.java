@@ -10,6 +10,7 @@ import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.ReferenceGemm;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
@@ -235,20 +236,7 @@ class CpuGemmTest {
     /** float64 triple loop over op(a), op(b); beta = 0 ignores old. */
     static double[] reference(double[] a, double[] b, double[] old, int batches, int m, int n, int k,
                               boolean tA, boolean tB, double alpha, double beta) {
-        double[] c = new double[batches * m * n];
-        for (int z = 0; z < batches; z++)
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < n; j++) {
-                    double s = 0;
-                    for (int p = 0; p < k; p++) {
-                        double x = tA ? a[z * k * m + p * m + i] : a[z * m * k + i * k + p];
-                        double y = tB ? b[z * n * k + j * k + p] : b[z * k * n + p * n + j];
-                        s += x * y;
-                    }
-                    int idx = z * m * n + i * n + j;
-                    c[idx] = alpha * s + (beta == 0 ? 0 : beta * old[idx]);
-                }
-        return c;
+        return ReferenceGemm.matmul(a, b, old, batches, m, n, k, tA, tB, alpha, beta);
     }
 
     /** The same product over absolute values: the scale of the rounding error of each entry. */

@@ -12,6 +12,7 @@ import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.ReferenceGemm;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
@@ -75,19 +76,11 @@ class CublasLtStubTest {
                                 String tag = in + "→" + outType + " transA=" + ta + " transB=" + tb + " batch=" + batch;
                                 assertTrue(gemm.matmul(out, a, b, ta, tb, 1.25, 0.5), tag);
                                 double[] got = HostData.toDoubles(out);
-                                for (int bt = 0; bt < batch; bt++)
-                                    for (int i = 0; i < M; i++)
-                                        for (int j = 0; j < N; j++) {
-                                            double s = 0;
-                                            for (int l = 0; l < K; l++) {
-                                                double x = ta ? av[bt * K * M + l * M + i] : av[bt * M * K + i * K + l];
-                                                double y = tb ? bv[bt * N * K + j * K + l] : bv[bt * K * N + l * N + j];
-                                                s += x * y;
-                                            }
-                                            double want = 1.25 * s + 0.5 * ov[bt * M * N + i * N + j];
-                                            double tol = outType == DType.BF16 ? 1e-2 * (Math.abs(want) + 1) : 1e-5 * (Math.abs(want) + 1);
-                                            assertEquals(want, got[bt * M * N + i * N + j], tol, tag + " at " + bt + "," + i + "," + j);
-                                        }
+                                double[] want = ReferenceGemm.matmul(av, bv, ov, batch, M, N, K, ta, tb, 1.25, 0.5);
+                                for (int e = 0; e < want.length; e++) {
+                                    double tol = outType == DType.BF16 ? 1e-2 * (Math.abs(want[e]) + 1) : 1e-5 * (Math.abs(want[e]) + 1);
+                                    assertEquals(want[e], got[e], tol, tag + " at flat index " + e);
+                                }
                             }
             assertFalse(gemm.matmul(arena.allocate(DType.F32, 2, 2), arena.allocate(DType.BF16, 2, 2), arena.allocate(DType.F32, 2, 2), false, false, 1, 0),
                     "mixed inputs are left to the kernel GEMM");

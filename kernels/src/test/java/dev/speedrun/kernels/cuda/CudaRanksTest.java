@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.speedrun.kernels.RankPlan;
 import dev.speedrun.kernels.RankRequest;
+import dev.speedrun.testsupport.LaunchEnv;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.IntStream;
@@ -24,15 +24,6 @@ class CudaRanksTest {
     /** The cuda plan of {@code worldSize} ranks on machine {@code m} with its environment. */
     static RankPlan plan(int worldSize, FakeMachine m) {
         return new CudaRanks(m).plan(new RankRequest("cuda", worldSize, m.env()));
-    }
-
-    static Map<String, String> nodes(int nodes, int rank) {
-        Map<String, String> env = new HashMap<>();
-        env.put("WORLD_SIZE", String.valueOf(nodes));
-        env.put("RANK", String.valueOf(rank));
-        env.put("MASTER_ADDR", "node0");
-        env.put("MASTER_PORT", "29511");
-        return env;
     }
 
     @Test void cudaOnOneNodeUsesOneGpuPerRankWithNccl() {
@@ -56,14 +47,14 @@ class CudaRanksTest {
     }
 
     @Test void cudaMultiNodeRunsThisNodesSliceOfTheGlobalRanks() {
-        RankPlan p = plan(16, new FakeMachine(8, "", "", nodes(2, 1)));
+        RankPlan p = plan(16, new FakeMachine(8, "", "", LaunchEnv.nodes(2, 1)));
         assertEquals(2, p.processes());
         assertEquals(1, p.processRank());
         assertEquals(8, p.localRanks());
         assertEquals(8, p.firstRank());
         assertFalse(p.lead());
         assertEquals(IntStream.range(0, 8).boxed().toList(), p.devices());
-        assertTrue(plan(16, new FakeMachine(8, "", "", nodes(2, 0))).lead());
+        assertTrue(plan(16, new FakeMachine(8, "", "", LaunchEnv.nodes(2, 0))).lead());
     }
 
     @Test void unavailableCudaSaysWhyAndThatCpuWorks() {
@@ -83,22 +74,22 @@ class CudaRanksTest {
     }
 
     @Test void multiNodeNeedsEnoughGpusPerNode() {
-        var e = assertThrows(IllegalArgumentException.class, () -> plan(16, new FakeMachine(4, "", "", nodes(2, 0))));
+        var e = assertThrows(IllegalArgumentException.class, () -> plan(16, new FakeMachine(4, "", "", LaunchEnv.nodes(2, 0))));
         assertTrue(e.getMessage().contains("needs 8 GPUs per process"), e.getMessage());
         assertTrue(e.getMessage().contains("--world-size 8"), e.getMessage());
     }
 
     @Test void worldSizeMustSplitEvenlyOverTheNodes() {
-        var e = assertThrows(IllegalArgumentException.class, () -> plan(3, new FakeMachine(8, "", "", nodes(2, 0))));
+        var e = assertThrows(IllegalArgumentException.class, () -> plan(3, new FakeMachine(8, "", "", LaunchEnv.nodes(2, 0))));
         assertTrue(e.getMessage().contains("world_size 3 is not a multiple of WORLD_SIZE=2"), e.getMessage());
     }
 
     @Test void badLaunchVariablesAreNamed() {
-        Map<String, String> env = nodes(2, 0);
+        Map<String, String> env = LaunchEnv.nodes(2, 0);
         env.remove("MASTER_ADDR");
         var e = assertThrows(IllegalArgumentException.class, () -> plan(2, new FakeMachine(8, "", "", env)));
         assertTrue(e.getMessage().contains("MASTER_ADDR"), e.getMessage());
-        Map<String, String> env2 = nodes(2, 2);
+        Map<String, String> env2 = LaunchEnv.nodes(2, 2);
         var e2 = assertThrows(IllegalArgumentException.class, () -> plan(2, new FakeMachine(8, "", "", env2)));
         assertTrue(e2.getMessage().contains("RANK"), e2.getMessage());
     }
