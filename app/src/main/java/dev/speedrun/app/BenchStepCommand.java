@@ -30,7 +30,7 @@ import picocli.CommandLine.Option;
 @Command(name = "step", mixinStandardHelpOptions = true,
         description = "Times forward+backward micro-steps of the model (optionally with the optimizer step) and prints ms/step, tokens/s, GFLOP/s.")
 public final class BenchStepCommand implements Callable<Integer> {
-    @Option(names = "--backend", defaultValue = "cpu", description = "backend name (default: ${DEFAULT-VALUE})")
+    @Option(names = "--backend", defaultValue = "cpu", description = "backend name: cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
     String backend;
 
     @Option(names = "--preset", description = "model preset: record178, tiny, cpu-small (default: cpu-small unless sizes are given)")

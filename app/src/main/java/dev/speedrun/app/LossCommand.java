@@ -40,7 +40,7 @@ public final class LossCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "f64", description = "compute dtype: f64 or f32 (default ${DEFAULT-VALUE})")
     String dtype;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "backend (default ${DEFAULT-VALUE})")
+    @Option(names = "--backend", defaultValue = "cpu", description = "backend: cpu, cuda or cuda-emu (default ${DEFAULT-VALUE})")
     String backend;
 
     @Option(names = "--loss", defaultValue = "softcap-ce", description = "loss function by name (default ${DEFAULT-VALUE})")

@@ -56,7 +56,7 @@ public final class TrainCommand implements Callable<Integer> {
             description = "Start from these weights (safetensors, the record's state-dict names; the rest of the state fresh).")
     Path initWeights;
 
-    @Option(names = "--backend", paramLabel = "NAME", description = "cpu or cuda.")
+    @Option(names = "--backend", paramLabel = "NAME", description = "cpu, cuda, or cuda-emu (the CUDA kernels on an emulated device: GPU code checked on the CPU).")
     String backend;
 
     @Option(names = "--world-size", paramLabel = "N", description = "Ranks (GPUs, or threads on CPU).")

@@ -82,6 +82,19 @@ class DistributedTrainingTest {
         }
     }
 
+    /**
+     * The whole CUDA path on the emulated device through the trainer: cuda-emu F32 against cpu F32
+     * (1e-4: only summation order differs), and 2 emulated ranks (in-process collectives, one per
+     * thread) against 1. (Mixed precision on the emulated device: FixtureLossesEmuTest, TrainingEmuTest.)
+     */
+    @Test @Tag("gpu") void emulatedCudaRanksTrainWhatOneTrains() throws Exception {
+        String why = dev.speedrun.kernels.cuda.emu.EmuLibrary.problem(dev.speedrun.kernels.cuda.emu.EmuLibrary.MAIN);
+        assumeTrue(why.isEmpty(), "skipped: no emulated CUDA device (" + why + ")");
+        List<Double> one = trainLosses("cuda-emu", 1, "f32");
+        assertClose(trainLosses("cpu", 1, "f32"), one, 1e-4, "cuda-emu f32 1 rank vs cpu");
+        assertClose(one, trainLosses("cuda-emu", 2, "f32"), 1e-4, "cuda-emu f32 2 ranks vs 1");
+    }
+
     /** The record's mixed precision through the trainer (CPU ops): F32 checkpoint files, bit-exact resume. */
     @Test void mixedPrecisionCheckpointsInF32AndResumesBitExactly() throws Exception {
         TrainCommand full = command("mixed-full", "cpu", 1, 2);

@@ -10,6 +10,7 @@ import dev.speedrun.losses.LossFunctions;
 import dev.speedrun.model.Checkpoints;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
+import dev.speedrun.model.Precision;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.testsupport.Fixtures;
 import org.junit.jupiter.api.Tag;
@@ -25,8 +26,16 @@ import org.junit.jupiter.api.Timeout;
 @Tag("gpu")
 @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class FixtureLossesGpuTest {
-    @Test void sixLossesInF32() {
-        Ops ops = GpuModelSupport.cudaOrSkip();
+    /** The ops under test: the GPU's here, the emulated device's in {@link FixtureLossesEmuTest}. */
+    Ops ops() { return GpuModelSupport.cudaOrSkip(); }
+
+    /** Largest relative error of a result. */
+    double tolerance() { return 1e-4; }
+
+    @Test void sixLossesInF32() { sixLosses(ops(), Precision.uniform(DType.F32), tolerance(), "F32"); }
+
+    /** The six results with {@code ops} in {@code precision} within {@code tol} relative; returns the worst error. */
+    static double sixLosses(Ops ops, Precision precision, double tol, String what) {
         JsonNode fx = Fixtures.json("model_tiny.json");
         GptConfig cfg = GpuModelSupport.config(fx.get("config"));
         assertEquals(fx.get("config").get("vocab_padded").asInt(), cfg.vocabPadded(), "vocabulary padding");
@@ -34,7 +43,7 @@ class FixtureLossesGpuTest {
         int[] cu = Fixtures.ints(fx.get("cu_seqlens"));
         int wsS = fx.get("ws_short").asInt(), wsL = fx.get("ws_long").asInt();
         LossFunction loss = LossFunctions.defaultLoss();
-        try (Gpt gpt = new Gpt(cfg, ops, DType.F32, tokens.length, 1, 0)) {
+        try (Gpt gpt = new Gpt(cfg, ops, precision, tokens.length, 1, 0)) {
             Checkpoints.load(gpt, Fixtures.dir().resolve(fx.get("weights_file").asText()));
             for (JsonNode u : fx.get("yarn_updates")) gpt.yarn().apply(u.get(0).asInt(), u.get(1).asInt());
             double worst = 0;
@@ -51,10 +60,12 @@ class FixtureLossesGpuTest {
                 double err = Math.abs(got - want) / Math.abs(want);
                 worst = Math.max(worst, err);
                 n++;
-                assertTrue(Double.isFinite(got) && err <= 1e-4, mode + " split=" + r.get("split_embed") + ": GPU " + got + " vs " + want + " (rel " + err + ")");
+                assertTrue(Double.isFinite(got) && err <= tol, what + " " + mode + " split=" + r.get("split_embed") + ": "
+                        + ops.backend().name() + " " + got + " vs " + want + " (rel " + err + ")");
             }
             assertEquals(fx.get("results").size(), n);
-            System.out.printf("[gpu] fixture losses on CUDA (F32): %d results, worst relative error %.3e%n", n, worst);
+            System.out.printf("[gpu] fixture losses on %s (%s): %d results, worst relative error %.3e%n", ops.backend().name(), what, n, worst);
+            return worst;
         }
     }
 }

@@ -21,6 +21,13 @@ final class GpuModelSupport {
         return Kernels.ops(CUDA);
     }
 
+    /** The CUDA ops on the emulated device (the same kernels on the CPU), or skips when the build has none. */
+    static Ops emuOrSkip() {
+        String why = dev.speedrun.kernels.cuda.emu.EmuLibrary.problem(dev.speedrun.kernels.cuda.emu.EmuLibrary.MAIN);
+        assumeTrue(why.isEmpty(), "no emulated CUDA device: " + why);
+        return Kernels.ops(dev.speedrun.kernels.cuda.emu.EmuBackend.NAME);
+    }
+
     /** The fixture's model config with the record's layer structure (as the model tests build it). */
     static GptConfig config(JsonNode c) {
         return GptConfig.withSizes(c.get("vocab_size").asInt(), c.get("num_layers").asInt(), c.get("num_heads").asInt(),

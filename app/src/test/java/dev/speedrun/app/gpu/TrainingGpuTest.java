@@ -26,8 +26,11 @@ import org.junit.jupiter.api.Timeout;
 class TrainingGpuTest {
     static final int STEPS = 20, T = 128;
 
+    /** The ops under test: the GPU's here, the emulated device's in {@link TrainingEmuTest}. */
+    Ops ops() { return GpuModelSupport.cudaOrSkip(); }
+
     @Test void mixedOnGpuFollowsF32OnCpu() {
-        Ops gpu = GpuModelSupport.cudaOrSkip();
+        Ops gpu = ops();
         GptConfig cfg = GptConfig.preset("cpu-small");
         double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
         double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
@@ -42,7 +45,7 @@ class TrainingGpuTest {
      * so every later step stays within 2e-2 relative, far below the step-to-step loss changes.
      */
     @Test void f32OnGpuFollowsF32OnCpu() {
-        Ops gpu = GpuModelSupport.cudaOrSkip();
+        Ops gpu = ops();
         GptConfig cfg = GptConfig.preset("cpu-small");
         double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
         double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);

@@ -18,6 +18,8 @@ import java.util.List;
 public final class CublasLt {
     // cudaDataType_t
     public static final int CUDA_R_32F = 0, CUDA_R_16BF = 14, CUDA_R_8F_E4M3 = 28, CUDA_R_8F_E5M2 = 29;
+    // cublasStatus_t: no algorithm or configuration for the problem
+    public static final int CUBLAS_STATUS_NOT_SUPPORTED = 15;
     // cublasComputeType_t
     public static final int CUBLAS_COMPUTE_32F = 68;
     // cublasOperation_t
@@ -85,6 +87,9 @@ public final class CublasLt {
     static CublasLt load(List<java.nio.file.Path> dirs) {
         return new CublasLt(NativeLibraries.load("cuBLASLt", SONAMES, dirs, false));
     }
+
+    /** Binds the cuBLASLt API exported by an already opened library (the CPU emulation's reference implementation). */
+    public static CublasLt bind(NativeLibraries.Loaded lib) { return new CublasLt(lib); }
 
     public String from() { return from; }
 

@@ -36,6 +36,9 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
     private record Prepared(MemorySegment desc, MemorySegment aLayout, MemorySegment bLayout, MemorySegment cLayout,
                             MemorySegment algo) {}
 
+    /** Cached answer for a problem cuBLASLt has no algorithm for (the caller's fallback runs). */
+    private static final Prepared NO_ALGORITHM = new Prepared(null, null, null, null, null);
+
     public CublasLtGemm(CublasLt lt, long streamHandle, long workspaceAddress, long workspaceBytes, int computeCapability) {
         this.lt = lt;
         this.stream = MemorySegment.ofAddress(streamHandle);
@@ -105,9 +108,9 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         Prepared p = cache.get(key);
         if (p == null) {
             p = prepare(key);
-            if (p == null) return false;
             cache.put(key, p);
         }
+        if (p == NO_ALGORITHM) return false;
         if (aScale != null) {
             // cuBLAS's A scale belongs to our b, its B scale to our a.
             setDesc(p.desc, CublasLt.DESC_A_SCALE_POINTER, bScale.address());
@@ -164,10 +167,16 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         }
         MemorySegment result = arena.allocate(CublasLt.HEURISTIC_RESULT_BYTES, 16);
         MemorySegment count = arena.allocate(JAVA_INT);
-        lt.check("cublasLtMatmulAlgoGetHeuristic", call(() -> (int) lt.heuristic.invokeExact(handle, desc, aL, bL, cL, cL, pref, 1,
-                result, count)));
+        int status = call(() -> (int) lt.heuristic.invokeExact(handle, desc, aL, bL, cL, cL, pref, 1, result, count));
         lt.check("cublasLtMatmulPreferenceDestroy", call(() -> (int) lt.prefDestroy.invokeExact(pref)));
-        if (count.get(JAVA_INT, 0) < 1 || result.get(JAVA_INT, CublasLt.HEURISTIC_STATE_OFFSET) != 0) return null;
+        // No algorithm for this problem: cuBLASLt answers NOT_SUPPORTED (or returns none), and the
+        // caller takes its fallback; anything else is an error.
+        if (status != CublasLt.CUBLAS_STATUS_NOT_SUPPORTED) lt.check("cublasLtMatmulAlgoGetHeuristic", status);
+        if (status != 0 || count.get(JAVA_INT, 0) < 1 || result.get(JAVA_INT, CublasLt.HEURISTIC_STATE_OFFSET) != 0) {
+            Prepared none = new Prepared(desc, aL, bL, cL, null);
+            destroy(none);
+            return NO_ALGORITHM;
+        }
         return new Prepared(desc, aL, bL, cL, result);
     }
 
@@ -198,13 +207,15 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         }
     }
 
+    private void destroy(Prepared p) {
+        call(() -> (int) lt.descDestroy.invokeExact(p.desc));
+        call(() -> (int) lt.layoutDestroy.invokeExact(p.aLayout));
+        call(() -> (int) lt.layoutDestroy.invokeExact(p.bLayout));
+        call(() -> (int) lt.layoutDestroy.invokeExact(p.cLayout));
+    }
+
     @Override public void close() {
-        for (Prepared p : cache.values()) {
-            call(() -> (int) lt.descDestroy.invokeExact(p.desc));
-            call(() -> (int) lt.layoutDestroy.invokeExact(p.aLayout));
-            call(() -> (int) lt.layoutDestroy.invokeExact(p.bLayout));
-            call(() -> (int) lt.layoutDestroy.invokeExact(p.cLayout));
-        }
+        for (Prepared p : cache.values()) if (p != NO_ALGORITHM) destroy(p);
         cache.clear();
         call(() -> (int) lt.destroy.invokeExact(handle));
         arena.close();

@@ -26,8 +26,6 @@ import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
-import dev.speedrun.kernels.cuda.Kernel.MtpWeights;
-import dev.speedrun.kernels.cuda.Kernel.Ptr;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Shape;
@@ -186,20 +184,18 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     // ------------------------------------------------------------------ launches
 
+    /** cuLaunchKernel's parameter entries: a JCuda pointer to each value. */
+    private static final KernelArgs.Packer<NativePointerObject> JCUDA_ARGS = new KernelArgs.Packer<>() {
+        @Override public NativePointerObject ptr(long address) { return Pointer.to(new long[] {address}); }
+        @Override public NativePointerObject i32(int value) { return Pointer.to(new int[] {value}); }
+        @Override public NativePointerObject i64(long value) { return Pointer.to(new long[] {value}); }
+        @Override public NativePointerObject f32(float value) { return Pointer.to(new float[] {value}); }
+        @Override public NativePointerObject mtp(float[] weights) { return Pointer.to(weights); }
+    };
+
     @Override public void launch(Kernel kernel, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
-        kernel.checkArgs(args);
+        NativePointerObject[] params = KernelArgs.pack(kernel, args, JCUDA_ARGS).toArray(new NativePointerObject[0]);
         makeCurrent();
-        NativePointerObject[] params = new NativePointerObject[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = switch (args[i]) {
-                case Ptr p -> Pointer.to(new long[] {p.address()});
-                case Integer v -> Pointer.to(new int[] {v});
-                case Long v -> Pointer.to(new long[] {v});
-                case Float v -> Pointer.to(new float[] {v});
-                case MtpWeights w -> Pointer.to(w.w());
-                default -> throw new IllegalArgumentException("unsupported kernel argument " + args[i]);
-            };
-        }
         Cu.check("cuLaunchKernel(" + kernel.cName() + ", grid " + grid + ", block " + block + ")",
                 cuLaunchKernel(functions.get(kernel), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
                         sharedBytes, stream, Pointer.to(params), null));

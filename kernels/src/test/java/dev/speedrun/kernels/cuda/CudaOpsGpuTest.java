@@ -22,9 +22,12 @@ import org.junit.jupiter.params.provider.EnumSource;
 class CudaOpsGpuTest {
     static final int T = 203, C = 96, V = 517, G = 12;
 
+    /** The device under test: the GPU here, the emulated device in {@link CudaOpsEmuTest}. */
+    GpuTestSupport open(long seed) { return GpuTestSupport.open(seed); }
+
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void elementwise(DType dt) {
-        try (GpuTestSupport s = GpuTestSupport.open(1)) {
+        try (GpuTestSupport s = open(1)) {
             double r = rtol(dt, false);
             Pair x = s.input(dt, 1, T, C), y = s.input(dt, 1, T, C), a = s.input(F32, 1, 1), b = s.input(F32, 1, 1);
             Pair out = s.output(dt, T, C);
@@ -73,7 +76,7 @@ class CudaOpsGpuTest {
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void embeddingNormRotaryShift(DType dt) {
-        try (GpuTestSupport s = GpuTestSupport.open(2)) {
+        try (GpuTestSupport s = open(2)) {
             double r = rtol(dt, false), rr = rtol(dt, true);
             Pair table = s.input(dt, 1, V, C), tokens = s.ints(V, T);
             Pair emb = s.output(dt, T, C);
@@ -110,7 +113,7 @@ class CudaOpsGpuTest {
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void attentionOverPackedDocuments(DType dt) {
-        try (GpuTestSupport s = GpuTestSupport.open(3)) {
+        try (GpuTestSupport s = open(3)) {
             double rr = rtol(dt, true);
             int H = 2;
             int[] cu = {0, 17, 17, 90, 91, T, T};   // an empty document and a one-token document
@@ -138,7 +141,7 @@ class CudaOpsGpuTest {
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void gates(DType dt) {
-        try (GpuTestSupport s = GpuTestSupport.open(4)) {
+        try (GpuTestSupport s = open(4)) {
             double r = rtol(dt, false), rr = rtol(dt, true);
             int H = 6, D = 32;
             Pair y = s.input(dt, 1, T, H, D), x = s.input(dt, 1, T, C), w = s.input(dt, 0.3, H, G);
@@ -165,7 +168,7 @@ class CudaOpsGpuTest {
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void softcapCrossEntropyWithMtpWeights(DType dt) {
-        try (GpuTestSupport s = GpuTestSupport.open(5)) {
+        try (GpuTestSupport s = open(5)) {
             double rr = rtol(dt, true);
             Pair logits = s.input(dt, 4, T, V), targets = s.ints(V, T), tw = s.input(F32, 1, T);
             Pair losses = s.output(F32, T), dLogits = s.output(dt, T, V);
@@ -181,7 +184,7 @@ class CudaOpsGpuTest {
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void optimizerKernels(DType state) {
-        try (GpuTestSupport s = GpuTestSupport.open(6)) {
+        try (GpuTestSupport s = open(6)) {
             double r = rtol(state, false) * 10, rr = rtol(state, true);
             int n = 3000;
             Pair p = s.input(F32, 1, n), g = s.input(F32, 1, n);
@@ -216,7 +219,7 @@ class CudaOpsGpuTest {
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void matmulThroughCublasLtAndTheKernel(DType dt) {
-        try (GpuTestSupport s = GpuTestSupport.open(7)) {
+        try (GpuTestSupport s = open(7)) {
             double rr = rtol(dt, true);
             int M = 70, N = 96, K = 200;
             CudaOps gpu = (CudaOps) s.gpu;
@@ -235,18 +238,19 @@ class CudaOpsGpuTest {
             Pair a = s.input(dt, 1, 4, 33, 48), b = s.input(dt, 1, 4, 48, 40), out = s.input(dt, 1, 4, 33, 40);
             s.both((o, g) -> o.matmul(out.of(g), a.of(g), b.of(g), false, false, 1, 0.5));
             check("batched matmul with beta", out, rr * 2);
-            JCudaDevice dev = s.gpuBackend.device();
-            System.out.println("[gpu] " + dev.name() + " sm_" + dev.computeCapability() + ", cuBLASLt: "
-                    + (dev.gemm() != null ? "yes" : "no (" + dev.gemmProblem() + ")"));
+            CudaDevice dev = s.device();
+            System.out.println("[gpu] " + (dev instanceof JCudaDevice j ? j.name() : dev.backend().name()) + " sm_" + dev.computeCapability()
+                    + ", cuBLASLt: " + (dev.gemm() != null ? "yes" : "no" + (dev instanceof JCudaDevice j ? " (" + j.gemmProblem() + ")" : "")));
         }
     }
 
     @org.junit.jupiter.api.Test
     void fp8LmHeadGemmOnSm89Plus() {
-        try (GpuTestSupport s = GpuTestSupport.open(8)) {
-            JCudaDevice dev = s.gpuBackend.device();
+        try (GpuTestSupport s = open(8)) {
+            CudaDevice dev = s.device();
             org.junit.jupiter.api.Assumptions.assumeTrue(dev.computeCapability() >= 89, "FP8 needs sm_89+, this GPU is sm_" + dev.computeCapability());
-            org.junit.jupiter.api.Assumptions.assumeTrue(dev.gemm() instanceof CublasLtGemm, "cuBLASLt is not loaded: " + dev.gemmProblem());
+            org.junit.jupiter.api.Assumptions.assumeTrue(dev.gemm() instanceof CublasLtGemm,
+                    "cuBLASLt is not loaded" + (dev instanceof JCudaDevice j ? ": " + j.gemmProblem() : ""));
             int M = 64, N = 128, K = 256;
             Pair x = s.input(DType.BF16, 1, M, K), w = s.input(DType.BF16, 0.05, N, K);
             Pair ref = s.output(F32, M, N);

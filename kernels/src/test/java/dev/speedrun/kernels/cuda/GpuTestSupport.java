@@ -26,14 +26,13 @@ import java.util.Random;
  * poisoned with NaN before the GPU op, so an element the kernel does not write fails.
  */
 final class GpuTestSupport implements AutoCloseable {
-    final CudaBackend gpuBackend;
+    final Backend gpuBackend;
     final Ops cpu, gpu;
     final MemoryArena cpuArena, gpuArena;
     final Random rnd;
 
-    private GpuTestSupport(long seed) {
-        Gpu.usableOrSkip(CudaBackend.NAME);
-        gpuBackend = new CudaBackend();
+    private GpuTestSupport(long seed, Backend gpuBackend, java.util.function.Function<Backend, Ops> gpuOps) {
+        this.gpuBackend = gpuBackend;
         Ops c;
         try {
             c = Kernels.cpu();
@@ -42,14 +41,29 @@ final class GpuTestSupport implements AutoCloseable {
         }
         assumeTrue(c != null, "the CPU ops (OpsProvider 'cpu') are not on the classpath; they are the reference");
         cpu = c;
-        gpu = Kernels.ops("cuda");
+        gpu = gpuOps.apply(gpuBackend);
         Backend cb = Backends.cpu();
         cpuArena = cb.newArena();
         gpuArena = gpuBackend.newArena();
         rnd = new Random(seed);
     }
 
-    static GpuTestSupport open(long seed) { return new GpuTestSupport(seed); }
+    /** The real GPU; skips with the reason when there is none or the build has no kernels. */
+    static GpuTestSupport open(long seed) {
+        Gpu.usableOrSkip(CudaBackend.NAME);
+        return new GpuTestSupport(seed, new CudaBackend(), b -> Kernels.ops("cuda"));
+    }
+
+    /** The emulated CUDA device (the same kernels and CudaOps on the CPU); skips when it was not built. */
+    static GpuTestSupport openEmu(long seed, dev.speedrun.kernels.cuda.emu.EmuDevice.Options options) {
+        String why = dev.speedrun.kernels.cuda.emu.EmuLibrary.problem(dev.speedrun.kernels.cuda.emu.EmuLibrary.MAIN);
+        assumeTrue(why.isEmpty(), why);
+        dev.speedrun.kernels.cuda.emu.EmuBackend b = new dev.speedrun.kernels.cuda.emu.EmuBackend();
+        return new GpuTestSupport(seed, b, x -> new CudaOps(new dev.speedrun.kernels.cuda.emu.EmuDevice(b, options)));
+    }
+
+    /** The device under test. */
+    CudaDevice device() { return ((CudaOps) gpu).device(); }
 
     /** The same tensor on both sides (cpu dtype may differ from the GPU dtype). */
     record Pair(Tensor cpu, Tensor gpu) {

@@ -1,0 +1,161 @@
+package dev.speedrun.kernels.cuda.emu;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import dev.speedrun.kernels.cuda.CublasLt;
+import dev.speedrun.kernels.cuda.CublasLtGemm;
+import dev.speedrun.kernels.cuda.CudaDevice;
+import dev.speedrun.kernels.cuda.Gemm;
+import dev.speedrun.kernels.cuda.Kernel;
+import dev.speedrun.kernels.cuda.KernelArgs;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.Shape;
+import dev.speedrun.tensor.Storage;
+import dev.speedrun.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A CUDA device emulated on the CPU: the very kernels of src/main/cuda (compiled by g++ into
+ * {@link EmuLibrary}) launched through {@code emu_launch} with the argument packing of the GPU
+ * device ({@link KernelArgs}), memory of {@link EmuBackend}, and cuBLASLt's reference
+ * implementation from the same library driven by the unchanged {@link CublasLtGemm}. Launches run
+ * synchronously (the stream is always idle afterwards). Reports compute capability 9.0 unless
+ * {@link Options#computeCapability} says otherwise, so the Hopper paths (FP8) run.
+ */
+public final class EmuDevice implements CudaDevice, AutoCloseable {
+    /** Order in which the threads of a block (and the blocks) are first run and woken. */
+    public enum Order { IN_ORDER, REVERSED, SHUFFLED }
+
+    /**
+     * How the emulator schedules.
+     *
+     * @param order             thread order (REVERSED / SHUFFLED find missing barriers)
+     * @param strictBarriers    a __syncthreads reached by only part of a block is an error
+     * @param seed              seed of the SHUFFLED order
+     * @param workers           threads running blocks concurrently
+     * @param computeCapability reported compute capability (major·10 + minor)
+     */
+    public record Options(Order order, boolean strictBarriers, long seed, int workers, int computeCapability) {
+        public static final Options DEFAULT = new Options(Order.IN_ORDER, true, 1, Math.min(4, Runtime.getRuntime().availableProcessors()), 90);
+
+        /**
+         * From system properties {@code speedrun.cuda.emu.order} (in_order | reversed | shuffled),
+         * {@code .strict} (true), {@code .seed}, {@code .workers} and {@code .cc} (90).
+         */
+        public static Options fromSystemProperties() {
+            return new Options(Order.valueOf(System.getProperty("speedrun.cuda.emu.order", "in_order").toUpperCase(Locale.ROOT)),
+                    Boolean.parseBoolean(System.getProperty("speedrun.cuda.emu.strict", "true")),
+                    Long.getLong("speedrun.cuda.emu.seed", 1), Integer.getInteger("speedrun.cuda.emu.workers", DEFAULT.workers()),
+                    Integer.getInteger("speedrun.cuda.emu.cc", 90));
+        }
+
+        public Options withOrder(Order o, long s) { return new Options(o, strictBarriers, s, workers, computeCapability); }
+
+        public Options withComputeCapability(int cc) { return new Options(order, strictBarriers, seed, workers, cc); }
+    }
+
+    /** cuBLASLt workspace handed to the reference implementation (it uses none). */
+    static final long WORKSPACE_BYTES = 1 << 20;
+
+    private final EmuBackend backend;
+    private final EmuLibrary lib;
+    private final Options options;
+    private final Map<Integer, Tensor> scratch = new HashMap<>();
+    private final Map<Integer, Storage> scratchStorage = new HashMap<>();
+    private Gemm gemm;
+    private boolean gemmTried;
+    private Storage workspace;
+
+    public EmuDevice(EmuBackend backend, Options options) { this(backend, EmuLibrary.main(), options); }
+
+    /** A device running the kernels of {@code lib} (tests use a library of test kernels). */
+    public EmuDevice(EmuBackend backend, EmuLibrary lib, Options options) {
+        this.backend = backend;
+        this.lib = lib;
+        this.options = options;
+    }
+
+    public Options options() { return options; }
+
+    public EmuLibrary library() { return lib; }
+
+    @Override public EmuBackend backend() { return backend; }
+
+    @Override public int computeCapability() { return options.computeCapability(); }
+
+    /** Launch parameter entries in a launch's confined arena: each value, then a pointer to it. */
+    private record ArenaPacker(Arena a) implements KernelArgs.Packer<MemorySegment> {
+        @Override public MemorySegment ptr(long address) { return a.allocateFrom(JAVA_LONG, address); }
+        @Override public MemorySegment i32(int value) { return a.allocateFrom(JAVA_INT, value); }
+        @Override public MemorySegment i64(long value) { return a.allocateFrom(JAVA_LONG, value); }
+        @Override public MemorySegment f32(float value) { return a.allocateFrom(JAVA_FLOAT, value); }
+        @Override public MemorySegment mtp(float[] weights) { return a.allocateFrom(JAVA_FLOAT, weights); }
+    }
+
+    @Override public void launch(Kernel kernel, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        launch(kernel.cName(), kernel, grid, block, sharedBytes, args);
+    }
+
+    /** Launches the kernel registered as {@code name} with the argument kinds of {@code signature}. */
+    public void launch(String name, Kernel signature, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        try (Arena a = Arena.ofConfined()) {
+            List<MemorySegment> values = KernelArgs.pack(signature, args, new ArenaPacker(a));
+            launchRaw(name, grid, block, sharedBytes, values, a);
+        }
+    }
+
+    /** Launches {@code name} with already packed values (tests of kernels outside the table). */
+    public void launchRaw(String name, Dim3 grid, Dim3 block, int sharedBytes, List<MemorySegment> values, Arena a) {
+        MemorySegment params = a.allocate(ADDRESS, Math.max(1, values.size()));
+        for (int i = 0; i < values.size(); i++) params.setAtIndex(ADDRESS, i, values.get(i));
+        lib.launch(name, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes, params, options);
+    }
+
+    @Override public synchronized Tensor scratch(int slot, long floats) {
+        Tensor t = scratch.get(slot);
+        if (t == null || t.numel() < floats) {
+            Storage old = scratchStorage.remove(slot);
+            if (old != null) backend.free(old);
+            long n = Math.max(floats, 1024);
+            Storage s = backend.allocate(n * 4);
+            scratchStorage.put(slot, s);
+            t = new Tensor(s, DType.F32, 0, Shape.of(n));
+            scratch.put(slot, t);
+        }
+        return t;
+    }
+
+    /**
+     * cuBLASLt's reference implementation in the emulated library, through the same
+     * {@link CublasLtGemm} as on a GPU; null (kernel GEMM) with {@code -Dspeedrun.cuda.gemm=kernel}.
+     */
+    @Override public synchronized Gemm gemm() {
+        if (!gemmTried) {
+            gemmTried = true;
+            if (!"kernel".equals(System.getProperty("speedrun.cuda.gemm")) && lib.has("cublasLtMatmul")) {
+                lib.setCublasLtComputeCapability(computeCapability());
+                workspace = backend.allocate(WORKSPACE_BYTES);
+                gemm = new CublasLtGemm(CublasLt.bind(lib.loaded()), 0, workspace.address(), WORKSPACE_BYTES, computeCapability());
+            }
+        }
+        return gemm;
+    }
+
+    @Override public void synchronize() {}
+
+    @Override public synchronized void close() {
+        if (gemm instanceof CublasLtGemm g) g.close();
+        for (Storage s : scratchStorage.values()) backend.free(s);
+        scratchStorage.clear();
+        scratch.clear();
+        if (workspace != null) backend.free(workspace);
+    }
+}
