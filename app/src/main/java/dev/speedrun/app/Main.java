@@ -10,7 +10,10 @@ import picocli.CommandLine.Command;
                 LossCommand.class,
                 BenchCommand.class,
                 dev.speedrun.app.data.DataCommand.class,
-                PluginsCommand.class})
+                PluginsCommand.class,
+                dev.speedrun.app.research.SweepCommand.class,
+                dev.speedrun.app.research.CompareCommand.class,
+                dev.speedrun.app.research.SampleTextCommand.class})
 public final class Main implements Runnable {
     @Override public void run() { CommandLine.usage(this, System.out); }
 
