@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code train}: trains per a configuration, with plugins, writing runs/&lt;id&gt;/. */
@@ -44,9 +45,6 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Option(names = "--plugins", paramLabel = "LIST", split = ",", description = "Plugins to use, comma-separated (\"\" for none).")
     List<String> plugins;
-
-    @Option(names = "--plugin-path", paramLabel = "DIR", split = ",", description = "Folder(s) with plugin jars.")
-    List<Path> pluginPath = new ArrayList<>();
 
     @Option(names = "--steps", paramLabel = "N",
             description = "Stop after N steps (the schedule is unchanged); 0: validate and write the step-0 checkpoint of the initial weights.")
@@ -74,8 +72,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue a run (its folder or a checkpoint folder) bit-exactly.")
     Path resume;
 
-    @Option(names = "--verbose", description = "Stack traces on errors.")
-    boolean verbose;
+    @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;
 
@@ -86,7 +83,7 @@ public final class TrainCommand implements Callable<Integer> {
     Trainer.Result lastResult;
 
     @Override public Integer call() throws IOException {
-        PluginRegistry registry = PluginRegistry.discover(pluginPath);
+        PluginRegistry registry = plugin.registry();
         Map<String, Object> overrides = new LinkedHashMap<>();
         if (trainData != null) overrides.put("train_data", trainData);
         if (valData != null) overrides.put("val_data", valData);

@@ -3,6 +3,7 @@ package dev.speedrun.app.research;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.speedrun.app.PluginOptions;
 import dev.speedrun.app.PluginRegistry;
 import dev.speedrun.app.RunLauncher;
 import dev.speedrun.app.config.ConfigException;
@@ -24,6 +25,7 @@ import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import org.apache.commons.math3.distribution.BinomialDistribution;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -73,14 +75,10 @@ public final class BenchAbCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random order (default ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--plugin-path", paramLabel = "DIR", split = ",", description = "Folder(s) with plugin jars.")
-    List<Path> pluginPath = new ArrayList<>();
-
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the pairs and the summary as JSON lines.")
     Path json;
 
-    @Option(names = "--verbose", description = "Stack traces on errors.")
-    boolean verbose;
+    @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;
 
@@ -95,7 +93,7 @@ public final class BenchAbCommand implements Callable<Integer> {
         if (warmupSteps < 0 || warmupPairs < 0) throw new ConfigException("--warmup-steps and --warmup-pairs must be ≥ 0");
         if (!List.of("alternate", "ab", "random").contains(order))
             throw new ConfigException("--order must be alternate, ab or random, got '" + order + "'");
-        PluginRegistry registry = PluginRegistry.discover(pluginPath);
+        PluginRegistry registry = plugin.registry();
         Path tmp = Files.createTempDirectory("bench-ab");
         try {
             Map<String, Object> common = overrides("--set", set);

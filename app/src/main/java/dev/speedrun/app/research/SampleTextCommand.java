@@ -2,7 +2,7 @@ package dev.speedrun.app.research;
 
 import com.google.inject.Key;
 import com.google.inject.TypeLiteral;
-import dev.speedrun.app.PluginRegistry;
+import dev.speedrun.app.PluginOptions;
 import dev.speedrun.app.RunLauncher;
 import dev.speedrun.app.config.ConfigException;
 import dev.speedrun.app.config.TrainConfig;
@@ -33,6 +33,7 @@ import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -70,11 +71,7 @@ public final class SampleTextCommand implements Callable<Integer> {
     @Option(names = "--precision", paramLabel = "P", description = "Model precision (default: the run's).")
     String precision;
 
-    @Option(names = "--plugin-path", paramLabel = "DIR", split = ",", description = "Folder(s) with plugin jars (those the run used).")
-    List<Path> pluginPath = new ArrayList<>();
-
-    @Option(names = "--verbose", description = "Stack traces on errors.")
-    boolean verbose;
+    @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;
 
@@ -98,7 +95,7 @@ public final class SampleTextCommand implements Callable<Integer> {
         Map<String, Object> overrides = new LinkedHashMap<>();
         if (backend != null) overrides.put("backend", backend);
         if (precision != null) overrides.put("precision", precision);
-        RunLauncher.Prepared p = RunLauncher.prepare(cfgFile.toString(), overrides, PluginRegistry.discover(pluginPath));
+        RunLauncher.Prepared p = RunLauncher.prepare(cfgFile.toString(), overrides, plugin.registry());
         RunLauncher.requireAvailable(p);
         TrainConfig cfg = p.config();
         int step = RunLauncher.checkpointStep(ck);

@@ -2,6 +2,7 @@ package dev.speedrun.app.research;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.speedrun.app.PluginOptions;
 import dev.speedrun.app.PluginRegistry;
 import dev.speedrun.app.RunLauncher;
 import dev.speedrun.app.Trainer;
@@ -19,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -49,11 +51,7 @@ public final class SweepCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Parent folder of the sweep (default: the file's 'out', else runs).")
     String out;
 
-    @Option(names = "--plugin-path", paramLabel = "DIR", split = ",", description = "Folder(s) with plugin jars.")
-    List<Path> pluginPath = new ArrayList<>();
-
-    @Option(names = "--verbose", description = "Stack traces on errors.")
-    boolean verbose;
+    @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;
 
@@ -64,7 +62,7 @@ public final class SweepCommand implements Callable<Integer> {
 
     @Override public Integer call() throws IOException {
         SweepSpec spec = SweepSpec.read(file);
-        List<Path> paths = new ArrayList<>(pluginPath);
+        List<Path> paths = new ArrayList<>(plugin.pluginPath());
         for (String p : spec.pluginPath()) paths.add(file.toAbsolutePath().getParent().resolve(p));
         PluginRegistry registry = PluginRegistry.discover(paths);
         String where = "sweep " + file;
@@ -155,7 +153,7 @@ public final class SweepCommand implements Callable<Integer> {
                             .put("error", String.valueOf(e.getMessage())).put("type", e.getClass().getName());
                     atomicWrite(p.dir().resolve(FAILED), f.toPrettyString() + "\n");
                     console.printf("sweep [%d/%d] %s: FAILED: %s (see %s)%n", k, total, p.run().name(), e.getMessage(), p.dir().resolve("train.log"));
-                    if (verbose) e.printStackTrace(console);
+                    if (plugin.verbose()) e.printStackTrace(console);
                     continue;
                 }
                 double wall = (System.nanoTime() - r0) / 1e9;
