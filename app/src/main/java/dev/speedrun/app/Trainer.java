@@ -139,7 +139,7 @@ public final class Trainer {
     /** Validation steps: exactly {@code validation.tokens} tokens are evaluated. */
     int valSteps() {
         var v = cfg.validation();
-        valTokensPerForward();
+        valTokensPerForward();   // batch_tokens against micro_batches first: its error names the first key to fix
         if (v.tokens() < v.batchTokens() || v.tokens() % v.batchTokens() != 0)
             throw new ConfigException("validation.tokens (" + v.tokens() + ") must be a positive multiple of validation.batch_tokens ("
                     + v.batchTokens() + "): a validation evaluates exactly validation.tokens tokens");

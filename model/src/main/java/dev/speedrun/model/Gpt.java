@@ -440,6 +440,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         forward(eval, T, cuSeqlens.length, wsShort, wsLong);
         double[] one = {1.0};
         int rows = eval.headRows();
+        // one chunk: the loss's own mean, bit for bit what a one-plan model returns ((mean·T)/T may differ in the last bit)
         if (T <= rows) {
             head(eval, 0, T);
             return loss.evaluate(lossBatch(eval, 0, T, one, false));
