@@ -3,12 +3,15 @@
 # against the CPU backend, NCCL collectives, FP8 GEMM; the model's fixture losses, 20 training
 # steps mixed-vs-CPU and a record-size step) and then the step benchmark (bench step --backend
 # cuda --preset record178 --tokens 16384,49152 --dtype mixed); prints one table and, when $OUT is
-# set, writes the table, the JUnit XML reports and the logs under $OUT.
+# set, writes the table, the JUnit XML reports and the logs under $OUT. Where python3 has torch with
+# CUDA, the PyTorch reference (bench/pytorch) runs at the same sizes, and the table gains a side-by-side
+# section (ours/PyTorch in tokens/s, MFU) and a loss comparison of both on identical weights and batch.
 # Uses Maven when it works here (./mvnw -Pgpu), else the bundle made by scripts/gpu-bundle.sh
 # (.gpu-carry: JDK, jars, JUnit console launcher). -Dspeedrun.cuda.sync=true is set so an
 # asynchronous kernel fault names its kernel. The suite is killed after GPU_CHECK_TIMEOUT seconds
-# (default 420) and the benchmark after GPU_BENCH_TIMEOUT (default 150) so a hung kernel cannot
-# eat a whole GPU session.
+# (default 330), our benchmark after GPU_BENCH_TIMEOUT (default 120) and PyTorch's after
+# GPU_PY_BENCH_TIMEOUT (default 90), all within GPU_CHECK_BUDGET (560), so a hung kernel cannot eat
+# a whole GPU session.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-$(mktemp -d)}"; mkdir -p "$out/reports"
@@ -32,30 +35,37 @@ jvm=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
 bench_args=(bench step --backend cuda --preset record178 --tokens 16384,49152 --dtype mixed --iters 3 --warmup 1)
 
 start=$(date +%s)
+# One budget for the whole check (GPU_CHECK_BUDGET, default 560 s, under the device tool's 600 s per
+# call): each stage gets at most its own limit and never more than what is left, so the table and
+# the files under $OUT always come back.
+deadline=$(( start + ${GPU_CHECK_BUDGET:-560} ))
+limit() { local l=$(( deadline - $(date +%s) - 10 )); [ "$l" -gt "$1" ] && l=$1; [ "$l" -lt 1 ] && l=1; echo "$l"; }
 marker="$(mktemp)"
 if [ -d .gpu-carry/lib ]; then
   say "gpu-check: running the GPU suite from .gpu-carry (JUnit console launcher)"
   cp="$(ls .gpu-carry/lib/*.jar | tr '\n' ':').gpu-carry/test-classes"
-  timeout "${GPU_CHECK_TIMEOUT:-420}" "$JAVA_HOME/bin/java" "${jvm[@]}" -Xmx16g \
+  timeout "$(limit "${GPU_CHECK_TIMEOUT:-330}")" "$JAVA_HOME/bin/java" "${jvm[@]}" -Xmx16g \
     -Dspeedrun.cuda.sync=true -Dfixtures.dir="$fixtures" -jar .gpu-carry/junit-platform-console-standalone-*.jar execute \
     -cp "$cp" --select-package dev.speedrun.kernels.cuda --select-package dev.speedrun.app.gpu --include-tag gpu \
     --details=tree --disable-banner --disable-ansi-colors --reports-dir "$out/reports" >> "$log" 2>&1
   rc=$?
   bench_cmd=("$JAVA_HOME/bin/java" "${jvm[@]}" -Xmx16g -cp "$cp" dev.speedrun.app.Main "${bench_args[@]}")
+  loss_cmd=("$JAVA_HOME/bin/java" "${jvm[@]}" -Xmx16g -cp "$cp" dev.speedrun.app.Main)
 else
   say "gpu-check: running the GPU suite with Maven (-Pgpu, every module up to the app)"
-  timeout "${GPU_CHECK_TIMEOUT:-420}" ./mvnw -B -o -Pgpu -pl app -am test -Dspeedrun.cuda.sync=true -Dfixtures.dir="$fixtures" >> "$log" 2>&1
+  timeout "$(limit "${GPU_CHECK_TIMEOUT:-330}")" ./mvnw -B -o -Pgpu -pl app -am test -Dspeedrun.cuda.sync=true -Dfixtures.dir="$fixtures" >> "$log" 2>&1
   rc=$?
   # only this run's reports (surefire keeps older ones in the folder)
   find . -path '*/target/surefire-reports/*.xml' -newer "$marker" -exec cp {} "$out/reports/" \; 2>/dev/null
   bench_cmd=(./train-app "${bench_args[@]}")
+  loss_cmd=(./train-app)
 fi
 say "gpu-check: GPU suite exit code $rc after $(( $(date +%s) - start )) s"
 
 # The step benchmark at the record's size in its mixed precision (rows: tokens, windows, ms/step, tokens/s, GFLOP/s).
 if [ -z "${GPU_CHECK_NO_BENCH:-}" ]; then
   say "gpu-check: ${bench_args[*]}"
-  if timeout "${GPU_BENCH_TIMEOUT:-150}" "${bench_cmd[@]}" > "$out/bench-step.txt" 2>&1; then
+  if timeout "$(limit "${GPU_BENCH_TIMEOUT:-120}")" "${bench_cmd[@]}" > "$out/bench-step.txt" 2>&1; then
     bench="$(grep -E '^(bench step:|[[:space:]]+(tokens|[0-9]+)[[:space:]])' "$out/bench-step.txt")"
   else
     bench="failed or timed out (exit $?; see bench-step.txt): $(tail -3 "$out/bench-step.txt")"
@@ -70,11 +80,31 @@ py_bench="skipped (no python3 with torch and CUDA here)"
 if [ -z "${GPU_CHECK_NO_BENCH:-}" ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   py_args=(step --preset record178 --tokens 16384,49152 --dtype mixed --iters 3 --warmup 1 --json "$out/bench-step-pytorch.json")
   say "gpu-check: python3 bench/pytorch/bench.py ${py_args[*]}"
-  if timeout "${GPU_PY_BENCH_TIMEOUT:-120}" python3 bench/pytorch/bench.py "${py_args[@]}" > "$out/bench-step-pytorch.txt" 2>&1; then
+  if timeout "$(limit "${GPU_PY_BENCH_TIMEOUT:-90}")" python3 bench/pytorch/bench.py "${py_args[@]}" > "$out/bench-step-pytorch.txt" 2>&1; then
     py_bench="$(grep -E '^(pytorch bench step:|[[:space:]]+(tokens|[0-9]+)[[:space:]])' "$out/bench-step-pytorch.txt")"
   else
     py_bench="failed or timed out (exit $?; see bench-step-pytorch.txt): $(tail -3 "$out/bench-step-pytorch.txt")"
   fi
+fi
+
+# Side by side (bench/side_by_side.py): ms per micro-step, tokens/s, MFU and ours/PyTorch per token
+# count; then both implementations' losses on one case (identical weights and batch, written by
+# bench.py case at the record's size), F32 on both sides, relative tolerance 1e-2.
+side="skipped (no rows from our bench step)"; losses="skipped (no python3 with torch and CUDA here)"
+if [ -f "$out/bench-step.txt" ] && grep -qE '^[[:space:]]+[0-9]+[[:space:]]' "$out/bench-step.txt"; then
+  pt=(); [ -f "$out/bench-step-pytorch.json" ] && pt=(--pytorch "$out/bench-step-pytorch.json")
+  side="$(python3 bench/side_by_side.py table --ours "$out/bench-step.txt" "${pt[@]}" 2>&1)"
+fi
+if [ -z "${GPU_CHECK_NO_BENCH:-}" ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  case_dir="$out/loss-case"; rm -rf "$case_dir"
+  if timeout "$(limit 40)" python3 bench/pytorch/bench.py case --out "$case_dir" --preset record178 --tokens 16384 >> "$log" 2>&1 \
+     && timeout "$(limit 40)" python3 bench/pytorch/bench.py loss --case "$case_dir/case.json" --dtype f32 > "$out/loss-pytorch.jsonl" 2>> "$log" \
+     && timeout "$(limit 60)" "${loss_cmd[@]}" loss --case "$case_dir/case.json" --backend cuda --dtype f32 > "$out/loss-ours.jsonl" 2>> "$log"; then
+    losses="$(python3 bench/side_by_side.py losses --ours "$out/loss-ours.jsonl" --pytorch "$out/loss-pytorch.jsonl" 2>&1)"
+  else
+    losses="failed or timed out (see gpu-check.log)"
+  fi
+  rm -f "$case_dir"/*.safetensors   # ~0.5 GB of random weights: not worth bringing back
 fi
 
 # One table from the JUnit XML reports: one row per test case.
@@ -104,6 +134,12 @@ table="$out/gpu-results.txt"
   echo
   echo "PyTorch reference, same sizes (bench/pytorch/bench.py step):"
   echo "$py_bench"
+  echo
+  echo "side by side (bench/side_by_side.py table):"
+  echo "$side"
+  echo
+  echo "losses on one case, ours vs PyTorch (record178, 16384 tokens, f32; bench/side_by_side.py losses):"
+  echo "$losses"
 } > "$table"
 cat "$table" | tee -a "$log"
 grep -hE "^\[gpu\]|FP8|cuBLASLt" "$log" | sort -u | head -20
