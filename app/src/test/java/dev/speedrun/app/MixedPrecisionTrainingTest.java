@@ -20,8 +20,8 @@ public class MixedPrecisionTrainingTest {
 
     @Test void mixedFollowsF32() {
         GptConfig cfg = GptConfig.preset("cpu-small");
-        double[] f32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
-        double[] mixed = TrainingCurve.run(Kernels.cpu(), Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
+        double[] f32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
+        double[] mixed = TrainingCurve.run(Kernels.cpu(), Precision.MIXED, cfg, T, STEPS, 7);
         System.out.println("curve F32:   " + Arrays.toString(f32));
         System.out.println("curve mixed: " + Arrays.toString(mixed));
         assertAgree(f32, mixed, "CPU F32", "CPU mixed");

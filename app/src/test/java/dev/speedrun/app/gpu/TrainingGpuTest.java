@@ -32,8 +32,8 @@ class TrainingGpuTest {
     @Test void mixedOnGpuFollowsF32OnCpu() {
         Ops gpu = ops();
         GptConfig cfg = GptConfig.preset("cpu-small");
-        double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
+        double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, cfg, T, STEPS, 7);
+        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve GPU mixed: " + Arrays.toString(gpuMixed));
         System.out.println("[gpu] training curve CPU F32:   " + Arrays.toString(cpuF32));
         MixedPrecisionTrainingTest.assertAgree(cpuF32, gpuMixed, "CPU F32", "GPU mixed");
@@ -47,8 +47,8 @@ class TrainingGpuTest {
     @Test void f32OnGpuFollowsF32OnCpu() {
         Ops gpu = ops();
         GptConfig cfg = GptConfig.preset("cpu-small");
-        double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
+        double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), cfg, T, STEPS, 7);
+        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve GPU F32: " + Arrays.toString(gpuF32));
         System.out.println("[gpu] training curve CPU F32: " + Arrays.toString(cpuF32));
         for (int i = 0; i < STEPS; i++) {
