@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * 20 training steps (NorMuon + Adam, docs/optim.md) of the cpu-small model: GPU F32 against CPU F32,
  * and GPU in the
- * record's mixed precision (BF16 Adam moments as the record) and on the CPU in F32, from the same
+ * record's mixed precision (the record's dtypes: BF16 gradients and state for the BF16 parameters, BF16 Polar Express) and on the CPU in F32, from the same
  * initial values on the same batches: the curves agree by {@link MixedPrecisionTrainingTest#assertAgree}
  * (step 0 ≤ 1e-2, mean ≤ 5e-2, last four ≤ 8e-2, both learn ≥ 10%), the criteria CPU mixed meets
  * against CPU F32 with room to spare (2e-2 / 3e-2 measured), since the GPU mixed path differs from
