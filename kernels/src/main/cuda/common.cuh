@@ -23,6 +23,14 @@ __device__ __forceinline__ void acc(void* p, int dt, long long i, float v) {
     st(p, dt, i, ld(p, dt, i) + v);
 }
 
+// p[i] += v for a parameter gradient (non-atomic: the caller owns element i). A BF16 gradient
+// receives v rounded to BF16 first, then the sum is rounded: the record's per-backward BF16
+// gradient added into the accumulated BF16 .grad (autograd). F32 as acc.
+__device__ __forceinline__ void acc_grad(void* p, int dt, long long i, float v) {
+    if (dt == DT_BF16) v = __bfloat162float(__float2bfloat16_rn(v));
+    acc(p, dt, i, v);
+}
+
 // A [1] scalar tensor, or 1 when absent (the contract's "null means 1").
 __device__ __forceinline__ float scalar_or_one(const void* p, int dt) {
     return p == nullptr ? 1.0f : ld(p, dt, 0);

@@ -13,8 +13,9 @@ extern "C" __global__ void embedding(void* out, int odt, const void* table, int 
     }
 }
 
-// dTable[tokens[t],:] += dOut[t,:] with atomics (F32 or BF16 table; BF16 atomics need sm_80+).
-// Repeated tokens make the summation order vary between runs (within F32/BF16 rounding).
+// dTable[tokens[t],:] += dOut[t,:] with F32 atomics; dtable is F32 (dtdt = DT_F32: CudaOps runs a
+// BF16 table through an F32 accumulator here, then embedding_backward_apply). Repeated tokens make
+// the summation order vary between runs (within F32 rounding).
 extern "C" __global__ void embedding_backward(void* dtable, int dtdt, const void* dout, int ddt, const int* tokens,
                                               int T, int C, int V) {
     long long n = (long long)T * C;
@@ -25,7 +26,26 @@ extern "C" __global__ void embedding_backward(void* dtable, int dtdt, const void
         if (id < 0 || id >= V) continue;
         float g = ld(dout, ddt, i);
         long long j = (long long)id * C + c;
-        if (dtdt == DT_BF16) atomicAdd(((__nv_bfloat16*)dtable) + j, __float2bfloat16_rn(g));
-        else atomicAdd(((float*)dtable) + j, g);
+        atomicAdd(((float*)dtable) + j, g);
+    }
+}
+
+// BF16 gradient table, step 2: acc [V, C] F32 holds this call's sums per token row (step 1,
+// embedding_backward into acc). dTable[id, c] = bf16(dTable[id, c] + bf16(acc[id, c])) once per
+// touched element, as the record's BF16 embedding gradient of one backward (F32 sums, one
+// rounding) added into the BF16 .grad. Of the positions sharing a token, the one whose exchange
+// takes the sum writes it; the exchange also leaves acc all zero for the next call, so it never
+// needs clearing.
+extern "C" __global__ void embedding_backward_apply(void* dtable, int dtdt, float* acc, const int* tokens, int T,
+                                                    int C, int V) {
+    long long n = (long long)T * C;
+    GRID_LOOP(i, n) {
+        long long t = i / C;
+        int c = (int)(i % C);
+        int id = tokens[t];
+        if (id < 0 || id >= V) continue;
+        long long j = (long long)id * C + c;
+        float s = __int_as_float(atomicExch((int*)(acc + j), 0));
+        if (s != 0.0f) acc_grad(dtable, dtdt, j, s);
     }
 }

@@ -49,13 +49,14 @@ extern "C" __global__ void head_gate_backward_dx(void* dx, int dxdt, const float
 }
 
 // dw[h,c] += Σ_t gp[t,h]·x[t,c]; one block per (h,c) (grid H·G), deterministic block reduction.
+// A BF16 dw (the record's BF16 gate weights) gets the sum rounded to BF16 first (acc_grad).
 extern "C" __global__ void head_gate_backward_dw(void* dw, int dwdt, const float* gp, const void* x, int xdt, int T,
                                                  int H, int C, int G) {
     int h = blockIdx.x / G, c = blockIdx.x % G;
     float s = 0.0f;
     for (long long t = threadIdx.x; t < T; t += blockDim.x) s += gp[t * H + h] * ld(x, xdt, t * C + c);
     s = block_sum(s);
-    if (threadIdx.x == 0) acc(dw, dwdt, blockIdx.x, s);
+    if (threadIdx.x == 0) acc_grad(dw, dwdt, blockIdx.x, s);
 }
 
 // gate[p] = σ(x[p,:G]·w); out[p] = x[p] + λ·gate[p]·x[p−1] (p ≥ 1), out[0] = x[0]. One thread per (p,c).
@@ -109,6 +110,7 @@ extern "C" __global__ void smear_backward_dx(void* dx, int dxdt, const void* dou
 
 // dw[c] += Σ_{p≥1} λ·dotp[p]·gate(1−gate)[p]·x[p,c]; dLambda += Σ_{p≥1} gate[p]·dotp[p].
 // One block (grid = G + 1): block c < G makes dw[c], block G makes dLambda. dw or dLambda may be null.
+// Both are parameter gradients: a BF16 one gets the sum rounded to BF16 first (acc_grad).
 extern "C" __global__ void smear_backward_params(void* dw, int dwdt, void* dlambda, int dldt, const void* x,
                                                  int xdt, const void* lambda, int ldt, const float* gate,
                                                  const float* dotp, int T, int C, int G) {
@@ -123,7 +125,7 @@ extern "C" __global__ void smear_backward_params(void* dw, int dwdt, void* dlamb
     }
     s = block_sum(s);
     if (threadIdx.x == 0) {
-        if (c < G) acc(dw, dwdt, c, s);
-        else acc(dlambda, dldt, 0, s);
+        if (c < G) acc_grad(dw, dwdt, c, s);
+        else acc_grad(dlambda, dldt, 0, s);
     }
 }

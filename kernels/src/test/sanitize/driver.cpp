@@ -77,6 +77,7 @@ int main() {
     // embedding, norms, rotary, key shift
     launch("embedding", grid((long long)T * C), 1, 256, 1, (void*)f32(T * C), F, (const void*)f32(V * C), F, (const int*)i32(T, V), T, C, V);
     launch("embedding_backward", grid((long long)T * C), 1, 256, 1, (void*)f32(V * C), F, (const void*)f32(T * C), F, (const int*)i32(T, V), T, C, V);
+    launch("embedding_backward_apply", grid((long long)T * C), 1, 256, 1, (void*)f32(V * C), 1, f32(V * C), (const int*)i32(T, V), T, C, V);
     launch("rms_norm", wgrid(R), 1, 256, 1, (void*)f32(R * C), F, f32(R), (const void*)f32(R * C), F, R, C, 1e-6f);
     launch("rms_norm_backward", wgrid(R), 1, 256, 1, (void*)f32(R * C), F, (const void*)f32(R * C), F, (const void*)f32(R * C), F, (const float*)f32(R), R, C);
     launch("rotary", grid((long long)T * H * D / 2), 1, 256, 1, (void*)f32(T * H * D), F, (const void*)f32(T * H * D), F, (const void*)f32(D / 2), F, T, H, D, 1.0f, 0);

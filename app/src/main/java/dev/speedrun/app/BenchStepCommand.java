@@ -10,7 +10,6 @@ import dev.speedrun.model.ParamSpec;
 import dev.speedrun.model.Precision;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.StepPlan;
-import dev.speedrun.tensor.DType;
 import java.util.Arrays;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -89,7 +88,6 @@ public final class BenchStepCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--dtype must be f32, f64, bf16 or mixed, got '" + dtype + "'");
         }
-        DType dt = precision.activations();
         Ops ops = Kernels.ops(backend);
         LossFunction loss = LossFunctions.defaultLoss();
         long matmulParams = 0;
@@ -103,10 +101,9 @@ public final class BenchStepCommand implements Callable<Integer> {
                 withOptimizer ? "forward+backward+optimizer step (NorMuon + Adam)" : "forward+backward only (no optimizer step)",
                 warmup, iters);
         System.out.printf("%8s %8s %8s %11s %12s %12s %9s%n", "tokens", "win_s", "win_l", "ms/step", "best ms", "tokens/s", "GFLOP/s");
-        // optimizer state: F64 with an F64 model, else F32; Adam's moments BF16 in mixed precision as the record
-        DType state = dt == DType.F64 ? DType.F64 : DType.F32;
+        // the optimizers' dtypes as in training (RecordOptimizers: the record's in mixed precision)
         try (Gpt gpt = new Gpt(cfg, ops, precision, maxT, 1, 1234);
-             Optimizers opt = withOptimizer ? RecordOptimizers.build(gpt, ops, state, precision.specParamDTypes() ? DType.BF16 : state) : null) {
+             Optimizers opt = withOptimizer ? RecordOptimizers.build(gpt, ops, precision) : null) {
             long[] stepNo = {0};
             for (int T : tokens) {
                 int bs = cfg.blockSize();

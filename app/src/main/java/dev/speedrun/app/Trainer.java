@@ -109,9 +109,8 @@ public final class Trainer {
 
     /** The optimizer instances of the record (spec §5) from the configuration. */
     List<OptimizerConfig> optimizerConfigs() {
-        // state in the parameter dtype (null); mixed precision as the record: F32 state, Adam's moments BF16
-        boolean mixed = precision.specParamDTypes();
-        return RecordOptimizers.configs(cfg.optim(), parts.normuonMask(), parts.adamMask(), mixed ? DType.F32 : null, mixed ? DType.BF16 : null);
+        // the record's dtypes (docs/model.md): state in each parameter's dtype, Polar Express BF16 in mixed precision
+        return RecordOptimizers.configs(cfg.optim(), parts.normuonMask(), parts.adamMask(), precision);
     }
 
     /** Tokens per rank and micro-batch of the largest training step. */

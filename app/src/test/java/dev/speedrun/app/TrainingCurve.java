@@ -8,7 +8,6 @@ import dev.speedrun.model.GptConfig;
 import dev.speedrun.model.Precision;
 import dev.speedrun.optim.Optimizers;
 import dev.speedrun.optim.StepPlan;
-import dev.speedrun.tensor.DType;
 import java.util.Set;
 import java.util.SplittableRandom;
 
@@ -24,9 +23,11 @@ import java.util.SplittableRandom;
 public final class TrainingCurve {
     private TrainingCurve() {}
 
-    /** Mean loss per token of each step, {@code steps} steps of {@code T} tokens. */
-    public static double[] run(Ops ops, Precision precision, DType optimizerState, DType adamState,
-                               GptConfig cfg, int T, int steps, long seed) {
+    /**
+     * Mean loss per token of each step, {@code steps} steps of {@code T} tokens, with the
+     * optimizers' dtypes of {@code precision} (RecordOptimizers: the record's in mixed precision).
+     */
+    public static double[] run(Ops ops, Precision precision, GptConfig cfg, int T, int steps, long seed) {
         LossFunction loss = LossFunctions.defaultLoss();
         int n = Math.min(cfg.vocabSize(), 97);
         int[] perm = new int[n];
@@ -36,7 +37,7 @@ public final class TrainingCurve {
         int ws = Math.max(1, T / 4 / cfg.blockSize()), wl = Math.max(1, 3 * T / 4 / cfg.blockSize());
         double[] curve = new double[steps];
         try (Gpt gpt = new Gpt(cfg, ops, precision, T, 1, seed);
-             Optimizers opt = RecordOptimizers.build(gpt, ops, optimizerState, adamState)) {
+             Optimizers opt = RecordOptimizers.build(gpt, ops, precision)) {
             opt.zeroAllGrads();
             SplittableRandom br = new SplittableRandom(seed + 1);
             for (int s = 0; s < steps; s++) {

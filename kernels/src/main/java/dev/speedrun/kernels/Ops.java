@@ -13,7 +13,11 @@ import dev.speedrun.tensor.Tensor;
  *       from the tensors' shapes. All tensors are contiguous row-major views.</li>
  *   <li>Forward ops <b>overwrite</b> their outputs. Backward ops <b>accumulate</b> ({@code +=}) into
  *       every gradient they produce (input and parameter gradients alike), as in llm.c, so residual
- *       branches simply add; callers zero gradient buffers when a pass begins.</li>
+ *       branches simply add; callers zero gradient buffers when a pass begins. A <b>BF16 parameter
+ *       gradient</b> (the embedding, head-gate and smear-gate weights' in mixed precision) receives
+ *       the call's contribution summed in at least F32 and rounded to BF16 once, then added with
+ *       one more rounding: the record's BF16 gradient of one backward added into its accumulated
+ *       BF16 {@code .grad}.</li>
  *   <li>A forward op may run in place ({@code out == x}) where its doc says so.</li>
  *   <li>Activations are F32 or F64 on CPU (BF16 on GPU); the dtype of saved statistics
  *       ({@code rrms}, {@code lse}, gates) is F32, or F64 when activations are F64. Reductions
@@ -106,7 +110,11 @@ public interface Ops {
     /** {@code out[t] = table[tokens[t]]}; out [T,C], table [V,C], tokens [T] I32. */
     void embedding(Tensor out, Tensor table, Tensor tokens);
 
-    /** {@code dTable[tokens[t]] += dOut[t]}; dTable [V,C], dOut [T,C], tokens [T]. */
+    /**
+     * {@code dTable[tokens[t]] += dOut[t]}; dTable [V,C], dOut [T,C], tokens [T]. A BF16 dTable is
+     * a parameter gradient: each row gets {@code bf16(Σ over its tokens)} added (see the class doc),
+     * never a per-token BF16 addition.
+     */
     void embeddingBackward(Tensor dTable, Tensor dOut, Tensor tokens);
 
     // ------------------------------------------------------------------ normalisation

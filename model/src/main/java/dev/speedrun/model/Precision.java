@@ -14,9 +14,13 @@ import java.util.Locale;
  *       require F32 statistics).</li>
  *   <li>{@link #MIXED}: the record's mixed precision: each parameter in its spec dtype
  *       ({@link ParamSpec#gpuDType()}: BF16 embeddings, lm_head, value embeddings and gates; F32
- *       attention/MLP matrices and scalars), BF16 activations, F32 statistics, F32 gradients
- *       for every parameter; F32 parameters used by a GEMM are cast to a BF16 working copy at the
- *       start of each forward (GEMM inputs share a dtype), accumulation is F32 inside every op.</li>
+ *       attention/MLP matrices and scalars), BF16 activations, F32 statistics, each gradient in
+ *       its parameter's dtype and accumulated there (BF16 for the BF16 parameters, as the record's
+ *       autograd accumulates {@code .grad} across micro-batches and Adam's two steps); F32
+ *       parameters used by a GEMM are cast to a BF16 working copy at the start of each forward
+ *       (GEMM inputs share a dtype), accumulation is F32 inside every op. The optimizers keep their
+ *       state in the parameter's dtype and run Polar Express in BF16 ({@link #polarExpressDType()})
+ *       (docs/model.md has the whole table).</li>
  * </ul>
  */
 public enum Precision {
@@ -69,10 +73,19 @@ public enum Precision {
     public DType paramDType(ParamSpec spec) { return specParamDTypes ? spec.gpuDType() : activations; }
 
     /**
-     * Dtype of {@code spec}'s gradient: F32 in mixed mode. BF16 gradients would lose the small
-     * terms of the embedding scatter-adds (thousands of tokens add into the same rows) and of
-     * accumulation over micro-batches and Adam's two-step sums: with 8 significant bits, adding
-     * x to y drops x entirely once |x| < |y|·2^-9.
+     * Dtype of {@code spec}'s gradient, which is also the dtype it accumulates in: the parameter's
+     * dtype. In mixed mode that is the record's choice (train_gpt.py: autograd's {@code .grad} has
+     * the parameter's dtype), BF16 for embed, lm_head, the value embeddings and the gates, so their
+     * sums over micro-batches and over the two steps Adam adds lose what the record loses (adding x
+     * to y in BF16 drops x once |x| < |y|·2^-9). Each op adds one backward's contribution rounded
+     * to BF16 first, as the record's per-backward gradient is (docs/model.md, Precision).
      */
-    public DType gradDType(ParamSpec spec) { return specParamDTypes ? DType.F32 : activations; }
+    public DType gradDType(ParamSpec spec) { return paramDType(spec); }
+
+    /**
+     * The dtype NorMuon's Polar Express iterations run in, or null for the dtype of the update
+     * they orthogonalise (F64/F32 in uniform precision). Mixed: BF16 as the record
+     * ({@code polar_express}: {@code X = G.bfloat16()}), BF16 GEMM operands with F32 accumulation.
+     */
+    public DType polarExpressDType() { return specParamDTypes ? DType.BF16 : null; }
 }

@@ -28,7 +28,7 @@ class MixedPrecisionTest {
             assertEquals(DType.BF16, gpt.dtype());
             for (Parameter p : gpt.parameters()) {
                 assertEquals(p.spec().gpuDType(), p.value().dtype(), p.name() + " value");
-                assertEquals(DType.F32, p.grad().dtype(), p.name() + " gradient");
+                assertEquals(p.spec().gpuDType(), p.grad().dtype(), p.name() + " gradient (the record's: the parameter's dtype)");
             }
         }
         try (Gpt gpt = new Gpt(cfg, Kernels.cpu(), DType.F32, 16, 1, 0)) {
@@ -72,7 +72,7 @@ class MixedPrecisionTest {
                 assertTrue(Double.isFinite(got[0]) && err <= TOL, r.get("mode") + " split=" + r.get("split_embed") + ": mixed "
                         + got[0] + " vs " + want + " (rel " + err + "; F32 " + got[1] + ")");
             }
-            // gradients flowed into every parameter that has one (F32 accumulators)
+            // gradients flowed into every parameter that has one (BF16 for the BF16 parameters)
             for (Parameter p : mixed.parameters()) {
                 if (!p.hasGrad()) continue;
                 double ss = 0;

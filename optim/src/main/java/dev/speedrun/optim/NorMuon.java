@@ -21,7 +21,8 @@ import java.util.Objects;
  *   <li>momentum with the Nesterov mix: {@code buf = m·buf + (1−m)·g; u = (1−m)·g + m·buf};</li>
  *   <li>matrices of a {@link OptimizerConfig#squareBlockLabels() square-block label} become R/C
  *       square blocks [C, C] (attn: Q, K, V, O);</li>
- *   <li>{@link PolarExpress} per block;</li>
+ *   <li>{@link PolarExpress} per block, in {@link OptimizerConfig#polarDType()} (BF16 in mixed
+ *       precision, as the record; else the update's dtype);</li>
  *   <li>variance reduction per block with one second-moment value per row (state);</li>
  *   <li>{@code p ← p − p·mask·(wd·wd_mul·lr)·lr_eff − v·lr_eff},
  *       {@code lr_eff = lr·lr_mul·sqrt(max(1, R/C))} of the full parameter shape; mask: the
@@ -31,6 +32,10 @@ import java.util.Objects;
  * are stacked [n, R, C], padded with zero matrices to a multiple of the world size,
  * reduce-scattered (average) so that each rank owns n_pad/world matrices (and only their state),
  * updates those, and the parameters are all-gathered back.
+ *
+ * <p>Dtypes: the momentum buffer and second moments in {@link OptimizerConfig#stateDType()} (null:
+ * the parameter's dtype, the record's rule: F32 for attn/mlp, BF16 for the BF16 attn_gate), the
+ * gradient stack in the gradient's dtype (averaged in it, as the record's reduce-scatter).
  */
 public final class NorMuon implements Optimizer {
     public static final String MOMENTUM_BUFFER = "momentum_buffer";
@@ -66,8 +71,12 @@ public final class NorMuon implements Optimizer {
         Group(GroupKey key) { this.key = key; }
     }
 
-    /** Scratch for one block geometry: u and tmp [B, r, c], Gram matrices [B, k, k]. */
-    private record Work(Tensor u, Tensor tmp, Tensor a, Tensor b) {}
+    /**
+     * Scratch for one block geometry: the momentum update u [B, r, c] (the parameter's dtype);
+     * Polar Express's x and tmp [B, r, c] and Gram matrices a, b [B, k, k] in the Polar Express
+     * dtype, where x is u itself when that dtype is u's.
+     */
+    private record Work(Tensor u, Tensor x, Tensor tmp, Tensor a, Tensor b) {}
 
     private final OptimizerConfig config;
     private final Ops ops;
@@ -136,10 +145,18 @@ public final class NorMuon implements Optimizer {
 
     private Work newWork(GroupKey k) {
         long r = k.rows() / k.blocks(), c = k.cols(), gram = PolarExpress.gramSize(r, c);
-        DType d = k.valueType();
-        return new Work(arena.allocate(d, k.blocks(), r, c), arena.allocate(d, k.blocks(), r, c),
-                arena.allocate(d, k.blocks(), gram, gram), arena.allocate(d, k.blocks(), gram, gram));
+        DType d = k.valueType(), pd = polarDType(k);
+        Tensor u = arena.allocate(d, k.blocks(), r, c);
+        Tensor x = pd == d ? u : arena.allocate(pd, k.blocks(), r, c);
+        return new Work(u, x, arena.allocate(pd, k.blocks(), r, c),
+                arena.allocate(pd, k.blocks(), gram, gram), arena.allocate(pd, k.blocks(), gram, gram));
     }
+
+    /** The dtype Polar Express runs in for a group: the configured one, else the update's (value) dtype. */
+    private DType polarDType(GroupKey k) { return config.polarDType() != null ? config.polarDType() : k.valueType(); }
+
+    /** The dtype Polar Express runs in for {@code p} (visible for the dtype tests and docs). */
+    public DType polarExpressDType(Parameter p) { return polarDType(matrix(p).group.key); }
 
     /** {@code sqrt(max(1, rows/cols))} of the full parameter shape. */
     public static double shapeMultiplier(Shape shape) {
@@ -186,12 +203,16 @@ public final class NorMuon implements Optimizer {
         long n = k.rows() * k.cols();
         Tensor u = w.u().reshape(n);
         ops.muonMomentum(u, m.buf, grad.reshape(n), plan.muonMomentum());
-        PolarExpress.apply(ops, w.u(), w.tmp(), w.a(), w.b());
-        ops.varianceReduce(w.u(), m.s2, config.beta2());
+        // In another Polar Express dtype (BF16 in mixed precision) the update is rounded to it
+        // first, as the record's X = G.bfloat16(); the orthogonalised update stays in that dtype
+        // through the variance reduction into the parameter update, as the record's v_chunk.
+        if (w.x() != w.u()) ops.convert(w.x(), w.u());
+        PolarExpress.apply(ops, w.x(), w.tmp(), w.a(), w.b());
+        ops.varianceReduce(w.x(), m.s2, config.beta2());
         double lr = config.lr() * plan.lrMultiplier();
         double lrEff = lr * m.p.spec().lrMul() * shapeMultiplier(m.p.value().shape());
         double decay = config.weightDecay() * m.p.spec().wdMul() * lr * lrEff;
-        ops.decayedUpdate(m.p.value().reshape(n), u, lrEff, decay, config.decayMask());
+        ops.decayedUpdate(m.p.value().reshape(n), w.x().reshape(n), lrEff, decay, config.decayMask());
     }
 
     @Override public List<String> stateNames() { return List.of(MOMENTUM_BUFFER, SECOND_MOMENTUM); }

@@ -147,7 +147,7 @@ class EdgeCaseTest {
             assertTrue(e.getMessage().contains("claimed twice: y (label ly) by a1 and a2"), e.getMessage());
             assertFalse(e.getMessage().contains("z (label"), e.getMessage());
             IllegalArgumentException type = assertThrows(IllegalArgumentException.class, () -> build(List.of(
-                    new OptimizerConfig("o", "sgd", List.of("lx", "ly", "lz"), 0.1, 0, 0, 0, 0, null, null, null)), t));
+                    new OptimizerConfig("o", "sgd", List.of("lx", "ly", "lz"), 0.1, 0, 0, 0, 0, null, null, null, null)), t));
             assertTrue(type.getMessage().contains("unknown type 'sgd'") && type.getMessage().contains("adam")
                     && type.getMessage().contains("normuon"), type.getMessage());
         }

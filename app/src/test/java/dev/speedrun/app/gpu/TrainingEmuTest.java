@@ -32,8 +32,8 @@ class TrainingEmuTest extends TrainingGpuTest {
     void mixedOnGpuFollowsF32OnCpu() {
         Ops emu = ops();
         GptConfig cfg = GptConfig.preset("tiny");
-        double[] emuMixed = TrainingCurve.run(emu, Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
+        double[] emuMixed = TrainingCurve.run(emu, Precision.MIXED, cfg, T, STEPS, 7);
+        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve cuda-emu mixed: " + Arrays.toString(emuMixed));
         System.out.println("[gpu] training curve CPU F32:        " + Arrays.toString(cpuF32));
         int n = STEPS;

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Timeout;
 /**
  * 20 training steps (NorMuon + Adam, docs/optim.md) of the cpu-small model: GPU F32 against CPU F32,
  * and GPU in the
- * record's mixed precision (BF16 Adam moments as the record) and on the CPU in F32, from the same
+ * record's mixed precision (the record's dtypes: BF16 gradients and state for the BF16 parameters, BF16 Polar Express) and on the CPU in F32, from the same
  * initial values on the same batches: the curves agree by {@link MixedPrecisionTrainingTest#assertAgree}
  * (step 0 ≤ 1e-2, mean ≤ 5e-2, last four ≤ 8e-2, both learn ≥ 10%), the criteria CPU mixed meets
  * against CPU F32 with room to spare (2e-2 / 3e-2 measured), since the GPU mixed path differs from
@@ -32,8 +32,8 @@ class TrainingGpuTest {
     @Test void mixedOnGpuFollowsF32OnCpu() {
         Ops gpu = ops();
         GptConfig cfg = GptConfig.preset("cpu-small");
-        double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
+        double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, cfg, T, STEPS, 7);
+        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve GPU mixed: " + Arrays.toString(gpuMixed));
         System.out.println("[gpu] training curve CPU F32:   " + Arrays.toString(cpuF32));
         MixedPrecisionTrainingTest.assertAgree(cpuF32, gpuMixed, "CPU F32", "GPU mixed");
@@ -47,8 +47,8 @@ class TrainingGpuTest {
     @Test void f32OnGpuFollowsF32OnCpu() {
         Ops gpu = ops();
         GptConfig cfg = GptConfig.preset("cpu-small");
-        double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
+        double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), cfg, T, STEPS, 7);
+        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
         System.out.println("[gpu] training curve GPU F32: " + Arrays.toString(gpuF32));
         System.out.println("[gpu] training curve CPU F32: " + Arrays.toString(cpuF32));
         for (int i = 0; i < STEPS; i++) {

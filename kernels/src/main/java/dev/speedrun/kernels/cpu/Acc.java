@@ -37,6 +37,15 @@ final class Acc {
         set(s, t, i, get(s, t, i) + v);
     }
 
+    /**
+     * {@code s[i] += v} into a parameter gradient: a BF16 gradient gets {@code v} rounded to BF16
+     * first, then the sum rounded (the record's per-backward BF16 gradient added into the
+     * accumulated BF16 {@code .grad}); F32 and F64 as {@link #add}. common.cuh {@code acc_grad}.
+     */
+    static void addGrad(MemorySegment s, DType t, long i, double v) {
+        add(s, t, i, t == DType.BF16 ? round(t, v) : v);
+    }
+
     /** The value {@code v} as stored in {@code t} (what a read after {@link #set} returns). */
     static double round(DType t, double v) {
         if (t == DType.F32) return (float) v;

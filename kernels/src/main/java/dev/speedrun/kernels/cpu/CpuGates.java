@@ -53,12 +53,12 @@ final class CpuGates {
                 for (int i = 0; i < G; i++) Acc.add(dxs, dxd, (long) t * C + i, gpv * get(ws, wd, (long) h * G + i));
             }
         });
-        // dw[h] += Σ_t g'[t,h]·x[t,:G]: one task per head, no races.
+        // dw[h] += Σ_t g'[t,h]·x[t,:G]: one task per head, no races; a BF16 dw gets the sum rounded first.
         Par.forEach(H, (long) T * G, h -> {
             for (int i = 0; i < G; i++) {
                 double s = 0;
                 for (int t = 0; t < T; t++) s += gp[t * H + h] * get(xs, xd, (long) t * C + i);
-                Acc.add(dws, dwd, (long) h * G + i, s);
+                Acc.addGrad(dws, dwd, (long) h * G + i, s);
             }
         });
     }
@@ -112,11 +112,12 @@ final class CpuGates {
         });
         double dl = 0;
         for (int p = 1; p < T; p++) dl += sg[p];
-        Acc.add(dLambda.segment(), dLambda.dtype(), 0, dl);
+        // parameter gradients: a BF16 one gets the sum rounded first (Acc.addGrad)
+        Acc.addGrad(dLambda.segment(), dLambda.dtype(), 0, dl);
         for (int i = 0; i < G; i++) {
             double s = 0;
             for (int p = 1; p < T; p++) s += gp[p] * get(xs, xd, (long) p * C + i);
-            Acc.add(dws, dwd, i, s);
+            Acc.addGrad(dws, dwd, i, s);
         }
     }
 

@@ -29,10 +29,12 @@ public final class CudaOps implements Ops {
     static final int MAX_GRID = 65536;
     /** Head dimension limit of the attention kernels (ATT_MAXD in attention.cu). */
     static final int MAX_HEAD_DIM = 128;
-    /** Scratch slots. */
-    private static final int S_PARTIALS = 0, S_A = 1, S_B = 2, S_C = 3;
+    /** Scratch slots. S_EMBED is the embedding backward's F32 accumulator, kept all zero between calls. */
+    private static final int S_PARTIALS = 0, S_A = 1, S_B = 2, S_C = 3, S_EMBED = 4;
 
     private final CudaDevice device;
+    /** The S_EMBED buffer last zeroed (the device hands out a new one when it grows). */
+    private Tensor embedAcc;
 
     public CudaOps(CudaDevice device) { this.device = device; }
 
@@ -216,10 +218,35 @@ public final class CudaOps implements Ops {
                 dt(table, "table"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
     }
 
+    /**
+     * F32 table: F32 atomics straight into it. BF16 table (a BF16 parameter's gradient): the rows'
+     * sums in an F32 accumulator first, then each touched element gets its sum rounded to BF16 and
+     * added with one more rounding ({@code embedding_backward_apply}, which also re-zeroes the
+     * accumulator), so repeated tokens add in F32 as in the record's BF16 embedding backward.
+     */
     @Override public void embeddingBackward(Tensor dTable, Tensor dOut, Tensor tokens) {
         OpContract.Embedding s = OpContract.embeddingBackward(dTable, dOut, tokens);
-        elementwise(Kernel.EMBEDDING_BACKWARD, (long) s.T() * s.C(), ptr(dTable, "dTable"), dt(dTable, "dTable"),
+        long n = (long) s.T() * s.C();
+        if (dTable.dtype() != DType.BF16) {
+            elementwise(Kernel.EMBEDDING_BACKWARD, n, ptr(dTable, "dTable"), dt(dTable, "dTable"),
+                    ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
+            return;
+        }
+        Tensor acc = embeddingAccumulator((long) s.V() * s.C());
+        elementwise(Kernel.EMBEDDING_BACKWARD, n, ptr(acc, "acc"), dt(acc, "acc"),
                 ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
+        elementwise(Kernel.EMBEDDING_BACKWARD_APPLY, n, ptr(dTable, "dTable"), dt(dTable, "dTable"), ptr(acc, "acc"),
+                ptr(tokens, "tokens"), s.T(), s.C(), s.V());
+    }
+
+    /** The F32 [≥ floats] accumulator of the BF16 embedding backward, all zero (zeroed once per new buffer). */
+    private Tensor embeddingAccumulator(long floats) {
+        Tensor t = device.scratch(S_EMBED, floats);
+        if (t != embedAcc) {
+            fill(t, 0);
+            embedAcc = t;
+        }
+        return t;
     }
 
     // ------------------------------------------------------------------ norms

@@ -60,6 +60,8 @@ public enum Kernel {
             PTR, I32, PTR, I32, PTR, I32, I32, I32),
     EMBEDDING_BACKWARD("embedding", "dtable dtdt dout ddt tokens T C V",
             PTR, I32, PTR, I32, PTR, I32, I32, I32),
+    EMBEDDING_BACKWARD_APPLY("embedding", "dtable dtdt acc tokens T C V",
+            PTR, I32, PTR, PTR, I32, I32, I32),
     HEAD_GATE("gates", "out odt gate y ydt x xdt w wdt T H D C G",
             PTR, I32, PTR, PTR, I32, PTR, I32, PTR, I32, I32, I32, I32, I32, I32),
     HEAD_GATE_BACKWARD_DY("gates", "dy dydt gp dout ddt y ydt gate T H D",

@@ -49,6 +49,43 @@ class CpuGatesTest extends OpTestSupport {
         }
     }
 
+    /**
+     * BF16 weight gradients (the record's BF16 gate weights in mixed precision): the call's sum
+     * over the tokens (the reference's, in double) rounded to BF16, then added with one more
+     * rounding; the activation gradients and dLambda (an F32 scalar) as in F32.
+     */
+    @Test void bf16WeightGradientsAddTheRoundedSum() {
+        int T = 7, H = 3, D = 5, C = 9, G = 4;
+        DType f = DType.F32, bf = DType.BF16;
+        Tensor y = rand(f, T, H, D), x = t(f, uniform(T * C, -2, 2), T, C), w = t(f, uniform(H * G, -2, 2), H, G);
+        Tensor out = zeros(f, T, H, D), gate = zeros(f, T, H);
+        OPS.headGate(out, gate, y, x, w);
+        Tensor g = rand(f, T, H, D), dy = zeros(f, T, H, D), dx = zeros(f, T, C), dw = rand(bf, H, G);
+        double[] dw0 = d(dw);
+        OPS.headGateBackward(dy, dx, dw, g, y, x, w, gate);
+        double[] contrib = Reference.headGateBackward(d(g), d(y), d(x), d(w), T, H, D, C, G)[2];
+        close("headGateBackward BF16 dw", addRounded(dw0, contrib), d(dw), 0);
+
+        Tensor sx = t(f, uniform(T * C, -2, 2), T, C), sw = rand(f, 1, G), lam = scalar(f, 0.8), sout = zeros(f, T, C), sgate = zeros(f, T);
+        OPS.smear(sout, sgate, sx, sw, lam);
+        Tensor sg = rand(f, T, C), sdx = zeros(f, T, C), sdw = rand(bf, G), dl = scalar(f, 0.5);
+        double[] sdw0 = d(sdw);
+        OPS.smearBackward(sdx, sdw, dl, sg, sx, sw, lam, sgate);
+        double[][] rb = Reference.smearBackward(d(sg), d(sx), d(sw), d(lam)[0], T, C);
+        close("smearBackward BF16 dw", addRounded(sdw0, rb[1]), d(sdw), 0);
+        close("smearBackward F32 dLambda", new double[] {(float) (0.5 + rb[2][0])}, d(dl), tol(f));
+    }
+
+    /** bf16(before + bf16(contribution)) per element. */
+    private static double[] addRounded(double[] before, double[] contribution) {
+        double[] r = new double[before.length];
+        for (int i = 0; i < r.length; i++) {
+            float c = dev.speedrun.tensor.BFloat16.round((float) contribution[i]);
+            r[i] = dev.speedrun.tensor.BFloat16.round((float) (before[i] + c));
+        }
+        return r;
+    }
+
     @Test void headGateFiniteDifferences() {
         DType d = DType.F64;
         int T = 3, H = 2, D = 3, C = 5, G = 3;

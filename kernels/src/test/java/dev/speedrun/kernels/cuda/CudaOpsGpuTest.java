@@ -217,6 +217,73 @@ class CudaOpsGpuTest {
         }
     }
 
+    /**
+     * The BF16 parameter gradients and optimizer state of mixed precision (the record's dtypes,
+     * docs/model.md): the embedding backward into a BF16 table with many repeated tokens (F32 row
+     * sums rounded once, twice in a row so the accumulator's re-zeroing counts), the gates' BF16 dw,
+     * and the optimizer kernels on BF16 parameters, gradients and state. The CPU side holds the
+     * same BF16 tensors, so both apply the same roundings; tolerance: BF16 with reductions.
+     */
+    @org.junit.jupiter.api.Test
+    void bf16ParameterGradientsAndState() {
+        DType bf = DType.BF16;
+        try (GpuTestSupport s = open(9)) {
+            double rr = rtol(bf, true);
+            Pair dTable = bf16Input(s, 1, V, C), dOut = s.input(bf, 1, T, C), few = s.ints(7, T);
+            for (int call = 0; call < 2; call++) {
+                s.both((o, g) -> o.embeddingBackward(dTable.of(g), dOut.of(g), few.of(g)));
+                check("embeddingBackward into BF16, call " + call, dTable, rr);
+            }
+            int H = 6, D = 32;
+            Pair y = s.input(bf, 1, T, H, D), x = s.input(bf, 1, T, C), w = s.input(bf, 0.3, H, G), gate = s.output(F32, T, H);
+            Pair out = s.output(bf, T, H, D);
+            s.both((o, g) -> o.headGate(out.of(g), gate.of(g), y.of(g), x.of(g), w.of(g)));
+            Pair dy = s.input(bf, 1, T, H, D), dx = s.input(bf, 1, T, C), dw = bf16Input(s, 1, H, G), dOutG = s.input(bf, 1, T, H, D);
+            s.both((o, g) -> o.headGateBackward(dy.of(g), dx.of(g), dw.of(g), dOutG.of(g), y.of(g), x.of(g), w.of(g), gate.of(g)));
+            check("headGateBackward BF16 dw", dw, rr);
+            Pair sw = s.input(bf, 0.3, G), lam = s.input(F32, 1, 1), sout = s.output(bf, T, C), sgate = s.output(F32, T);
+            s.both((o, g) -> o.smear(sout.of(g), sgate.of(g), x.of(g), sw.of(g), lam.of(g)));
+            Pair sdx = s.input(bf, 1, T, C), sdw = bf16Input(s, 1, G), sdl = s.input(F32, 1, 1);
+            s.both((o, g) -> o.smearBackward(sdx.of(g), sdw.of(g), sdl.of(g), dOut.of(g), x.of(g), sw.of(g), lam.of(g), sgate.of(g)));
+            check("smearBackward BF16 dw", sdw, rr);
+            check("smearBackward dLambda", sdl, rr);
+            int n = 3000;
+            Pair p = bf16Input(s, 1, n), gr = bf16Input(s, 1, n), m = bf16Input(s, 0.1, n), v = bf16Abs(s, 0.01, n);
+            s.both((o, g) -> o.adamStep(p.of(g), gr.of(g), m.of(g), v.of(g), 0.008, 0.65, 0.95, 1e-8, 5, 0.01, DecayMask.GT));
+            check("adamStep BF16 p", p, rr);
+            check("adamStep BF16 m", m, rr);
+            check("adamStep BF16 v", v, rr);
+            Pair upd = bf16Input(s, 1, n), buf = bf16Input(s, 1, n);
+            s.both((o, g) -> o.muonMomentum(upd.of(g), buf.of(g), gr.of(g), 0.95));
+            check("muonMomentum BF16 update", upd, rr);
+            check("muonMomentum BF16 buf", buf, rr);
+            Pair mat = bf16Input(s, 1, 1, 6, 12), s2 = bf16Abs(s, 1, 1, 6);   // an attn_gate [H, G] with its BF16 second moments
+            s.both((o, g) -> o.varianceReduce(mat.of(g), s2.of(g), 0.95));
+            check("varianceReduce BF16 v", mat, rr);
+            check("varianceReduce BF16 s2", s2, rr);
+            s.both((o, g) -> o.decayedUpdate(p.of(g), upd.of(g), 0.023, 0.001, DecayMask.GE));
+            check("decayedUpdate BF16", p, rr);
+        }
+    }
+
+    /** Gaussian values in BF16 on both sides (a BF16 parameter, gradient or state tensor). */
+    private static Pair bf16Input(GpuTestSupport s, double scale, long... dims) {
+        long k = 1;
+        for (long d : dims) k *= d;
+        double[] v = new double[(int) k];
+        for (int i = 0; i < v.length; i++) v[i] = s.rnd.nextGaussian() * scale;
+        return s.pair(DType.BF16, DType.BF16, v, dims);
+    }
+
+    /** As {@link #bf16Input} with absolute values (second moments). */
+    private static Pair bf16Abs(GpuTestSupport s, double scale, long... dims) {
+        long k = 1;
+        for (long d : dims) k *= d;
+        double[] v = new double[(int) k];
+        for (int i = 0; i < v.length; i++) v[i] = Math.abs(s.rnd.nextGaussian()) * scale;
+        return s.pair(DType.BF16, DType.BF16, v, dims);
+    }
+
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void matmulThroughCublasLtAndTheKernel(DType dt) {
         try (GpuTestSupport s = open(7)) {
