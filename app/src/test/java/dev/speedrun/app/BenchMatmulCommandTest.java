@@ -1,16 +1,11 @@
 package dev.speedrun.app;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
 class BenchMatmulCommandTest {
-    private static String run(int expectedExit, String... args) {
-        CliRun r = CliRun.of(args);
-        assertEquals(expectedExit, r.code(), r::all);
-        return r.all();
-    }
+    private static String run(int expectedExit, String... args) { return CliRun.expect(expectedExit, args); }
 
     @Test void printsOneGflopsLinePerRun() {
         for (String dt : new String[] {"f32", "f64"}) {

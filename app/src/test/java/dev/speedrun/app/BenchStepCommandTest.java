@@ -8,11 +8,7 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 class BenchStepCommandTest {
-    private static String run(int expectedExit, String... args) {
-        CliRun r = CliRun.of(args);
-        assertEquals(expectedExit, r.code(), r::all);
-        return r.all();
-    }
+    private static String run(int expectedExit, String... args) { return CliRun.expect(expectedExit, args); }
 
     @Test void printsOneRowPerTokenCount() {
         String s = run(0, "bench", "step", "--preset", "tiny", "--tokens", "16,24", "--iters", "2", "--warmup", "1");

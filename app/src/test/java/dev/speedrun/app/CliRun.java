@@ -20,6 +20,13 @@ public record CliRun(int code, String out, String err) {
         }
     }
 
+    /** Runs {@code args}, asserts the exit code (failing with the whole output) and returns {@link #all}. */
+    public static String expect(int exitCode, String... args) {
+        CliRun r = of(args);
+        org.junit.jupiter.api.Assertions.assertEquals(exitCode, r.code(), r::all);
+        return r.all();
+    }
+
     /** Standard output followed by standard error. */
     public String all() { return out + err; }
 }

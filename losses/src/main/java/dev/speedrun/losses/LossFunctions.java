@@ -1,26 +1,16 @@
 package dev.speedrun.losses;
 
-import java.util.ArrayList;
+import dev.speedrun.tensor.Services;
 import java.util.List;
-import java.util.ServiceLoader;
 
 /** Finds loss functions registered with ServiceLoader. */
 public final class LossFunctions {
     private LossFunctions() {}
 
-    public static List<LossFunction> all() {
-        List<LossFunction> list = new ArrayList<>();
-        ServiceLoader.load(LossFunction.class).forEach(list::add);
-        return list;
-    }
+    public static List<LossFunction> all() { return Services.all(LossFunction.class); }
 
-    /** The loss called {@code name}; an error listing the valid names otherwise. */
-    public static LossFunction get(String name) {
-        List<LossFunction> all = all();
-        for (LossFunction f : all) if (f.name().equals(name)) return f;
-        throw new IllegalArgumentException("unknown loss '" + name + "' (valid: "
-                + String.join(", ", all.stream().map(LossFunction::name).toList()) + ")");
-    }
+    /** The loss called {@code name} (exact case); an error listing the valid names otherwise. */
+    public static LossFunction get(String name) { return Services.named(all(), "loss", LossFunction::name, String::equals, name); }
 
     /** The record's soft-capped cross-entropy. */
     public static LossFunction defaultLoss() { return get(SoftcapCrossEntropy.NAME); }

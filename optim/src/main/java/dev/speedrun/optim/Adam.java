@@ -1,8 +1,6 @@
 package dev.speedrun.optim;
 
-import dev.speedrun.kernels.Collectives;
 import dev.speedrun.kernels.Collectives.Reduce;
-import dev.speedrun.kernels.Ops;
 import dev.speedrun.model.Parameter;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
@@ -23,7 +21,7 @@ import java.util.Map;
  * {@code u = m/(√v+eps)·lr·√(1−β2ᵗ)/(1−β1ᵗ)}, {@code u += p·mask·decay}, {@code p −= u} with
  * {@code decay = lr·wd·wd_mul·lr}.
  */
-public final class Adam implements Optimizer {
+public final class Adam extends AbstractOptimizer {
     /** Parameters with fewer elements are all-reduced instead of sharded (the record's 1024). */
     public static final long SHARD_MIN_NUMEL = 1024;
     public static final String EXP_AVG = "exp_avg";
@@ -46,19 +44,10 @@ public final class Adam implements Optimizer {
         }
     }
 
-    private final OptimizerConfig config;
-    private final Ops ops;
-    private final Collectives coll;
-    private final MemoryArena arena;
-    private final List<Parameter> params;
     private final List<Slot> slots = new ArrayList<>();
 
     public Adam(OptimizerConfig config, List<Parameter> params, OptimizerContext ctx) {
-        this.config = config;
-        this.ops = ctx.ops();
-        this.coll = ctx.collectives();
-        this.params = List.copyOf(params);
-        this.arena = ops.backend().newArena();
+        super(config, params, ctx);
         int world = coll.worldSize();
         for (Parameter p : params) {
             long numel = p.value().numel();
@@ -70,10 +59,6 @@ public final class Adam implements Optimizer {
             slots.add(new Slot(p, sharded, n, arena.allocate(sd, n), arena.allocate(sd, n)));
         }
     }
-
-    @Override public OptimizerConfig config() { return config; }
-
-    @Override public List<Parameter> parameters() { return params; }
 
     @Override public boolean stepsAt(StepPlan plan) { return plan.adamStep(); }
 
@@ -145,6 +130,4 @@ public final class Adam implements Optimizer {
     }
 
     static Tensor flat(Tensor t) { return t.reshape(t.numel()); }
-
-    @Override public void close() { arena.close(); }
 }

@@ -1,8 +1,6 @@
 package dev.speedrun.optim;
 
-import dev.speedrun.kernels.Collectives;
 import dev.speedrun.kernels.Collectives.Reduce;
-import dev.speedrun.kernels.Ops;
 import dev.speedrun.model.Parameter;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
@@ -37,7 +35,7 @@ import java.util.Objects;
  * the parameter's dtype, the record's rule: F32 for attn/mlp, BF16 for the BF16 attn_gate), the
  * gradient stack in the gradient's dtype (averaged in it, as the record's reduce-scatter).
  */
-public final class NorMuon implements Optimizer {
+public final class NorMuon extends AbstractOptimizer {
     public static final String MOMENTUM_BUFFER = "momentum_buffer";
     public static final String SECOND_MOMENTUM = "second_momentum";
 
@@ -78,21 +76,12 @@ public final class NorMuon implements Optimizer {
      */
     private record Work(Tensor u, Tensor x, Tensor tmp, Tensor a, Tensor b) {}
 
-    private final OptimizerConfig config;
-    private final Ops ops;
-    private final Collectives coll;
-    private final MemoryArena arena;
-    private final List<Parameter> params;
     private final List<Group> groups = new ArrayList<>();
     private final Map<Parameter, Matrix> matrices = new HashMap<>();
     private final Map<GroupKey, Work> work = new HashMap<>();
 
     public NorMuon(OptimizerConfig config, List<Parameter> params, OptimizerContext ctx) {
-        this.config = config;
-        this.ops = ctx.ops();
-        this.coll = ctx.collectives();
-        this.params = List.copyOf(params);
-        this.arena = ops.backend().newArena();
+        super(config, params, ctx);
         int world = coll.worldSize(), rank = coll.rank();
         Map<GroupKey, Group> byKey = new LinkedHashMap<>();
         for (Parameter p : params) {
@@ -162,10 +151,6 @@ public final class NorMuon implements Optimizer {
     public static double shapeMultiplier(Shape shape) {
         return Math.sqrt(Math.max(1.0, (double) shape.dim(0) / shape.dim(1)));
     }
-
-    @Override public OptimizerConfig config() { return config; }
-
-    @Override public List<Parameter> parameters() { return params; }
 
     @Override public boolean stepsAt(StepPlan plan) { return true; }
 
@@ -252,6 +237,4 @@ public final class NorMuon implements Optimizer {
             for (Matrix x : matrices.values()) if (x.p.name().equals(p.name())) m = x;
         return Objects.requireNonNull(m, () -> "parameter '" + p.name() + "' is not optimised by '" + config.name() + "'");
     }
-
-    @Override public void close() { arena.close(); }
 }

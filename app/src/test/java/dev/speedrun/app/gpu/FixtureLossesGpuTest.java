@@ -3,7 +3,6 @@ package dev.speedrun.app.gpu;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.losses.LossFunctions;
@@ -12,7 +11,7 @@ import dev.speedrun.model.Gpt;
 import dev.speedrun.model.GptConfig;
 import dev.speedrun.model.Precision;
 import dev.speedrun.tensor.DType;
-import dev.speedrun.testsupport.Fixtures;
+import dev.speedrun.testsupport.TinyModelFixture;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -36,34 +35,30 @@ class FixtureLossesGpuTest {
 
     /** The six results with {@code ops} in {@code precision} within {@code tol} relative; returns the worst error. */
     static double sixLosses(Ops ops, Precision precision, double tol, String what) {
-        JsonNode fx = Fixtures.json("model_tiny.json");
-        GptConfig cfg = GpuModelSupport.config(fx.get("config"));
-        assertEquals(fx.get("config").get("vocab_padded").asInt(), cfg.vocabPadded(), "vocabulary padding");
-        int[] tokens = Fixtures.ints(fx.get("tokens")), targets = Fixtures.ints(fx.get("targets"));
-        int[] cu = Fixtures.ints(fx.get("cu_seqlens"));
-        int wsS = fx.get("ws_short").asInt(), wsL = fx.get("ws_long").asInt();
+        TinyModelFixture fx = TinyModelFixture.read();
+        GptConfig cfg = GpuModelSupport.config(fx.config());
+        assertEquals(fx.vocabPadded(), cfg.vocabPadded(), "vocabulary padding");
+        int[] tokens = fx.tokens(), targets = fx.targets(), cu = fx.cuSeqlens();
         LossFunction loss = LossFunctions.defaultLoss();
         try (Gpt gpt = new Gpt(cfg, ops, precision, tokens.length, 1, 0)) {
-            Checkpoints.load(gpt, Fixtures.dir().resolve(fx.get("weights_file").asText()));
-            for (JsonNode u : fx.get("yarn_updates")) gpt.yarn().apply(u.get(0).asInt(), u.get(1).asInt());
+            Checkpoints.load(gpt, fx.weights());
+            for (int[] u : fx.yarnUpdates()) gpt.yarn().apply(u[0], u[1]);
             double worst = 0;
             int n = 0;
-            for (JsonNode r : fx.get("results")) {
-                gpt.setSplitEmbed(r.get("split_embed").asBoolean());
-                String mode = r.get("mode").asText();
-                double got = switch (mode) {
-                    case "train_sum" -> gpt.forwardBackward(tokens, targets, cu, wsS, wsL, loss, Fixtures.doubles(r.get("mtp_weights")), 1.0);
-                    case "eval_mean" -> gpt.evaluate(tokens, targets, cu, wsS, wsL, loss);
-                    default -> throw new IllegalStateException("unknown mode " + mode + " in model_tiny.json");
+            for (TinyModelFixture.Result r : fx.results()) {
+                gpt.setSplitEmbed(r.splitEmbed());
+                double got = switch (r.mode()) {
+                    case TRAIN_SUM -> gpt.forwardBackward(tokens, targets, cu, fx.windowShort(), fx.windowLong(), loss, r.mtpWeights(), 1.0);
+                    case EVAL_MEAN -> gpt.evaluate(tokens, targets, cu, fx.windowShort(), fx.windowLong(), loss);
                 };
-                double want = r.get("loss").asDouble();
+                double want = r.loss();
                 double err = Math.abs(got - want) / Math.abs(want);
                 worst = Math.max(worst, err);
                 n++;
-                assertTrue(Double.isFinite(got) && err <= tol, what + " " + mode + " split=" + r.get("split_embed") + ": "
+                assertTrue(Double.isFinite(got) && err <= tol, what + " " + r.mode() + " split=" + r.splitEmbed() + ": "
                         + ops.backend().name() + " " + got + " vs " + want + " (rel " + err + ")");
             }
-            assertEquals(fx.get("results").size(), n);
+            assertEquals(fx.results().size(), n);
             System.out.printf("[gpu] fixture losses on %s (%s): %d results, worst relative error %.3e%n", ops.backend().name(), what, n, worst);
             return worst;
         }

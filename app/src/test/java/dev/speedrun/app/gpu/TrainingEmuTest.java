@@ -3,13 +3,9 @@ package dev.speedrun.app.gpu;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.speedrun.app.MixedPrecisionTrainingTest;
-import dev.speedrun.app.TrainingCurve;
-import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.model.GptConfig;
 import dev.speedrun.model.Precision;
-import dev.speedrun.tensor.DType;
-import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -21,7 +17,6 @@ import org.junit.jupiter.api.Timeout;
 class TrainingEmuTest extends TrainingGpuTest {
     @Override Ops ops() { return GpuModelSupport.emuOrSkip(); }
 
-
     /**
      * The "tiny" preset: the emulator runs every CUDA thread as a fiber, so CI time needs a small
      * model (cpu-small takes minutes here). Same agreement criteria as on a GPU
@@ -30,12 +25,8 @@ class TrainingEmuTest extends TrainingGpuTest {
      */
     @Override @Test @Timeout(value = 480, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void mixedOnGpuFollowsF32OnCpu() {
-        Ops emu = ops();
-        GptConfig cfg = GptConfig.preset("tiny");
-        double[] emuMixed = TrainingCurve.run(emu, Precision.MIXED, cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
-        System.out.println("[gpu] training curve cuda-emu mixed: " + Arrays.toString(emuMixed));
-        System.out.println("[gpu] training curve CPU F32:        " + Arrays.toString(cpuF32));
+        Curves c = curves(ops(), "cuda-emu mixed", GptConfig.preset("tiny"), Precision.MIXED);
+        double[] emuMixed = c.device(), cpuF32 = c.cpuF32();
         int n = STEPS;
         double meanRel = 0;
         for (int i = 0; i < n; i++) {

@@ -29,14 +29,24 @@ class TrainingGpuTest {
     /** The ops under test: the GPU's here, the emulated device's in {@link TrainingEmuTest}. */
     Ops ops() { return GpuModelSupport.cudaOrSkip(); }
 
-    @Test void mixedOnGpuFollowsF32OnCpu() {
-        Ops gpu = ops();
-        GptConfig cfg = GptConfig.preset("cpu-small");
-        double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, cfg, T, STEPS, 7);
+    /** The loss per step of the device under test and of CPU F32, from the same initial values on the same batches. */
+    record Curves(double[] device, double[] cpuF32) {}
+
+    /**
+     * {@link #STEPS} steps of {@code cfg} on {@code device} in {@code precision} (optimizer state in
+     * each parameter's dtype) and on the CPU in F32; prints both curves under {@code label}.
+     */
+    static Curves curves(Ops device, String label, GptConfig cfg, Precision precision) {
+        double[] got = TrainingCurve.run(device, precision, cfg, T, STEPS, 7);
         double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
-        System.out.println("[gpu] training curve GPU mixed: " + Arrays.toString(gpuMixed));
-        System.out.println("[gpu] training curve CPU F32:   " + Arrays.toString(cpuF32));
-        MixedPrecisionTrainingTest.assertAgree(cpuF32, gpuMixed, "CPU F32", "GPU mixed");
+        System.out.printf("[gpu] training curve %-15s %s%n[gpu] training curve %-15s %s%n",
+                label + ":", Arrays.toString(got), "CPU F32:", Arrays.toString(cpuF32));
+        return new Curves(got, cpuF32);
+    }
+
+    @Test void mixedOnGpuFollowsF32OnCpu() {
+        Curves c = curves(ops(), "GPU mixed", GptConfig.preset("cpu-small"), Precision.MIXED);
+        MixedPrecisionTrainingTest.assertAgree(c.cpuF32(), c.device(), "CPU F32", "GPU mixed");
     }
 
     /**
@@ -45,12 +55,8 @@ class TrainingGpuTest {
      * so every later step stays within 2e-2 relative, far below the step-to-step loss changes.
      */
     @Test void f32OnGpuFollowsF32OnCpu() {
-        Ops gpu = ops();
-        GptConfig cfg = GptConfig.preset("cpu-small");
-        double[] gpuF32 = TrainingCurve.run(gpu, Precision.uniform(DType.F32), cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), cfg, T, STEPS, 7);
-        System.out.println("[gpu] training curve GPU F32: " + Arrays.toString(gpuF32));
-        System.out.println("[gpu] training curve CPU F32: " + Arrays.toString(cpuF32));
+        Curves c = curves(ops(), "GPU F32", GptConfig.preset("cpu-small"), Precision.uniform(DType.F32));
+        double[] gpuF32 = c.device(), cpuF32 = c.cpuF32();
         for (int i = 0; i < STEPS; i++) {
             double rel = Math.abs(gpuF32[i] - cpuF32[i]) / Math.abs(cpuF32[i]);
             org.junit.jupiter.api.Assertions.assertTrue(Double.isFinite(gpuF32[i]) && rel <= (i == 0 ? 1e-4 : 2e-2),

@@ -165,11 +165,16 @@ public final class InProcessCollectives {
             }
         }
 
-        @Override public void reduceScatter(Tensor out, Tensor in, Reduce op) {
+        /** {@code whole} (reduceScatter's in, allGather's out) must hold worldSize × {@code part}'s elements. */
+        private void requireWorldTimes(String op, String wholeName, Tensor whole, String partName, Tensor part) {
             int w = group.worldSize;
-            if (in.numel() != out.numel() * w)
-                throw new IllegalArgumentException("reduceScatter: in has " + in.numel() + " elements, expected worldSize("
-                        + w + ") x out(" + out.numel() + ")");
+            if (whole.numel() != part.numel() * w)
+                throw new IllegalArgumentException(op + ": " + wholeName + " has " + whole.numel() + " elements, expected worldSize("
+                        + w + ") x " + partName + "(" + part.numel() + ")");
+        }
+
+        @Override public void reduceScatter(Tensor out, Tensor in, Reduce op) {
+            requireWorldTimes("reduceScatter", "in", in, "out", out);
             stage("reduceScatter", in);
             try {
                 double[] res = new double[Math.toIntExact(out.numel())];
@@ -181,13 +186,10 @@ public final class InProcessCollectives {
         }
 
         @Override public void allGather(Tensor out, Tensor in) {
-            int w = group.worldSize;
-            if (out.numel() != in.numel() * w)
-                throw new IllegalArgumentException("allGather: out has " + out.numel() + " elements, expected worldSize("
-                        + w + ") x in(" + in.numel() + ")");
+            requireWorldTimes("allGather", "out", out, "in", in);
             stage("allGather", in);
             try {
-                int n = Math.toIntExact(in.numel());
+                int w = group.worldSize, n = Math.toIntExact(in.numel());
                 double[] res = new double[n * w];
                 for (int r = 0; r < w; r++) System.arraycopy(group.slots[r].values(), 0, res, r * n, n);
                 write(out, res);

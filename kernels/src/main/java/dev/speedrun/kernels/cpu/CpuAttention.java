@@ -8,6 +8,7 @@ import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.function.Consumer;
 
 /**
  * The attention family of {@link CpuOps} ({@code Ops.attention}, {@code Ops.attentionBackward};
@@ -20,6 +21,36 @@ final class CpuAttention {
 
     /** Queries (or keys) per parallel task of the scalar path. */
     private static final int ATT_CHUNK = 32;
+
+    /**
+     * One task's share of the queries: head h, queries [p0, p1), and kLo, the first key any of
+     * them attends to (the smallest window start of the chunk), so the task reads key and value
+     * rows [kLo, p1). Task t of {@code chunks} per head is chunk {@code t % chunks} of head
+     * {@code t / chunks}, chunks {@code len} queries long.
+     */
+    private record QueryChunk(int task, int h, int p0, int p1, int kLo) {
+        static QueryChunk of(int task, int chunks, int len, int T, int[] docStart, int window) {
+            int p0 = (task % chunks) * len, p1 = Math.min(T, p0 + len);
+            return new QueryChunk(task, task / chunks, p0, p1, (int) Math.max(docStart[p0], (long) p0 - window));
+        }
+
+        /** Key (and value) rows the task reads. */
+        int keyRows() { return p1 - kLo; }
+    }
+
+    /** Number of {@code len}-query chunks per head. */
+    private static int chunksPerHead(int T, int len) { return (T + len - 1) / len; }
+
+    /**
+     * Runs {@code body} for every (head, chunk of {@code len} queries), in parallel when large; a
+     * task costs about len·(window + 1)·D·{@code opsPerScore}.
+     */
+    private static void forEachQueryChunk(int T, int H, int D, int len, int window, int[] docStart, int opsPerScore,
+                                          Consumer<QueryChunk> body) {
+        int chunks = chunksPerHead(T, len);
+        long work = (long) len * Math.min((long) window + 1, T) * D * opsPerScore;
+        Par.forEach(H * chunks, work, task -> body.accept(QueryChunk.of(task, chunks, len, T, docStart, window)));
+    }
 
     /**
      * Checks the contents of cu_seqlens (its shape is {@link OpContract}'s) and fills
@@ -63,13 +94,8 @@ final class CpuAttention {
             attentionF32(os, ls, qs, ks, vs, T, H, D, docStart, window, (float) scale);
             return;
         }
-        int chunks = (T + ATT_CHUNK - 1) / ATT_CHUNK;
-        long work = (long) ATT_CHUNK * Math.min((long) window + 1, T) * D * 2;
-        Par.forEach(H * chunks, work, task -> {
-            int h = task / chunks, c = task % chunks;
-            int p0 = c * ATT_CHUNK, p1 = Math.min(T, p0 + ATT_CHUNK);
-            int kLo = (int) Math.max(docStart[p0], (long) p0 - window); // the smallest lo of the chunk
-            int rows = p1 - kLo;
+        forEachQueryChunk(T, H, D, ATT_CHUNK, window, docStart, 2, ch -> {
+            int h = ch.h(), p0 = ch.p0(), p1 = ch.p1(), kLo = ch.kLo(), rows = ch.keyRows();
             double[] qv = Scratch.doubles(2, D), acc = Scratch.doubles(3, D);
             double[] kb = Scratch.doubles(4, rows * D), vb = Scratch.doubles(5, rows * D);
             loadRows(ks, kd, h, H, D, kLo, p1, kb);
@@ -119,14 +145,9 @@ final class CpuAttention {
             return;
         }
         for (int i = 0; i < H * T; i++) lseAll[i] = get(ls, ld, i);
-        int chunks = (T + ATT_CHUNK - 1) / ATT_CHUNK;
-        long work = (long) ATT_CHUNK * Math.min((long) window + 1, T) * D * 3;
         // Pass 1, per (head, query chunk): Δ and dq = scale·Σ_j P(dP − Δ) k_j.
-        Par.forEach(H * chunks, work, task -> {
-            int h = task / chunks, c = task % chunks;
-            int p0 = c * ATT_CHUNK, p1 = Math.min(T, p0 + ATT_CHUNK);
-            int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
-            int rows = p1 - kLo;
+        forEachQueryChunk(T, H, D, ATT_CHUNK, window, docStart, 3, ch -> {
+            int h = ch.h(), p0 = ch.p0(), p1 = ch.p1(), kLo = ch.kLo(), rows = ch.keyRows();
             double[] gv = Scratch.doubles(2, D), acc = Scratch.doubles(3, D);
             double[] kb = Scratch.doubles(4, rows * D), vb = Scratch.doubles(5, rows * D), qv = Scratch.doubles(6, D);
             loadRows(ks, kd, h, H, D, kLo, p1, kb);
@@ -156,6 +177,9 @@ final class CpuAttention {
             }
         });
         // Pass 2, per (head, key chunk): dv_j = Σ_p P dOut_p, dk_j = scale·Σ_p P(dP − Δ) q_p.
+        // A key chunk sees the queries of the next window, so it costs what a query chunk does.
+        int chunks = chunksPerHead(T, ATT_CHUNK);
+        long work = (long) ATT_CHUNK * Math.min((long) window + 1, T) * D * 3;
         Par.forEach(H * chunks, work, task -> {
             int h = task / chunks, c = task % chunks;
             int j0 = c * ATT_CHUNK, j1 = Math.min(T, j0 + ATT_CHUNK);
@@ -205,13 +229,8 @@ final class CpuAttention {
      */
     private static void attentionF32(MemorySegment os, MemorySegment ls, MemorySegment qs, MemorySegment ks, MemorySegment vs,
                                      int T, int H, int D, int[] docStart, int window, float scale) {
-        int chunks = (T + ATT_CHUNK_F32 - 1) / ATT_CHUNK_F32;
-        long work = (long) ATT_CHUNK_F32 * Math.min((long) window + 1, T) * D * 2;
-        Par.forEach(H * chunks, work, task -> {
-            int h = task / chunks, c = task % chunks;
-            int p0 = c * ATT_CHUNK_F32, p1 = Math.min(T, p0 + ATT_CHUNK_F32);
-            int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
-            int rows = p1 - kLo;
+        forEachQueryChunk(T, H, D, ATT_CHUNK_F32, window, docStart, 2, ch -> {
+            int h = ch.h(), p0 = ch.p0(), p1 = ch.p1(), kLo = ch.kLo(), rows = ch.keyRows();
             float[] kb = Scratch.floats(Scratch.TASK, rows * D), vb = Scratch.floats(Scratch.TASK + 1, rows * D);
             float[] qv = Scratch.floats(Scratch.TASK + 2, D);
             double[] acc = Scratch.doubles(Scratch.TASK, D);
@@ -241,33 +260,24 @@ final class CpuAttention {
         int[] off = Scratch.ints(1, nTasks + 1); // caller slot 1 held docEnd, which this path does not use
         // offsets of each task's accumulator rows
         off[0] = 0;
-        for (int t = 0; t < nTasks; t++) {
-            int c = t % splits;
-            int p0 = c * range, p1 = Math.min(T, p0 + range);
-            int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
-            off[t + 1] = off[t] + (p1 - kLo) * D;
-        }
+        for (int t = 0; t < nTasks; t++) off[t + 1] = off[t] + QueryChunk.of(t, splits, range, T, docStart, window).keyRows() * D;
         float[] dkAcc = Scratch.floats(0, off[nTasks]), dvAcc = Scratch.floats(1, off[nTasks]);
-        long work = (long) range * Math.min((long) window + 1, T) * D * 5;
         int finalSplits = splits;
-        Par.forEach(nTasks, work, task -> {
-            int h = task / finalSplits, c = task % finalSplits;
-            int p0 = c * range, p1 = Math.min(T, p0 + range);
-            int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
-            int rows = p1 - kLo;
+        forEachQueryChunk(T, H, D, range, window, docStart, 5, ch -> {
+            int h = ch.h(), p0 = ch.p0(), p1 = ch.p1(), kLo = ch.kLo(), rows = ch.keyRows();
             float[] kb = Scratch.floats(Scratch.TASK, rows * D), vb = Scratch.floats(Scratch.TASK + 1, rows * D);
             float[] qv = Scratch.floats(Scratch.TASK + 2, D), gv = Scratch.floats(Scratch.TASK + 3, D);
             float[] ov = Scratch.floats(Scratch.TASK + 4, D), acc = Scratch.floats(Scratch.TASK + 5, D);
             VectorMath.gatherHead(ks, h, H, D, kLo, p1, kb);
             VectorMath.gatherHead(vs, h, H, D, kLo, p1, vb);
             AttentionVector.attentionBackward(dqs, gs, os, qs, ls, h, H, D, T, p0, p1, kLo, docStart, window, scale,
-                    kb, vb, dkAcc, dvAcc, off[task], qv, gv, ov, acc);
+                    kb, vb, dkAcc, dvAcc, off[ch.task()], qv, gv, ov, acc);
         });
         Par.forEach(H, (long) (off[nTasks] / H) * 2, h -> {
             for (int c = 0; c < finalSplits; c++) {
                 int task = h * finalSplits + c;
-                int p0 = c * range, p1 = Math.min(T, p0 + range);
-                int kLo = (int) Math.max(docStart[p0], (long) p0 - window);
+                QueryChunk ch = QueryChunk.of(task, finalSplits, range, T, docStart, window);
+                int p1 = ch.p1(), kLo = ch.kLo();
                 for (int j = kLo; j < p1; j++) {
                     long ko = ((long) j * H + h) * D;
                     int ao = off[task] + (j - kLo) * D;

@@ -11,7 +11,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * The elementwise family of {@link CpuOps} (elementwise.cu on the GPU): fills, conversions, sums,
  * activations, full reductions and the token mask. All-F32 calls of the hot ops go to
- * {@link ElementwiseVector}.
+ * {@link ElementwiseVector}: such an op picks the vector or the scalar block body, then runs
+ * either over the same {@link Par#blocks}.
  */
 final class CpuElementwise {
     private CpuElementwise() {}
@@ -41,13 +42,9 @@ final class CpuElementwise {
         OpContract.add(out, x, y);
         MemorySegment os = out.segment(), xs = x.segment(), ys = y.segment();
         DType od = out.dtype(), xd = x.dtype(), yd = y.dtype();
-        if (Vectors.f32(out, x, y)) {
-            Par.blocks(out.numel(), 1, (from, to) -> ElementwiseVector.add(os, xs, ys, from, to));
-            return;
-        }
-        Par.blocks(out.numel(), 1, (from, to) -> {
-            for (long i = from; i < to; i++) set(os, od, i, get(xs, xd, i) + get(ys, yd, i));
-        });
+        Par.blocks(out.numel(), 1, Vectors.f32(out, x, y)
+                ? (from, to) -> ElementwiseVector.add(os, xs, ys, from, to)
+                : (from, to) -> { for (long i = from; i < to; i++) set(os, od, i, get(xs, xd, i) + get(ys, yd, i)); });
     }
 
     static void mix(Tensor out, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
@@ -56,18 +53,16 @@ final class CpuElementwise {
         double fb = cb * Acc.scalarOr1(b);
         MemorySegment os = out.segment(), xs = x.segment(), ys = y == null ? null : y.segment();
         DType od = out.dtype(), xd = x.dtype(), yd = y == null ? null : y.dtype();
-        if (Vectors.f32(out, x, y)) {
-            float ffa = (float) fa, ffb = (float) fb;
-            Par.blocks(out.numel(), 2, (from, to) -> ElementwiseVector.mix(os, xs, ffa, ys, ffb, from, to));
-            return;
-        }
-        Par.blocks(out.numel(), 2, (from, to) -> {
-            for (long i = from; i < to; i++) {
-                double v = fa * get(xs, xd, i);
-                if (ys != null) v += fb * get(ys, yd, i);
-                set(os, od, i, v);
-            }
-        });
+        float ffa = (float) fa, ffb = (float) fb;
+        Par.blocks(out.numel(), 2, Vectors.f32(out, x, y)
+                ? (from, to) -> ElementwiseVector.mix(os, xs, ffa, ys, ffb, from, to)
+                : (from, to) -> {
+                    for (long i = from; i < to; i++) {
+                        double v = fa * get(xs, xd, i);
+                        if (ys != null) v += fb * get(ys, yd, i);
+                        set(os, od, i, v);
+                    }
+                });
     }
 
     static void mixBackward(Tensor dx, Tensor dy, Tensor da, Tensor db, Tensor dOut,
@@ -140,33 +135,29 @@ final class CpuElementwise {
         OpContract.reluSquared(out, x);
         MemorySegment os = out.segment(), xs = x.segment();
         DType od = out.dtype(), xd = x.dtype();
-        if (Vectors.f32(out, x)) {
-            Par.blocks(out.numel(), 1, (from, to) -> ElementwiseVector.reluSquared(os, xs, from, to));
-            return;
-        }
-        Par.blocks(out.numel(), 1, (from, to) -> {
-            for (long i = from; i < to; i++) {
-                double v = get(xs, xd, i);
-                double r = v > 0 ? v : 0;
-                set(os, od, i, r * r);
-            }
-        });
+        Par.blocks(out.numel(), 1, Vectors.f32(out, x)
+                ? (from, to) -> ElementwiseVector.reluSquared(os, xs, from, to)
+                : (from, to) -> {
+                    for (long i = from; i < to; i++) {
+                        double v = get(xs, xd, i);
+                        double r = v > 0 ? v : 0;
+                        set(os, od, i, r * r);
+                    }
+                });
     }
 
     static void reluSquaredBackward(Tensor dx, Tensor dOut, Tensor x) {
         OpContract.reluSquaredBackward(dx, dOut, x);
         MemorySegment ds = dx.segment(), gs = dOut.segment(), xs = x.segment();
         DType dd = dx.dtype(), gd = dOut.dtype(), xd = x.dtype();
-        if (Vectors.f32(dx, dOut, x)) {
-            Par.blocks(dx.numel(), 2, (from, to) -> ElementwiseVector.reluSquaredBackward(ds, gs, xs, from, to));
-            return;
-        }
-        Par.blocks(dx.numel(), 2, (from, to) -> {
-            for (long i = from; i < to; i++) {
-                double v = get(xs, xd, i), g = get(gs, gd, i);
-                if (v > 0) Acc.add(ds, dd, i, 2 * v * g);
-            }
-        });
+        Par.blocks(dx.numel(), 2, Vectors.f32(dx, dOut, x)
+                ? (from, to) -> ElementwiseVector.reluSquaredBackward(ds, gs, xs, from, to)
+                : (from, to) -> {
+                    for (long i = from; i < to; i++) {
+                        double v = get(xs, xd, i), g = get(gs, gd, i);
+                        if (v > 0) Acc.add(ds, dd, i, 2 * v * g);
+                    }
+                });
     }
 
     static void sum(Tensor out, Tensor x, boolean accumulate) {

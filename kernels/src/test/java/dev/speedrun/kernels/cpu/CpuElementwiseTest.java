@@ -93,8 +93,7 @@ class CpuElementwiseTest extends OpTestSupport {
         Tensor x = rand(d, n), y = rand(d, n), a = scalar(d, 0.3), b = scalar(d, -0.7), r = rand(d, n), out = zeros(d, n);
         Tensor dx = zeros(d, n), dy = zeros(d, n), da = scalar(d, 0), db = scalar(d, 0);
         OPS.mixBackward(dx, dy, da, db, r, x, a, 2, y, b, 3);
-        double[] rv = d(r);
-        java.util.function.DoubleSupplier loss = () -> { OPS.mix(out, x, a, 2, y, b, 3); return dot(rv, d(out)); };
+        var loss = projection(r, out, () -> OPS.mix(out, x, a, 2, y, b, 3));
         fdCheck("mix x", x, d(dx), loss);
         fdCheck("mix y", y, d(dy), loss);
         fdCheck("mix a", a, d(da), loss);
@@ -131,14 +130,13 @@ class CpuElementwiseTest extends OpTestSupport {
         DType d = DType.F64;
         int n = 17;
         Tensor x = t(d, uniform(n, -3, 3), n), r = rand(d, n), out = zeros(d, n), y = zeros(d, n);
-        double[] rv = d(r);
         Tensor dx = zeros(d, n);
         OPS.sigmoid(y, x);
         OPS.sigmoidBackward(dx, r, y);
-        fdCheck("sigmoid", x, d(dx), () -> { OPS.sigmoid(out, x); return dot(rv, d(out)); });
+        fdCheck("sigmoid", x, d(dx), projection(r, out, () -> OPS.sigmoid(out, x)));
         Tensor dx2 = zeros(d, n);
         OPS.reluSquaredBackward(dx2, r, x);
-        fdCheck("reluSquared", x, d(dx2), () -> { OPS.reluSquared(out, x); return dot(rv, d(out)); });
+        fdCheck("reluSquared", x, d(dx2), projection(r, out, () -> OPS.reluSquared(out, x)));
     }
 
     @ParameterizedTest @EnumSource(value = DType.class, names = {"F32", "F64"})

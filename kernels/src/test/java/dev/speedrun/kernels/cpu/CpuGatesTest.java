@@ -94,8 +94,7 @@ class CpuGatesTest extends OpTestSupport {
         OPS.headGate(out, gate, y, x, w);
         Tensor dy = zeros(d, T, H, D), dx = zeros(d, T, C), dw = zeros(d, H, G);
         OPS.headGateBackward(dy, dx, dw, r, y, x, w, gate);
-        double[] rv = d(r);
-        DoubleSupplier loss = () -> { OPS.headGate(out, g2, y, x, w); return dot(rv, d(out)); };
+        DoubleSupplier loss = projection(r, out, () -> OPS.headGate(out, g2, y, x, w));
         fdCheck("headGate y", y, d(dy), loss);
         fdCheck("headGate x", x, d(dx), loss);
         fdCheck("headGate w", w, d(dw), loss);
@@ -109,8 +108,7 @@ class CpuGatesTest extends OpTestSupport {
         OPS.smear(out, gate, x, w, lam);
         Tensor dx = zeros(d, T, C), dw = zeros(d, G), dl = scalar(d, 0);
         OPS.smearBackward(dx, dw, dl, r, x, w, lam, gate);
-        double[] rv = d(r);
-        DoubleSupplier loss = () -> { OPS.smear(out, g2, x, w, lam); return dot(rv, d(out)); };
+        DoubleSupplier loss = projection(r, out, () -> OPS.smear(out, g2, x, w, lam));
         fdCheck("smear x", x, d(dx), loss);
         fdCheck("smear w", w, d(dw), loss);
         fdCheck("smear lambda", lam, d(dl), loss);

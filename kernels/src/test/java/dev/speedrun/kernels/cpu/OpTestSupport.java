@@ -137,6 +137,16 @@ abstract class OpTestSupport {
      * Central finite differences of {@code loss} with respect to every element of {@code input}
      * (F64), compared with {@code analytic}.
      */
+    /**
+     * The probe loss of the finite-difference checks, {@code Σ r·out} after {@code forward} has
+     * rewritten {@code out}: its gradient with respect to an input is the op's backward with
+     * {@code dOut = r}. r is read once, here.
+     */
+    static DoubleSupplier projection(Tensor r, Tensor out, Runnable forward) {
+        double[] rv = d(r);
+        return () -> { forward.run(); return dot(rv, d(out)); };
+    }
+
     static void fdCheck(String tag, Tensor input, double[] analytic, DoubleSupplier loss) {
         if (input.dtype() != DType.F64) throw new IllegalArgumentException("finite differences need F64, got " + input);
         double[] base = d(input);

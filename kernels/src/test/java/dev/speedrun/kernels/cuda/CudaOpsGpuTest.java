@@ -5,9 +5,11 @@ import static dev.speedrun.kernels.cuda.GpuTestSupport.rtol;
 import static dev.speedrun.tensor.DType.F32;
 
 import dev.speedrun.kernels.DecayMask;
+import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.cuda.GpuTestSupport.Pair;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
+import dev.speedrun.tensor.Tensor;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -51,18 +53,8 @@ class CudaOpsGpuTest {
             check("mixBackward dy", dy, r);
             check("mixBackward da", da, rtol(dt, true));
             check("mixBackward db", db, rtol(dt, true));
-            Pair sig = s.output(dt, T, C);
-            s.both((o, g) -> o.sigmoid(sig.of(g), x.of(g)));
-            check("sigmoid", sig, r);
-            Pair dsig = s.input(dt, 1, T, C);
-            s.both((o, g) -> o.sigmoidBackward(dsig.of(g), y.of(g), sig.of(g)));
-            check("sigmoidBackward", dsig, r);
-            Pair relu = s.output(dt, T, C);
-            s.both((o, g) -> o.reluSquared(relu.of(g), x.of(g)));
-            check("reluSquared", relu, r);
-            Pair drelu = s.input(dt, 1, T, C);
-            s.both((o, g) -> o.reluSquaredBackward(drelu.of(g), y.of(g), x.of(g)));
-            check("reluSquaredBackward", drelu, r);
+            activation(s, dt, r, "sigmoid", x, y, Ops::sigmoid, Ops::sigmoidBackward, true);
+            activation(s, dt, r, "reluSquared", x, y, Ops::reluSquared, Ops::reluSquaredBackward, false);
             Pair sum = s.output(F32, 1), sq = s.input(F32, 1, 1);
             s.both((o, g) -> o.sum(sum.of(g), x.of(g), false));
             check("sum", sum, rtol(dt, true));
@@ -72,6 +64,26 @@ class CudaOpsGpuTest {
             s.both((o, g) -> o.tokenMask(mask.of(g), tok.of(g), 3, 0, 1));
             check("tokenMask", mask, r);
         }
+    }
+
+    /** An activation {@code out = f(x)}: [T,C] out, x. */
+    interface Activation { void run(Ops o, Tensor out, Tensor x); }
+
+    /** Its backward {@code dx += f'·dOut}: [T,C] dx, dOut, and the saved [T,C] tensor f' reads. */
+    interface ActivationBackward { void run(Ops o, Tensor dx, Tensor dOut, Tensor saved); }
+
+    /**
+     * Checks an activation and its backward (on a fresh random dx, so accumulation is checked
+     * too); {@code readsOutput}: the backward takes f(x) (sigmoid) rather than x (reluSquared).
+     */
+    static void activation(GpuTestSupport s, DType dt, double r, String name, Pair x, Pair dOut,
+                           Activation forward, ActivationBackward backward, boolean readsOutput) {
+        Pair out = s.output(dt, T, C);
+        s.both((o, g) -> forward.run(o, out.of(g), x.of(g)));
+        check(name, out, r);
+        Pair dx = s.input(dt, 1, T, C), saved = readsOutput ? out : x;
+        s.both((o, g) -> backward.run(o, dx.of(g), dOut.of(g), saved.of(g)));
+        check(name + "Backward", dx, r);
     }
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
