@@ -133,7 +133,7 @@ class CpuFp8Test extends OpTestSupport {
         // wide-range values (subnormal to saturated after the division) at the record's scales, F32 and BF16 inputs
         int n = 4096;
         double[] v = new double[n];
-        for (int i = 0; i < n; i++) v[i] = (rnd.nextBoolean() ? 1 : -1) * Math.pow(2, -22 + 40 * rnd.nextDouble());
+        for (int i = 0; i < n; i++) v[i] = (rnd.nextBoolean() ? 1 : -1) * Math.pow(2, -30 + 50 * rnd.nextDouble());
         for (DType f : FORMATS)
             for (DType xd : new DType[] {DType.F32, DType.BF16})
                 for (double s : new double[] {XS, WS, GS}) {
