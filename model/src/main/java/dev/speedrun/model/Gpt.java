@@ -196,7 +196,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         java.util.Optional<String> why = wanted ? ops.fp8Unavailable() : java.util.Optional.empty();
         fp8Head = wanted && why.isEmpty();
         fp8Notice = why.map(w -> "LM head in BF16, not the record's FP8: " + w);
-        fp8Notice.ifPresent(System.err::println);
+        fp8Notice.filter(NOTICES_PRINTED::add).ifPresent(System.err::println);   // once per process, not once per rank
         Tensor scales = layout.fp8Scales();
         HostData.write(scales, new double[] {FP8_X_SCALE, FP8_W_SCALE, FP8_GRAD_SCALE});
         xScale = scales.view(0, 1);
@@ -619,6 +619,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * |w| ≤ 1.5 fit without saturating) and the GEMM multiplies by the two operands' s.
      */
     static final double FP8_X_SCALE = 100.0 / 448, FP8_W_SCALE = 1.5 / 448, FP8_GRAD_SCALE = 0.75 / 448;
+
+    /** The FP8 fallback notices already printed by this process (the ranks of a run are models in one JVM). */
+    private static final java.util.Set<String> NOTICES_PRINTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     /**
      * The training forward's LM head over its T rows: {@code logits = norm·lm_headᵀ}, where
