@@ -245,6 +245,16 @@ class CudaOpsGpuTest {
     }
 
     @org.junit.jupiter.api.Test
+    void fp8QuantisationIsBitIdenticalToTheCpu() {
+        try (GpuTestSupport s = open(41)) { Fp8EmuTest.quantisationIsBitIdenticalToTheCpu(s); }
+    }
+
+    @org.junit.jupiter.api.Test
+    void fp8LmHeadProductsMatchTheCpu() {
+        try (GpuTestSupport s = open(42)) { Fp8EmuTest.lmHeadProductsMatchTheCpu(s); }
+    }
+
+    @org.junit.jupiter.api.Test
     void fp8LmHeadGemmOnSm89Plus() {
         try (GpuTestSupport s = open(8)) {
             CudaDevice dev = s.device();
