@@ -44,8 +44,19 @@ final class Fp8 {
         return ((e + bias(f)) << man) | m;
     }
 
+    /** Every byte's value per format (the GEMM decodes a value per element: a table lookup). */
+    private static final float[] E4M3_VALUES = table(DType.FP8_E4M3), E5M2_VALUES = table(DType.FP8_E5M2);
+
+    private static float[] table(DType f) {
+        float[] t = new float[256];
+        for (int b = 0; b < 256; b++) t[b] = value((byte) b, f);
+        return t;
+    }
+
     /** The value of byte {@code b} in format {@code f} (exact in float). */
-    static float decode(byte b, DType f) {
+    static float decode(byte b, DType f) { return (f == DType.FP8_E4M3 ? E4M3_VALUES : E5M2_VALUES)[b & 0xFF]; }
+
+    private static float value(byte b, DType f) {
         int bits = b & 0xFF, man = mantissaBits(f), expBits = 7 - man;
         int sign = bits >>> 7, exp = (bits >>> man) & ((1 << expBits) - 1), m = bits & ((1 << man) - 1);
         double v;
