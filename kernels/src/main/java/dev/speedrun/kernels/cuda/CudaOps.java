@@ -440,7 +440,7 @@ public final class CudaOps implements Ops {
         int cc = device.computeCapability();
         if (cc < FP8_MIN_CC)
             return Optional.of("this GPU (compute capability " + cc / 10 + "." + cc % 10 + ") has no FP8 tensor cores (8.9+ needed)");
-        if (!(device.gemm() instanceof CublasLtGemm))
+        if (device.gemm() == null)
             return Optional.of("cuBLASLt is not loaded, and the FP8 GEMM runs on cuBLASLt");
         return Optional.empty();
     }
@@ -471,7 +471,8 @@ public final class CudaOps implements Ops {
                 (long) M, (long) K, Kp, transA ? 1 : 0);
         elementwise(Kernel.QUANTIZE_FP8, N * Kp, ptr(qb, "qb"), fmt(bFormat), ptr(b, "b"), bdt, ptr(bScale, "bScale"),
                 (long) N, (long) K, Kp, transB ? 0 : 1);
-        if (fp8Unavailable().isEmpty() && N % 16 == 0 && ((CublasLtGemm) device.gemm()).matmulFp8(out, qa, aScale, qb, bScale, 1, beta))
+        if (fp8Unavailable().isEmpty() && N % 16 == 0 && device.gemm() instanceof CublasLtGemm lt
+                && lt.matmulFp8(out, qa, aScale, qb, bScale, 1, beta))
             return;
         device.launch(Kernel.MATMUL_FP8, Dim3.of(toInt((N + 15) / 16, "N/16"), toInt((M + 15) / 16, "M/16")), Dim3.of(16, 16), 0,
                 ptr(out, "out"), odt, ptr(qa, "qa"), fmt(aFormat), ptr(qb, "qb"), fmt(bFormat), ptr(aScale, "aScale"),
