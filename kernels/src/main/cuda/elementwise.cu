@@ -101,13 +101,37 @@ extern "C" __global__ void sum_finish(void* out, int odt, const float* partials,
 // out[r, c] = fp8(src(r, c) / s) for c < cols and 0 for the padding cols <= c < pitch (K rounded up to
 // 16), src(r, c) = x[r, c] of x [rows, cols], or x[c, r] of x [cols, rows] when transpose is set.
 #include <cuda_fp8.h>
+__device__ __forceinline__ void st_fp8(void* out, int fmt, long long i, float v) {
+    if (fmt == 0) ((__nv_fp8_e4m3*)out)[i] = __nv_fp8_e4m3(v);
+    else ((__nv_fp8_e5m2*)out)[i] = __nv_fp8_e5m2(v);
+}
+
+#define QT 32   // transposed quantisation: 32x32 tiles through shared memory, so reads and writes are both coalesced
 extern "C" __global__ void quantize_fp8(void* out, int fmt, const void* x, int xdt, const float* scale,
                                         long long rows, long long cols, long long pitch, int transpose) {
     float s = scale[0];
-    GRID_LOOP(i, rows * pitch) {
-        long long r = i / pitch, c = i - r * pitch;
-        float v = c < cols ? ld(x, xdt, transpose ? c * rows + r : r * cols + c) / s : 0.0f;
-        if (fmt == 0) ((__nv_fp8_e4m3*)out)[i] = __nv_fp8_e4m3(v);
-        else ((__nv_fp8_e5m2*)out)[i] = __nv_fp8_e5m2(v);
+    if (!transpose) {
+        GRID_LOOP(i, rows * pitch) {
+            long long r = i / pitch, c = i - r * pitch;
+            st_fp8(out, fmt, i, c < cols ? ld(x, xdt, r * cols + c) / s : 0.0f);
+        }
+        return;
+    }
+    // x is [cols, rows]: tile (r0, c0) reads x[c0 + j, r0 + i] along i (contiguous), writes out[r0 + i, c0 + j] along j
+    __shared__ float tile[QT][QT + 1];
+    long long tilesR = (rows + QT - 1) / QT, tilesC = (pitch + QT - 1) / QT;
+    int tx = threadIdx.x % QT, ty = threadIdx.x / QT, step = blockDim.x / QT;
+    for (long long t = blockIdx.x; t < tilesR * tilesC; t += gridDim.x) {
+        long long r0 = (t / tilesC) * QT, c0 = (t % tilesC) * QT;
+        for (int j = ty; j < QT; j += step) {
+            long long r = r0 + tx, c = c0 + j;
+            tile[j][tx] = (r < rows && c < cols) ? ld(x, xdt, c * rows + r) / s : 0.0f;
+        }
+        __syncthreads();
+        for (int i = ty; i < QT; i += step) {
+            long long r = r0 + i, c = c0 + tx;
+            if (r < rows && c < pitch) st_fp8(out, fmt, r * pitch + c, tile[tx][i]);
+        }
+        __syncthreads();
     }
 }
