@@ -1,5 +1,5 @@
 // Elementwise ops of the contract: fill, convert, add, mix (+ backward), sigmoid, relu², sum, sum of
-// squares, token mask; and the GPU-only helpers quantize_fp8 and transpose (public CudaOps methods).
+// squares, token mask, FP8 quantisation.
 // One thread per element in a grid-stride loop; in-place use (out == x) is safe because every
 // thread reads its element before writing it.
 #include "common.cuh"
@@ -93,26 +93,45 @@ extern "C" __global__ void sum_finish(void* out, int odt, const float* partials,
     if (threadIdx.x == 0) st(out, odt, 0, coef * s + (accumulate ? ld(out, odt, 0) : 0.0f));
 }
 
-// FP8 quantisation for the LM head GEMM: out = saturate(x · scale) in E4M3 (fmt 0) or E5M2 (fmt 1);
-// scale is a [1] F32 device tensor (cuBLASLt then multiplies by its inverse).
+// FP8 quantisation (the record's x.div(s).to(float8)): out = fp8(x / scale[0]), the quotient in F32,
+// rounded to nearest even with saturation to the largest finite value (the __nv_fp8_* constructors
+// use __NV_SATFINITE: cvt.rn.satfinite on sm_89+, the same rounding in software below), E4M3 (fmt 0)
+// or E5M2 (fmt 1). Serves quantize_fp8 (rows 1, cols = pitch = n) and also matmul_fp8, whose operands
+// it writes straight into the "TN" layout the FP8 GEMM needs: out is [rows, pitch] row-major with
+// out[r, c] = fp8(src(r, c) / s) for c < cols and 0 for the padding cols <= c < pitch (K rounded up to
+// 16), src(r, c) = x[r, c] of x [rows, cols], or x[c, r] of x [cols, rows] when transpose is set.
 #include <cuda_fp8.h>
-extern "C" __global__ void quantize_fp8(void* out, int fmt, const void* x, int xdt, const float* scale,
-                                        long long n) {
-    float s = scale[0];
-    GRID_LOOP(i, n) {
-        float v = ld(x, xdt, i) * s;
-        if (fmt == 0) ((__nv_fp8_e4m3*)out)[i] = __nv_fp8_e4m3(v);
-        else ((__nv_fp8_e5m2*)out)[i] = __nv_fp8_e5m2(v);
-    }
+__device__ __forceinline__ void st_fp8(void* out, int fmt, long long i, float v) {
+    if (fmt == 0) ((__nv_fp8_e4m3*)out)[i] = __nv_fp8_e4m3(v);
+    else ((__nv_fp8_e5m2*)out)[i] = __nv_fp8_e5m2(v);
 }
 
-// out[b, j, i] = x[b, i, j] for a batch of [R, C] matrices (FP8 backward needs "TN" operands).
-extern "C" __global__ void transpose(void* out, int odt, const void* x, int xdt, int B, int R, int C) {
-    long long n = (long long)B * R * C;
-    GRID_LOOP(idx, n) {
-        long long b = idx / ((long long)R * C);
-        long long rc = idx % ((long long)R * C);
-        int r = (int)(rc / C), c = (int)(rc % C);
-        st(out, odt, b * R * C + (long long)c * R + r, ld(x, xdt, idx));
+#define QT 32   // transposed quantisation: 32x32 tiles through shared memory, so reads and writes are both coalesced
+extern "C" __global__ void quantize_fp8(void* out, int fmt, const void* x, int xdt, const float* scale,
+                                        long long rows, long long cols, long long pitch, int transpose) {
+    float s = scale[0];
+    if (!transpose) {
+        GRID_LOOP(i, rows * pitch) {
+            long long r = i / pitch, c = i - r * pitch;
+            st_fp8(out, fmt, i, c < cols ? ld(x, xdt, r * cols + c) / s : 0.0f);
+        }
+        return;
+    }
+    // x is [cols, rows]: tile (r0, c0) reads x[c0 + j, r0 + i] along i (contiguous), writes out[r0 + i, c0 + j] along j
+    __shared__ float tile[QT][QT + 1];
+    long long tilesR = (rows + QT - 1) / QT, tilesC = (pitch + QT - 1) / QT;
+    int tx = threadIdx.x % QT, ty = threadIdx.x / QT, step = blockDim.x / QT;
+    for (long long t = blockIdx.x; t < tilesR * tilesC; t += gridDim.x) {
+        long long r0 = (t / tilesC) * QT, c0 = (t % tilesC) * QT;
+        for (int j = ty; j < QT; j += step) {
+            long long r = r0 + tx, c = c0 + j;
+            tile[j][tx] = (r < rows && c < cols) ? ld(x, xdt, c * rows + r) / s : 0.0f;
+        }
+        __syncthreads();
+        for (int i = ty; i < QT; i += step) {
+            long long r = r0 + i, c = c0 + tx;
+            if (r < rows && c < pitch) st_fp8(out, fmt, r * pitch + c, tile[tx][i]);
+        }
+        __syncthreads();
     }
 }

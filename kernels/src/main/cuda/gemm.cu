@@ -36,3 +36,36 @@ extern "C" __global__ void matmul_tiled(void* out, int odt, const void* a, int a
         st(out, odt, i, r);
     }
 }
+
+// matmul_fp8 where cuBLASLt's FP8 GEMM is not available (no cuBLASLt, compute capability < 8.9, N
+// not a multiple of 16): the same products on CUDA cores. Operands as CudaOps packs them for
+// cuBLASLt ("TN"): a [M,K] and b [N,K] row-major FP8 (E4M3 fmt 0, E5M2 fmt 1), K a multiple of 16
+// (zero padding); out[M,N] = aScale·bScale·(a·bᵀ) + beta·out with F32 accumulation of the exact
+// FP8 values. Launch: block (16, 16), grid (ceil(N/16), ceil(M/16)).
+#include <cuda_fp8.h>
+__device__ __forceinline__ float ld_fp8(const void* p, int fmt, long long i) {
+    return fmt == 0 ? (float)((const __nv_fp8_e4m3*)p)[i] : (float)((const __nv_fp8_e5m2*)p)[i];
+}
+
+extern "C" __global__ void matmul_fp8(void* out, int odt, const void* a, int afmt, const void* b, int bfmt,
+                                      const float* aScale, const float* bScale, int M, int N, int K, float beta) {
+    __shared__ float As[GT][GT + 1];
+    __shared__ float Bs[GT][GT + 1];
+    int row = blockIdx.y * GT + threadIdx.y, col = blockIdx.x * GT + threadIdx.x;
+    float s = 0.0f;
+    for (int k0 = 0; k0 < K; k0 += GT) {
+        int ka = k0 + threadIdx.x;
+        As[threadIdx.y][threadIdx.x] = (row < M && ka < K) ? ld_fp8(a, afmt, (long long)row * K + ka) : 0.0f;
+        int bc = blockIdx.x * GT + threadIdx.y;   // b row (out column) along y, k along x: coalesced reads
+        Bs[threadIdx.x][threadIdx.y] = (bc < N && ka < K) ? ld_fp8(b, bfmt, (long long)bc * K + ka) : 0.0f;
+        __syncthreads();
+        for (int kk = 0; kk < GT; kk++) s += As[threadIdx.y][kk] * Bs[kk][threadIdx.x];
+        __syncthreads();
+    }
+    if (row < M && col < N) {
+        long long i = (long long)row * N + col;
+        float r = (aScale[0] * bScale[0]) * s;
+        if (beta != 0.0f) r += beta * ld(out, odt, i);
+        st(out, odt, i, r);
+    }
+}

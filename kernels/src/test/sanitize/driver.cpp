@@ -72,8 +72,10 @@ int main() {
     for (const char* k : {"sigmoid_backward", "relu_squared_backward"})
         launch(k, grid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(n), F, n);
     launch("token_mask", grid(n), 1, 256, 1, (void*)f32(n), F, (const int*)i32(n, 7), 3, 0.0f, 1.0f, n);
-    launch("quantize_fp8", grid(n), 1, 256, 1, (void*)buf<uint8_t>(n), 0, (const void*)f32(n), F, (const float*)f32(1), n);
-    launch("transpose", grid(3 * 7 * 11), 1, 256, 1, (void*)f32(3 * 7 * 11), F, (const void*)f32(3 * 7 * 11), F, 3, 7, 11);
+    launch("quantize_fp8", grid(n), 1, 256, 1, (void*)buf<uint8_t>(n), 0, (const void*)f32(n), F, (const float*)f32(1), 1LL, n, n, 0);
+    // matmul_fp8's packing: [7, 11] transposed into [11, 16] (K = 7 zero-padded to 16)
+    launch("quantize_fp8", grid(11 * 16), 1, 256, 1, (void*)buf<uint8_t>(11 * 16), 1, (const void*)f32(7 * 11), F, (const float*)f32(1),
+           11LL, 7LL, 16LL, 1);
     // embedding, norms, rotary, key shift
     launch("embedding", grid((long long)T * C), 1, 256, 1, (void*)f32(T * C), F, (const void*)f32(V * C), F, (const int*)i32(T, V), T, C, V);
     launch("embedding_backward", grid((long long)T * C), 1, 256, 1, (void*)f32(V * C), F, (const void*)f32(T * C), F, (const int*)i32(T, V), T, C, V);
@@ -123,6 +125,8 @@ int main() {
         for (int tb = 0; tb < 2; tb++)
             launch("matmul_tiled", (N + 15) / 16, (M + 15) / 16, 16, 16, (void*)f32(M * N), F, (const void*)f32(M * K), F,
                    (const void*)f32(K * N), F, M, N, K, ta, tb, 0LL, 0LL, 0LL, 1.5f, 0.0f);
+    launch("matmul_fp8", (N + 15) / 16, (M + 15) / 16, 16, 16, (void*)f32(M * N), F, (const void*)buf<uint8_t>(M * 48), 0,
+           (const void*)buf<uint8_t>(N * 48), 1, (const float*)f32(1), (const float*)f32(1), M, N, 48, 1.0f);
     // loss
     Mtp mw = {{1, 0.5f, 0.25f, 0, 0, 0, 0, 0}};
     launch("softcap_cross_entropy", T, 1, 512, 1, (void*)f32(T), F, (void*)f32(T * V), F, (const void*)f32(T * V), F, (const int*)i32(T, V),

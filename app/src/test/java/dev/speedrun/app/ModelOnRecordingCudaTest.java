@@ -56,6 +56,7 @@ class ModelOnRecordingCudaTest {
         boolean mixed = precision.specParamDTypes();
         try (Gpt gpt = new Gpt(cfg, ops, precision, T, 1, 5);
              Optimizers opt = RecordOptimizers.build(gpt, ops, precision)) {
+            assertEquals(mixed, gpt.fp8Head(), "the record's FP8 LM head runs in mixed precision (cc 9.0, a cuBLASLt stand-in)");
             opt.zeroAllGrads();
             for (int step = 0; step < 2; step++) {
                 gpt.setSplitEmbed(step == 1);
@@ -66,6 +67,9 @@ class ModelOnRecordingCudaTest {
         }
         assertTrue(dev.launches.size() > 100, "only " + dev.launches.size() + " launches");
         assertTrue(dev.gemms.size() > 20, "only " + dev.gemms.size() + " GEMMs reached cuBLASLt");
+        // the FP8 head's products: operands quantised into scratch, then (the stand-in is not cuBLASLt) the matmul_fp8 kernel
+        assertEquals(mixed ? 6 : 0, dev.launches.stream().filter(k -> k == Kernel.MATMUL_FP8).count(), "FP8 head GEMMs: 3 per step, 2 steps");
+        assertEquals(mixed ? 12 : 0, dev.launches.stream().filter(k -> k == Kernel.QUANTIZE_FP8).count(), "two quantised operands per FP8 GEMM");
         assertEquals(List.of(), dev.gemmProblems, "GEMMs cuBLASLt would not take as the model needs them");
         TreeMap<String, Integer> mixes = new TreeMap<>();
         for (String g : dev.gemms) mixes.merge(g, 1, Integer::sum);

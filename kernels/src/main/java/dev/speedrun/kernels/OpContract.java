@@ -164,6 +164,26 @@ public final class OpContract {
         floatNumel(op, saved, s, dx.numel());
     }
 
+    /** {@link Ops#quantizeFp8}: out FP8 [N], x floating [N], scale F32 [1]. */
+    public static void quantizeFp8(Tensor out, Tensor x, Tensor scale) {
+        requireFp8("quantizeFp8", "out", out == null ? null : out.dtype());
+        floatNumel("quantizeFp8", "x", x, out.numel());
+        fp8Scale("quantizeFp8", "scale", scale);
+    }
+
+    /** An FP8 format: E4M3 or E5M2. */
+    private static void requireFp8(String op, String name, DType d) {
+        if (d != DType.FP8_E4M3 && d != DType.FP8_E5M2)
+            throw new IllegalArgumentException(op + ": " + name + " must be FP8_E4M3 or FP8_E5M2, got " + d);
+    }
+
+    /** A per-tensor FP8 scale: one F32 element (a device pointer for cuBLASLt's scale attributes). */
+    private static void fp8Scale(String op, String name, Tensor s) {
+        if (s == null) throw new IllegalArgumentException(op + ": " + name + " must not be null");
+        if (s.dtype() != DType.F32 || s.numel() != 1)
+            throw new IllegalArgumentException(op + ": " + name + " must be one F32 element, got " + s.dtype() + " " + s.shape());
+    }
+
     public static void sum(Tensor out, Tensor x) { reduction("sum", out, x); }
 
     public static void sumSquares(Tensor out, Tensor x) { reduction("sumSquares", out, x); }
@@ -198,6 +218,31 @@ public final class OpContract {
         if (overlaps(out, a) || overlaps(out, b))
             throw new IllegalArgumentException(matmulCall(out, a, b, transA, transB) + ": out must not overlap a or b");
         return new Matmul(batch, m, n, k);
+    }
+
+    /**
+     * {@link Ops#matmulFp8}: 2-D floating operands, FP8 formats (not E5M2 for both), F32 [1]
+     * scales; out F64, F32 or BF16 (a backend narrows it). Returns the sizes (batch 1).
+     */
+    public static Matmul matmulFp8(Tensor out, Tensor a, DType aFormat, Tensor aScale, Tensor b, DType bFormat, Tensor bScale,
+                                   boolean transA, boolean transB) {
+        String op = "matmulFp8";
+        requireFloat(op, "out", out);
+        requireFloat(op, "a", a);
+        requireFloat(op, "b", b);
+        requireFp8(op, "aFormat", aFormat);
+        requireFp8(op, "bFormat", bFormat);
+        if (aFormat == DType.FP8_E5M2 && bFormat == DType.FP8_E5M2)
+            throw new IllegalArgumentException(op + ": a and b are both FP8_E5M2; FP8 GEMMs take E5M2 for one operand at most");
+        fp8Scale(op, "aScale", aScale);
+        fp8Scale(op, "bScale", bScale);
+        if (out.rank() != 2 || a.rank() != 2 || b.rank() != 2)
+            throw new IllegalArgumentException(op + ": out, a and b must be 2-D, got " + out.shape() + ", " + a.shape() + ", " + b.shape());
+        try {
+            return matmul(out, a, b, transA, transB);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(op + ": " + e.getMessage(), e);
+        }
     }
 
     /** The call as a message prefix: shapes, dtypes and transposes of all three operands. */

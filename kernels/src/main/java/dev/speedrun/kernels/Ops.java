@@ -1,7 +1,9 @@
 package dev.speedrun.kernels;
 
 import dev.speedrun.tensor.Backend;
+import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Tensor;
+import java.util.Optional;
 
 /**
  * The op contract: every numeric operation the model (spec §2, §4) and the optimizers (§5) need.
@@ -35,6 +37,15 @@ import dev.speedrun.tensor.Tensor;
 public interface Ops {
 
     Backend backend();
+
+    /**
+     * Why {@link #matmulFp8} would not run on FP8 hardware on this backend (one sentence: e.g. a GPU
+     * below compute capability 8.9, or no cuBLASLt), or empty where it does. The op still computes
+     * its products everywhere; the model asks this to choose between the record's FP8 LM head and
+     * a BF16 one. The CPU backend answers empty: it computes the same quantised products in
+     * software (the reference the GPU path is tested against).
+     */
+    default Optional<String> fp8Unavailable() { return Optional.empty(); }
 
     // ------------------------------------------------------------------ elementwise helpers
 
@@ -80,6 +91,17 @@ public interface Ops {
     /** {@code dx += dOut · 2·relu(x)}; dx, dOut, x [N]. */
     void reluSquaredBackward(Tensor dx, Tensor dOut, Tensor x);
 
+    /**
+     * Per-tensor scaled FP8 quantisation (the record's {@code x.div(s).to(float8)}):
+     * {@code out[i] = fp8(x[i] / scale[0])}, the quotient computed in F32 (x widened exactly), then
+     * rounded to nearest even into out's format with saturation to its largest finite value
+     * (±448 for E4M3, ±57344 for E5M2), subnormals kept, NaN staying NaN.
+     * @param out   [N] FP8_E4M3 or FP8_E5M2
+     * @param x     [N] floating
+     * @param scale [1] F32, the dequantisation factor s (so out·s ≈ x)
+     */
+    void quantizeFp8(Tensor out, Tensor x, Tensor scale);
+
     /** {@code out[0] = Σ x} (or += when accumulate); out [1], x [N]. */
     void sum(Tensor out, Tensor x, boolean accumulate);
 
@@ -104,6 +126,24 @@ public interface Ops {
      * out must not overlap a or b.
      */
     void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta);
+
+    /**
+     * The record's FP8 GEMM ({@code torch._scaled_mm} of the LM head): both operands quantised per
+     * tensor as {@link #quantizeFp8} does ({@code qa = fp8_aFormat(a / aScale)},
+     * {@code qb = fp8_bFormat(b / bScale)}), then
+     * {@code out = aScale·bScale·op(qa)·op(qb) + beta·out} with F32 accumulation over the exact
+     * FP8 values and one rounding into out. With beta = 0 out is overwritten (even NaN ignored).
+     * 2-D only; out must not overlap a or b.
+     * @param out     [M,N] F32 or BF16 (F64 on CPU)
+     * @param a       [M,K] ([K,M] if transA) floating
+     * @param aFormat FP8_E4M3 or FP8_E5M2, the format a is quantised to
+     * @param aScale  [1] F32, a's dequantisation factor
+     * @param b       [K,N] ([N,K] if transB) floating
+     * @param bFormat FP8_E4M3 or FP8_E5M2 (not E5M2 for both: no FP8 tensor core takes E5M2·E5M2)
+     * @param bScale  [1] F32, b's dequantisation factor
+     */
+    void matmulFp8(Tensor out, Tensor a, DType aFormat, Tensor aScale, Tensor b, DType bFormat, Tensor bScale,
+                   boolean transA, boolean transB, double beta);
 
     // ------------------------------------------------------------------ embedding
 

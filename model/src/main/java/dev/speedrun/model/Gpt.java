@@ -69,6 +69,14 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private final Plan eval;
     private final Gradients grads;
 
+    // the LM head in FP8 (spec §2.5)
+    /** Whether training runs the LM head in FP8 (mixed precision, switch on, FP8 GEMMs on the backend). */
+    private final boolean fp8Head;
+    /** Why a mixed-precision model with the switch on runs its head in BF16 (the backend has no FP8 GEMMs), or empty. */
+    private final java.util.Optional<String> fp8Notice;
+    /** The record's per-tensor dequantisation factors as [1] F32 tensors: x, lm_head weight, output gradient. */
+    private final Tensor xScale, wScale, gradScale;
+
     /**
      * The activation buffers of one forward size. {@code headRows} bounds the rows of logits
      * computed at once: the LM head and the loss run in row chunks of at most that many tokens.
@@ -91,7 +99,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     static final long EVAL_LOGITS_BYTES = 1L << 30;
 
     /** Everything the arena holds, as {@link Slab#allocate} hands it out. */
-    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Tensor freqs, Plan train, Plan eval, Gradients grads) {}
+    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Tensor freqs, Plan train, Plan eval, Gradients grads,
+                          Tensor fp8Scales) {}
 
     /**
      * A model in one dtype ({@link Precision#uniform}).
@@ -129,6 +138,19 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** As above with the evaluation head's chunk rows given (≤ 0: from {@link #EVAL_LOGITS_BYTES}); for tests of the chunking. */
     Gpt(GptConfig config, Ops ops, Precision precision, int maxTokens, int evalTokens, int evalHeadRows, int worldSize, long seed) {
+        this(config, ops, precision, LmHeadFp8.fromEnvironment(), maxTokens, evalTokens, evalHeadRows, worldSize, seed);
+    }
+
+    /**
+     * As {@link #Gpt(GptConfig, Ops, Precision, int, int, int, long)} with the FP8 LM head switch given
+     * (the other constructors read it from {@link LmHeadFp8#ENV}, as the record does).
+     */
+    public Gpt(GptConfig config, Ops ops, Precision precision, LmHeadFp8 fp8, int maxTokens, int evalTokens, int worldSize, long seed) {
+        this(config, ops, precision, fp8, maxTokens, evalTokens, 0, worldSize, seed);
+    }
+
+    Gpt(GptConfig config, Ops ops, Precision precision, LmHeadFp8 fp8, int maxTokens, int evalTokens, int evalHeadRows, int worldSize,
+        long seed) {
         this.cfg = config.validate();
         this.ops = ops;
         this.precision = precision;
@@ -168,6 +190,18 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         x0Lambdas = get("x0_lambdas");
         scalars = get("scalars");
         embed.setHasGrad(false);
+
+        // the record's FP8 head applies to its mixed precision; a backend without FP8 GEMMs keeps BF16 and says so once
+        boolean wanted = precision == Precision.MIXED && fp8 == LmHeadFp8.ON;
+        java.util.Optional<String> why = wanted ? ops.fp8Unavailable() : java.util.Optional.empty();
+        fp8Head = wanted && why.isEmpty();
+        fp8Notice = why.map(w -> "LM head in BF16, not the record's FP8: " + w);
+        fp8Notice.filter(NOTICES_PRINTED::add).ifPresent(System.err::println);   // once per process, not once per rank
+        Tensor scales = layout.fp8Scales();
+        HostData.write(scales, new double[] {FP8_X_SCALE, FP8_W_SCALE, FP8_GRAD_SCALE});
+        xScale = scales.view(0, 1);
+        wScale = scales.view(1, 1);
+        gradScale = scales.view(2, 1);
 
         staging = hostArena.allocate((long) Math.max(train.cuCapacity(), eval.cuCapacity()) * Integer.BYTES, 8);
         yarn = new Yarn(cfg, layout.freqs());
@@ -249,7 +283,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         int headRows = evalHeadRows > 0 ? Math.min(evalHeadRows, evalTokens)
                 : (int) Math.max(1, Math.min(evalTokens, EVAL_LOGITS_BYTES / ((long) V * dtype.byteSize())));
         Plan ev = evalTokens <= maxTokens ? tr : plan(t, evalTokens, true, headRows);
-        return new Layout(ps, work, freqs, tr, ev, gr);
+        // the FP8 head's three dequantisation factors (x, w, gradient), [3] F32
+        return new Layout(ps, work, freqs, tr, ev, gr, t.take(DType.F32, 3));
     }
 
     /**
@@ -364,6 +399,16 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     public Precision precision() { return precision; }
 
+    /**
+     * Whether training runs the LM head in FP8 as the record (spec §2.5): mixed precision, the
+     * {@link LmHeadFp8} switch on, and FP8 GEMMs on the backend ({@link Ops#fp8Unavailable}).
+     * Evaluation always runs it in the activation dtype.
+     */
+    public boolean fp8Head() { return fp8Head; }
+
+    /** The one-line notice printed when a mixed-precision model wanted FP8 but its backend has none, or empty. */
+    public java.util.Optional<String> fp8Notice() { return fp8Notice; }
+
     public int maxTokens() { return maxTokens; }
 
     public int worldSize() { return worldSize; }
@@ -411,7 +456,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         int T = upload(train, tokens, targets, cuSeqlens);
         if (mtpWeights == null || mtpWeights.length == 0) throw new IllegalArgumentException("mtpWeights must have at least one entry");
         forward(train, T, cuSeqlens.length, wsShort, wsLong);
-        head(train, 0, T);
+        trainingHead(T);
         double value = loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
         backward(T, cuSeqlens.length, wsShort, wsLong);
         return value;
@@ -425,7 +470,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
                                LossFunction loss, double[] mtpWeights, double gradScale) {
         int T = upload(train, tokens, targets, cuSeqlens);
         forward(train, T, cuSeqlens.length, wsShort, wsLong);
-        head(train, 0, T);
+        trainingHead(T);
         return loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
     }
 
@@ -568,6 +613,31 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.rmsNorm(Activations.rows(hd.norm(), T), Activations.rows(hd.rrms(), T), x);
     }
 
+    /**
+     * The record's FP8 scales (CastedLinear of lm_head: x_s = 100/448, w_s = 1.5/448, grad_s = 0.75/448):
+     * each tensor is quantised as {@code fp8(t / s)} (448 is E4M3's largest value, so |x| ≤ 100 and
+     * |w| ≤ 1.5 fit without saturating) and the GEMM multiplies by the two operands' s.
+     */
+    static final double FP8_X_SCALE = 100.0 / 448, FP8_W_SCALE = 1.5 / 448, FP8_GRAD_SCALE = 0.75 / 448;
+
+    /** The FP8 fallback notices already printed by this process (the ranks of a run are models in one JVM). */
+    private static final java.util.Set<String> NOTICES_PRINTED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /**
+     * The training forward's LM head over its T rows: {@code logits = norm·lm_headᵀ}, where
+     * {@link #fp8Head()} as the record's {@code mm_op}: norm and lm_head quantised to E4M3
+     * (scales x_s, w_s), their product through the FP8 GEMM into BF16 logits; otherwise {@link #head}.
+     */
+    private void trainingHead(int T) {
+        if (!fp8Head) {
+            head(train, 0, T);
+            return;
+        }
+        Head hd = train.head();
+        ops.matmulFp8(Activations.rows(hd.logits(), T), hd.norm().slice(0, T), DType.FP8_E4M3, xScale, mm(lmHead), DType.FP8_E4M3,
+                wScale, false, true, 0);
+    }
+
     /** Logits of token rows [r0, r1) of the last forward into the head chunk's first rows: {@code norm·lm_headᵀ}. */
     private void head(Plan plan, int r0, int r1) {
         Head hd = plan.head();
@@ -620,8 +690,15 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         Gradients d = grads.at(T);
         // logits = rmsNorm(x)·lm_headᵀ, x = last out − backout_λ·out of the backout layer
         Tensor dLogits = hd.logits();
-        ops.matmul(d.headNorm(), dLogits, mm(lmHead), false, false, 1, 0);
-        ops.matmul(lmHead.grad(), dLogits, hd.norm(), true, false, 1, 1);
+        if (fp8Head) {
+            // the record's mm_backward: dLogits quantised to E5M2 (grad_s); ∂norm = g·w with w the forward's
+            // E4M3 weight (BF16 out); ∂lm_head += gᵀ·x with x the forward's E4M3 norm and the same E5M2 g (F32)
+            ops.matmulFp8(d.headNorm(), dLogits, DType.FP8_E5M2, gradScale, mm(lmHead), DType.FP8_E4M3, wScale, false, false, 0);
+            ops.matmulFp8(lmHead.grad(), dLogits, DType.FP8_E5M2, gradScale, hd.norm(), DType.FP8_E4M3, xScale, true, false, 1);
+        } else {
+            ops.matmul(d.headNorm(), dLogits, mm(lmHead), false, false, 1, 0);
+            ops.matmul(lmHead.grad(), dLogits, hd.norm(), true, false, 1, 1);
+        }
         ops.fill(d.headX(), 0);
         ops.rmsNormBackward(d.headX(), d.headNorm(), hd.x(), hd.rrms());
         Tensor dStream = d.stream(), dNext = d.streamNext();

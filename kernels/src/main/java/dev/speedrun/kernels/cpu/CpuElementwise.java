@@ -199,4 +199,15 @@ final class CpuElementwise {
         for (long i = 0, n = out.numel(); i < n; i++) set(os, od, i, Acc.getInt(ts, i) == value ? ifEqual : otherwise);
     }
 
+    /**
+     * {@code out[i] = fp8(x[i] / scale)}: the quotient in F32, then round to nearest even with
+     * saturation into out's format ({@link Fp8}); the bytes equal the CUDA kernel's.
+     */
+    static void quantizeFp8(Tensor out, Tensor x, Tensor scale) {
+        OpContract.quantizeFp8(out, x, scale);
+        MemorySegment os = out.segment(), xs = x.segment();
+        DType xd = x.dtype(), f = out.dtype();
+        float s = (float) Acc.get(scale.segment(), DType.F32, 0);
+        for (long i = 0, n = out.numel(); i < n; i++) os.set(java.lang.foreign.ValueLayout.JAVA_BYTE, i, Fp8.quantize(Acc.get(xs, xd, i), s, f));
+    }
 }

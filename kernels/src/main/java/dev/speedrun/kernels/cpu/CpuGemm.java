@@ -84,6 +84,41 @@ public final class CpuGemm {
                        boolean scalar) {
         Job job = prepare(out, a, b, transA, transB, alpha, beta, scalar || !VECTOR_UNAVAILABLE.isEmpty());
         if (job == null) return;
+        run(job, out, beta);
+    }
+
+    /**
+     * {@code Ops.matmulFp8}: a and b quantised per tensor ({@code fp8(x / scale)}, {@link Fp8}) into
+     * F32 copies holding the exact FP8 values in their own layouts, then the F32 GEMM over them with
+     * {@code alpha = aScale·bScale} (the product in F32, as cuBLASLt's epilogue) and F32
+     * accumulation; a BF16 out is rounded once. The same products as cuBLASLt's FP8 GEMM.
+     * @param out [M,N] F32 or BF16; a [M,K] ([K,M] if transA), b [K,N] ([N,K] if transB), floating
+     */
+    public static void matmulFp8(Tensor out, Tensor a, DType aFormat, Tensor aScale, Tensor b, DType bFormat, Tensor bScale,
+                                 boolean transA, boolean transB, double beta) {
+        OpContract.matmulFp8(out, a, aFormat, aScale, b, bFormat, bScale, transA, transB);
+        float sa = aScale.segment().get(F, 0), sb = bScale.segment().get(F, 0);
+        if (out.dtype() != DType.F32 && out.dtype() != DType.BF16)
+            throw new IllegalArgumentException("matmulFp8: out must be F32 or BF16 on the CPU (as an FP8 GEMM writes), got " + out.dtype());
+        OpContract.Matmul shape = OpContract.matmul(out, a, b, transA, transB);
+        if (shape.m() == 0 || shape.n() == 0) return;
+        MemorySegment qa = MemorySegment.ofArray(quantized(Scratch.floats(0, Math.toIntExact(a.numel())), a, aFormat, sa));
+        MemorySegment qb = MemorySegment.ofArray(quantized(Scratch.floats(1, Math.toIntExact(b.numel())), b, bFormat, sb));
+        Job job = setUp(CONTEXT.get().job, false, qa, false, qb, false, out.segment(), shape, transA, transB, sa * sb, beta,
+                !vectorized());
+        run(job, out, beta);
+    }
+
+    /** {@code into[i] = decode(fp8(x[i] / s))} for every element of x, in x's layout. */
+    private static float[] quantized(float[] into, Tensor x, DType format, float s) {
+        MemorySegment xs = x.segment();
+        DType xd = x.dtype();
+        for (int i = 0, n = Math.toIntExact(x.numel()); i < n; i++) into[i] = Fp8.decode(Fp8.quantize(Acc.get(xs, xd, i), s, format), format);
+        return into;
+    }
+
+    /** Runs a prepared job, staging a BF16 out in F32. */
+    private static void run(Job job, Tensor out, double beta) {
         MemorySegment bf16Out = null;
         if (out.dtype() == DType.BF16) {
             // BF16 out: accumulate into an F32 copy (holding the old values when beta ≠ 0), then round
@@ -127,15 +162,22 @@ public final class CpuGemm {
             throw new IllegalArgumentException(OpContract.matmulCall(out, a, b, transA, transB)
                     + ": CPU GEMM takes F64 × F64 → F64, or F32/BF16 inputs into F32/BF16 out");
         OpContract.Matmul shape = OpContract.matmul(out, a, b, transA, transB);
+        if (shape.batch() == 0 || shape.m() == 0 || shape.n() == 0) return null;
+        // the job is reused: the caller's thread runs one GEMM at a time
+        return setUp(CONTEXT.get().job, f64, a.segment(), a.dtype() == DType.BF16, b.segment(), b.dtype() == DType.BF16,
+                out.segment(), shape, transA, transB, alpha, beta, scalar);
+    }
+
+    /** Fills the job for segments a, b (F32, BF16 where flagged, or F64) and c of the given sizes. */
+    private static Job setUp(Job job, boolean f64, MemorySegment a, boolean aBf16, MemorySegment b, boolean bBf16, MemorySegment c,
+                             OpContract.Matmul shape, boolean transA, boolean transB, double alpha, double beta, boolean scalar) {
         int batches = Math.toIntExact(shape.batch()), m = Math.toIntExact(shape.m()), n = Math.toIntExact(shape.n()),
                 k = Math.toIntExact(shape.k());
-        if (batches == 0 || m == 0 || n == 0) return null;
-        Job job = CONTEXT.get().job; // reused: the caller's thread runs one GEMM at a time
         job.f64 = f64;
-        job.aBf16 = a.dtype() == DType.BF16;
-        job.bBf16 = b.dtype() == DType.BF16;
+        job.aBf16 = aBf16;
+        job.bBf16 = bBf16;
         job.scalar = scalar;
-        job.a = a.segment(); job.b = b.segment(); job.c = out.segment();
+        job.a = a; job.b = b; job.c = c;
         job.batches = batches; job.m = m; job.n = n; job.k = k;
         job.transA = transA; job.transB = transB;
         job.alpha = alpha; job.beta = beta;

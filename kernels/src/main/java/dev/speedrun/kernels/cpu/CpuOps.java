@@ -3,6 +3,7 @@ package dev.speedrun.kernels.cpu;
 import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.tensor.Backend;
+import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
@@ -61,6 +62,13 @@ public final class CpuOps implements Ops {
     }
 
     // ------------------------------------------------------------------ gemm
+
+    @Override public void quantizeFp8(Tensor out, Tensor x, Tensor scale) { CpuElementwise.quantizeFp8(out, x, scale); }
+
+    @Override public void matmulFp8(Tensor out, Tensor a, DType aFormat, Tensor aScale, Tensor b, DType bFormat, Tensor bScale,
+                                    boolean transA, boolean transB, double beta) {
+        CpuGemm.matmulFp8(out, a, aFormat, aScale, b, bFormat, bScale, transA, transB, beta);
+    }
 
     @Override public void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta) {
         CpuGemm.matmul(out, a, b, transA, transB, alpha, beta);

@@ -78,11 +78,15 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
     }
 
     /**
-     * FP8 GEMM {@code out = alpha·(aScale·a)·(bScale·b)ᵀ} (the "TN" form Hopper requires: a [M,K],
-     * b [N,K], both FP8, K and N multiples of 16); aScale and bScale are [1] F32 device tensors
-     * holding the dequantisation factors. Needs compute capability 8.9 or newer.
+     * FP8 GEMM {@code out = alpha·aScale·bScale·(a·bᵀ) + beta·out} (the "TN" form Hopper requires:
+     * a [M,K], b [N,K], both FP8 and not both E5M2, K and N multiples of 16, 16-byte aligned);
+     * aScale and bScale are [1] F32 device tensors holding the dequantisation factors (cuBLASLt's
+     * A/B scale pointers: never read back to the host). F32 accumulation without Hopper's "fast
+     * accumulation" mode. {@code CudaOps.matmulFp8} packs its operands into this form.
+     * @return false when cuBLASLt has no algorithm for the problem (the caller's fallback runs)
+     * @throws IllegalStateException below compute capability 8.9
      */
-    public void matmulFp8(Tensor out, Tensor a, Tensor aScale, Tensor b, Tensor bScale, double alpha, double beta) {
+    public boolean matmulFp8(Tensor out, Tensor a, Tensor aScale, Tensor b, Tensor bScale, double alpha, double beta) {
         if (computeCapability < 89)
             throw new IllegalStateException("FP8 GEMMs need compute capability 8.9+, this GPU is " + computeCapability / 10 + "." + computeCapability % 10);
         if (cudaType(a.dtype()) < CublasLt.CUDA_R_8F_E4M3 || cudaType(b.dtype()) < CublasLt.CUDA_R_8F_E4M3)
@@ -94,8 +98,7 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         GemmShape s = GemmShape.of(out, a, b, false, true);
         if (s.k() % 16 != 0 || s.n() % 16 != 0)
             throw new IllegalArgumentException("FP8 GEMM needs K and N multiples of 16, got K=" + s.k() + ", N=" + s.n());
-        if (!run(out, a, b, false, true, alpha, beta, s, aScale, bScale))
-            throw new IllegalStateException("cuBLASLt found no FP8 algorithm for " + s + " (" + a.dtype() + "·" + b.dtype() + " → " + out.dtype() + ")");
+        return run(out, a, b, false, true, alpha, beta, s, aScale, bScale);
     }
 
     private boolean run(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta, GemmShape s,

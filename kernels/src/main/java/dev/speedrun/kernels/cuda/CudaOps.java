@@ -8,7 +8,9 @@ import dev.speedrun.kernels.cuda.Kernel.MtpWeights;
 import dev.speedrun.kernels.cuda.Kernel.Ptr;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.Shape;
 import dev.speedrun.tensor.Tensor;
+import java.util.Optional;
 
 /**
  * The op contract on a CUDA device: argument checks and launch shapes on the host, the math in
@@ -29,8 +31,9 @@ public final class CudaOps implements Ops {
     static final int MAX_GRID = 65536;
     /** Head dimension limit of the attention kernels (ATT_MAXD in attention.cu). */
     static final int MAX_HEAD_DIM = 128;
-    /** Scratch slots. S_EMBED is the embedding backward's F32 accumulator, kept all zero between calls. */
-    private static final int S_PARTIALS = 0, S_A = 1, S_B = 2, S_C = 3, S_EMBED = 4;
+    /** Scratch slots. S_EMBED is the embedding backward's F32 accumulator, kept all zero between calls;
+     *  S_FP8_A/S_FP8_B hold matmulFp8's quantised operands. */
+    private static final int S_PARTIALS = 0, S_A = 1, S_B = 2, S_C = 3, S_EMBED = 4, S_FP8_A = 5, S_FP8_B = 6;
 
     private final CudaDevice device;
     /** The S_EMBED buffer last zeroed (the device hands out a new one when it grows). */
@@ -451,31 +454,60 @@ public final class CudaOps implements Ops {
                 (float) decay, mask.ordinal());
     }
 
-    // ------------------------------------------------------------------ GPU-only extras (FP8 LM head)
+    // ------------------------------------------------------------------ FP8 (the record's LM head)
 
-    /**
-     * {@code out = saturate(x·scale)} in FP8 (E4M3 or E5M2 per out's dtype); scale is a [1] F32
-     * device tensor, so a matmul on the result uses 1/scale as its cuBLASLt scale factor.
-     */
-    public void quantizeFp8(Tensor out, Tensor x, Tensor scale) {
-        int fmt = switch (out.dtype()) {
-            case FP8_E4M3 -> 0;
-            case FP8_E5M2 -> 1;
-            default -> throw new IllegalArgumentException("quantizeFp8: out must be FP8_E4M3 or FP8_E5M2, got " + out.dtype());
-        };
-        OpContract.requireNumel("quantizeFp8", "x", x, out.numel());
-        OpContract.requireNumel("quantizeFp8", "scale", scale, 1);
-        requireF32("quantizeFp8", "scale", scale);
-        elementwise(Kernel.QUANTIZE_FP8, x.numel(), ptr(out, "out"), fmt, ptr(x, "x"), dt(x, "x"),
-                ptr(scale, "scale"), x.numel());
+    /** FP8 format code of the kernels: 0 = E4M3, 1 = E5M2. */
+    private static int fmt(DType d) { return d == DType.FP8_E4M3 ? 0 : 1; }
+
+    /** FP8 GEMMs need compute capability 8.9 (Ada) or newer: Hopper's are the record's. */
+    static final int FP8_MIN_CC = 89;
+
+    @Override public Optional<String> fp8Unavailable() {
+        int cc = device.computeCapability();
+        if (cc < FP8_MIN_CC)
+            return Optional.of("this GPU (compute capability " + cc / 10 + "." + cc % 10 + ") has no FP8 tensor cores (8.9+ needed)");
+        if (device.gemm() == null)
+            return Optional.of("cuBLASLt is not loaded, and the FP8 GEMM runs on cuBLASLt");
+        return Optional.empty();
     }
 
-    /** {@code out[b] = x[b]ᵀ} for [R,C] or [B,R,C] F32/BF16 tensors (out [C,R] / [B,C,R]). */
-    public void transpose(Tensor out, Tensor x) {
-        if (x.rank() != 2 && x.rank() != 3) throw new IllegalArgumentException("transpose: x must be [B,R,C] or [R,C], got " + x.shape());
-        OpContract.requireNumel("transpose", "out", out, x.numel());
-        int B = x.rank() == 3 ? x.size(0) : 1;
-        elementwise(Kernel.TRANSPOSE, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
-                B, x.size(-2), x.size(-1));
+    @Override public void quantizeFp8(Tensor out, Tensor x, Tensor scale) {
+        OpContract.quantizeFp8(out, x, scale);
+        long n = x.numel();
+        elementwise(Kernel.QUANTIZE_FP8, n, ptr(out, "out"), fmt(out.dtype()), ptr(x, "x"), dt(x, "x"), ptr(scale, "scale"),
+                1L, n, n, 0);
+    }
+
+    /**
+     * Quantises both operands straight into the layout Hopper's FP8 GEMM takes ("TN": op(a) as
+     * [M, Kp] and op(b)ᵀ as [N, Kp] row-major, K zero-padded to Kp, a multiple of 16) in scratch, then
+     * runs cuBLASLt's FP8 GEMM with the scales as device pointers; where that is not available (see
+     * {@link #fp8Unavailable}, or N not a multiple of 16) the matmul_fp8 kernel computes the same
+     * products on CUDA cores.
+     */
+    @Override public void matmulFp8(Tensor out, Tensor a, DType aFormat, Tensor aScale, Tensor b, DType bFormat, Tensor bScale,
+                                    boolean transA, boolean transB, double beta) {
+        OpContract.Matmul s = OpContract.matmulFp8(out, a, aFormat, aScale, b, bFormat, bScale, transA, transB);
+        int odt = dt(out, "out"), adt = dt(a, "a"), bdt = dt(b, "b");
+        int M = toInt(s.m(), "M"), N = toInt(s.n(), "N"), K = toInt(s.k(), "K");
+        if (M == 0 || N == 0) return;
+        long Kp = Math.max(16, (K + 15L) / 16 * 16);
+        Tensor qa = fp8Scratch(S_FP8_A, aFormat, M, Kp), qb = fp8Scratch(S_FP8_B, bFormat, N, Kp);
+        elementwise(Kernel.QUANTIZE_FP8, M * Kp, ptr(qa, "qa"), fmt(aFormat), ptr(a, "a"), adt, ptr(aScale, "aScale"),
+                (long) M, (long) K, Kp, transA ? 1 : 0);
+        elementwise(Kernel.QUANTIZE_FP8, N * Kp, ptr(qb, "qb"), fmt(bFormat), ptr(b, "b"), bdt, ptr(bScale, "bScale"),
+                (long) N, (long) K, Kp, transB ? 0 : 1);
+        if (fp8Unavailable().isEmpty() && N % 16 == 0 && device.gemm() instanceof CublasLtGemm lt
+                && lt.matmulFp8(out, qa, aScale, qb, bScale, 1, beta))
+            return;
+        device.launch(Kernel.MATMUL_FP8, Dim3.of(toInt((N + 15) / 16, "N/16"), toInt((M + 15) / 16, "M/16")), Dim3.of(16, 16), 0,
+                ptr(out, "out"), odt, ptr(qa, "qa"), fmt(aFormat), ptr(qb, "qb"), fmt(bFormat), ptr(aScale, "aScale"),
+                ptr(bScale, "bScale"), M, N, toInt(Kp, "K"), (float) beta);
+    }
+
+    /** A [rows, cols] FP8 view of scratch slot {@code slot} (device allocations are 256-byte aligned, as cuBLASLt's FP8 needs 16). */
+    private Tensor fp8Scratch(int slot, DType format, long rows, long cols) {
+        Tensor t = device.scratch(slot, (rows * cols + 3) / 4);
+        return new Tensor(t.storage(), format, t.byteOffset(), Shape.of(rows, cols));
     }
 }

@@ -62,6 +62,10 @@ class CudaOpsLaunchTest {
         calls.put("sumSquares", () -> ops.sumSquares(s2, x, true));
         calls.put("tokenMask", () -> ops.tokenMask(gateS, tokens, 50256, 0, 1));
         calls.put("matmul", () -> ops.matmul(c2, a2, b2, false, false, 1, 0));
+        calls.put("quantizeFp8", () -> ops.quantizeFp8(dev.tensor(DType.FP8_E5M2, T, C), x, s1));
+        // the LM head's dW: out [V, C] += gᵀ·x with g [T, V] transposed; no cuBLASLt here, so the kernel GEMM runs
+        calls.put("matmulFp8", () -> ops.matmulFp8(dev.tensor(F32, V, C), logits, DType.FP8_E5M2, s1, x, DType.FP8_E4M3, s2,
+                true, false, 1));
         calls.put("embedding", () -> ops.embedding(out, table, tokens));
         calls.put("embeddingBackward", () -> ops.embeddingBackward(dTable, dx, tokens));
         calls.put("rmsNorm", () -> ops.rmsNorm(out, rrms, x));
@@ -100,7 +104,7 @@ class CudaOpsLaunchTest {
         FakeDevice dev = new FakeDevice(null);
         Map<String, List<Launch>> byOp = runAll(dev, act);
         Set<String> contract = new TreeSet<>();
-        for (Method m : Ops.class.getMethods()) if (!m.getName().equals("backend")) contract.add(m.getName());
+        for (Method m : Ops.class.getMethods()) if (m.getReturnType() == void.class) contract.add(m.getName());   // the ops, not the queries
         assertEquals(contract, new TreeSet<>(byOp.keySet()), "every op of the contract is exercised");
         for (var e : byOp.entrySet()) assertTrue(!e.getValue().isEmpty(), e.getKey() + " launched nothing");
 
@@ -118,6 +122,22 @@ class CudaOpsLaunchTest {
         assertEquals(24, gm.arg("N"));
         assertEquals(C, gm.arg("K"));
         assertEquals(new CudaDevice.Dim3((24 + 15) / 16, (T + 15) / 16, 1), gm.grid());
+
+        assertEquals(List.of(Kernel.QUANTIZE_FP8), kernels(byOp.get("quantizeFp8")));
+        Launch qz = byOp.get("quantizeFp8").get(0);
+        assertEquals(List.of(1L, (long) T * C, (long) T * C, 0), List.of(qz.arg("rows"), qz.arg("cols"), qz.arg("pitch"), qz.arg("transpose")));
+        assertEquals(1, qz.arg("fmt"), "E5M2 is format 1");
+        assertEquals(List.of(Kernel.QUANTIZE_FP8, Kernel.QUANTIZE_FP8, Kernel.MATMUL_FP8), kernels(byOp.get("matmulFp8")));
+        Launch qa = byOp.get("matmulFp8").get(0), qb = byOp.get("matmulFp8").get(1), mf = byOp.get("matmulFp8").get(2);
+        long kp = (T + 15) / 16 * 16;   // K = T tokens, zero-padded to a multiple of 16 for the FP8 GEMM
+        assertEquals(List.of((long) V, (long) T, kp, 1), List.of(qa.arg("rows"), qa.arg("cols"), qa.arg("pitch"), qa.arg("transpose")),
+                "a = gᵀ packed as [V, Kp] from g [T, V]");
+        assertEquals(List.of((long) C, (long) T, kp, 1), List.of(qb.arg("rows"), qb.arg("cols"), qb.arg("pitch"), qb.arg("transpose")),
+                "b = x packed as [C, Kp] (op(b)ᵀ) from x [T, C]");
+        assertEquals(List.of(V, C, (int) kp, 1f), List.of(mf.arg("M"), mf.arg("N"), mf.arg("K"), mf.arg("beta")));
+        assertEquals(qa.arg("out"), mf.arg("a"), "the GEMM reads the packed operands");
+        assertEquals(qb.arg("out"), mf.arg("b"));
+        assertEquals(List.of(1, 0), List.of(mf.arg("afmt"), mf.arg("bfmt")));
 
         Launch rn = byOp.get("rmsNorm").get(0);
         assertEquals((float) act.epsilon(), rn.arg("eps"), "eps is the machine epsilon of out's dtype");

@@ -41,11 +41,10 @@ class EmuCublasLtTest {
             s.cpu.matmul(ref.cpu(), g.cpu(), w.cpu(), false, true, 1, 0);
             CudaOps ops = (CudaOps) s.gpu;
             Tensor gq = s.gpuArena.allocate(DType.FP8_E5M2, M, K), wq = s.gpuArena.allocate(DType.FP8_E4M3, N, K);
-            Pair one = s.pair(DType.F32, DType.F32, new double[] {1}, 1), ws = s.pair(DType.F32, DType.F32, new double[] {20}, 1),
-                    wi = s.pair(DType.F32, DType.F32, new double[] {0.05}, 1);
+            Pair one = s.pair(DType.F32, DType.F32, new double[] {1}, 1), wi = s.pair(DType.F32, DType.F32, new double[] {0.05}, 1);
             ops.quantizeFp8(gq, g.gpu(), one.gpu());
-            ops.quantizeFp8(wq, w.gpu(), ws.gpu());
-            ((CublasLtGemm) s.device().gemm()).matmulFp8(ref.gpu(), gq, one.gpu(), wq, wi.gpu(), 1, 0);
+            ops.quantizeFp8(wq, w.gpu(), wi.gpu());   // w / 0.05, dequantised by the same factor
+            assertTrue(((CublasLtGemm) s.device().gemm()).matmulFp8(ref.gpu(), gq, one.gpu(), wq, wi.gpu(), 1, 0), "cuBLASLt took the FP8 GEMM");
             double[] c = HostData.toDoubles(ref.cpu()), d = HostData.toDoubles(ref.gpu());
             double num = 0, den = 0;
             for (int i = 0; i < c.length; i++) {

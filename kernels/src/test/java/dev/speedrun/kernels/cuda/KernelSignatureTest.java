@@ -121,7 +121,7 @@ class KernelSignatureTest {
     static String snake(String camel) { return camel.replaceAll("([a-z0-9])([A-Z])", "$1_$2").toLowerCase(Locale.ROOT); }
 
     @Test void everyKernelIsNamedAfterTheOpItServes() throws IOException {
-        // Ops methods, plus the GPU-only public methods of CudaOps (quantizeFp8, transpose, matmulTiled)
+        // Ops methods, plus the GPU-only public methods of CudaOps (matmulTiled)
         Set<String> ops = new TreeSet<>();
         for (Method m : Ops.class.getMethods()) ops.add(snake(m.getName()));
         for (Method m : CudaOps.class.getDeclaredMethods())
