@@ -34,8 +34,9 @@ __device__ __forceinline__ int key_lo(const int* cu, int S, int p, int window) {
     return max(doc_start(cu, S, p), p - window);
 }
 
+// In 64 bits: j + window overflows an int for windows near INT_MAX (any window ≥ 0 is valid).
 __device__ __forceinline__ int query_hi(const int* cu, int S, int j, int window, int T) {
-    return min(min(doc_end(cu, S, j), T) - 1, j + window);
+    return (int)min((long long)(min(doc_end(cu, S, j), T) - 1), (long long)j + window);
 }
 
 // Loads rows [r0, r0 + ATT_BK) (rows > last read as 0) of a [T, H, D] tensor's head h into a tile.
