@@ -16,7 +16,7 @@ class AttentionTensorCoreEmuTest extends AttentionTensorCoreGpuTest {
         AttentionTensorCoreGpuTest.Case c = tileCases().get(1);
         for (EmuDevice.Order order : new EmuDevice.Order[] {EmuDevice.Order.REVERSED, EmuDevice.Order.SHUFFLED})
             try (GpuTestSupport s = GpuTestSupport.openEmu(15, EmuDevice.Options.DEFAULT.withOrder(order, 7))) {
-                runCase(s, new Case(c.name() + ", " + order, c.H(), c.D(), c.cu(), c.window(), c.scale()));
+                runCase(s, new Case(c.name() + ", " + order, c.H(), c.D(), c.cu(), c.window(), c.scale(), c.io()));
             }
     }
 }

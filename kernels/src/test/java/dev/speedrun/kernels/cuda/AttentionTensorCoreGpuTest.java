@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.speedrun.kernels.cuda.GpuTestSupport.Pair;
+import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.testsupport.Fixtures;
 import java.util.ArrayList;
@@ -44,8 +45,13 @@ class AttentionTensorCoreGpuTest {
 
     GpuTestSupport open(long seed) { return GpuTestSupport.open(seed); }
 
-    /** One shape: T = cu[last] tokens, H heads of D, documents cu, window in tokens, softmax scale. */
-    record Case(String name, int H, int D, int[] cu, int window, double scale) {
+    /**
+     * One shape: T = cu[last] tokens, H heads of D, documents cu, window in tokens, softmax scale;
+     * io the dtype of out, dOut, dq, dk and dv (q, k, v are always BF16 here).
+     */
+    record Case(String name, int H, int D, int[] cu, int window, double scale, DType io) {
+        Case(String name, int H, int D, int[] cu, int window, double scale) { this(name, H, D, cu, window, scale, BF16); }
+
         int T() { return cu[cu.length - 1]; }
     }
 
@@ -71,6 +77,9 @@ class AttentionTensorCoreGpuTest {
         cases.add(new Case("window > tile", 2, D, cu, tile + tile / 2, scale));
         cases.add(new Case("whole documents", 2, D, cu, Integer.MAX_VALUE, scale));   // j + window overflows an int
         cases.add(new Case("one document, window > tile", 1, D, new int[] {0, T}, tile + 7, scale));
+        // F32 out and gradients (dOut loaded as two float4 and rounded): dOut holds BF16 values,
+        // so that rounding is exact and the bounds above still hold.
+        cases.add(new Case("F32 out and gradients", 2, D, cu, tile + tile / 2, scale, F32));
         return cases;
     }
 
@@ -87,18 +96,20 @@ class AttentionTensorCoreGpuTest {
     static void runCase(GpuTestSupport s, Case c) {
         int T = c.T(), H = c.H(), D = c.D(), W = c.window();
         double scale = c.scale();
-        String tag = c.name() + " (T=" + T + " H=" + H + " D=" + D + " window=" + W + ")";
+        String tag = c.name() + " (T=" + T + " H=" + H + " D=" + D + " window=" + W + " " + c.io() + ")";
+        DType io = c.io();
         Pair q = s.input(BF16, 1, T, H, D), k = s.input(BF16, 1, T, H, D), v = s.input(BF16, 1, T, H, D), cus = s.ints(c.cu());
-        Pair out = s.output(BF16, T, H, D), lse = s.output(F32, H, T);
+        Pair out = s.output(io, T, H, D), lse = s.output(F32, H, T);
         s.both((o, g) -> o.attention(out.of(g), lse.of(g), q.of(g), k.of(g), v.of(g), cus.of(g), W, scale));
         Bounds b = new Bounds(c, HostData.toDoubles(q.cpu()), HostData.toDoubles(k.cpu()), HostData.toDoubles(v.cpu()),
                 HostData.toDoubles(lse.cpu()));
         checkBounded("attention out " + tag, out, b.outSums());
         check("attention lse " + tag, lse, rtol(F32, true));
 
-        Pair dOut = s.input(BF16, 1, T, H, D), dq = s.input(BF16, 1, T, H, D), dk = s.input(BF16, 1, T, H, D), dv = s.input(BF16, 1, T, H, D);
-        // Both sides take the CPU's forward output (rounded to BF16) so the backward is compared alone.
-        Pair o2 = s.pair(BF16, F32, HostData.toDoubles(out.cpu()), T, H, D);
+        Pair dOut = bf16Values(s, io, T, H, D), dq = s.input(io, 1, T, H, D), dk = s.input(io, 1, T, H, D), dv = s.input(io, 1, T, H, D);
+        assertTrue(CudaOps.attentionOnTensorCores(D, q.gpu(), k.gpu(), v.gpu(), dOut.gpu()), tag + ": not the tensor-core path");
+        // Both sides take the CPU's forward output (rounded to io) so the backward is compared alone.
+        Pair o2 = s.pair(io, F32, HostData.toDoubles(out.cpu()), T, H, D);
         Pair l2 = s.pair(F32, F32, HostData.toDoubles(lse.cpu()), H, T);
         s.both((o, g) -> o.attentionBackward(dq.of(g), dk.of(g), dv.of(g), dOut.of(g), q.of(g), k.of(g), v.of(g),
                 o2.of(g), l2.of(g), cus.of(g), W, scale));
@@ -106,6 +117,15 @@ class AttentionTensorCoreGpuTest {
         checkBounded("attention dq " + tag, dq, sums[0]);
         checkBounded("attention dk " + tag, dk, sums[1]);
         checkBounded("attention dv " + tag, dv, sums[2]);
+    }
+
+    /** Gaussian values rounded to BF16, held in a tensor of {@code dt} on the device. */
+    static Pair bf16Values(GpuTestSupport s, DType dt, long... dims) {
+        long n = 1;
+        for (long d : dims) n *= d;
+        double[] v = new double[(int) n];
+        for (int i = 0; i < v.length; i++) v[i] = GpuTestSupport.round(s.rnd.nextGaussian(), BF16);
+        return s.pair(dt, F32, v, dims);
     }
 
     /** |gpu − cpu| ≤ 2u·(|cpu| + B) per element (class comment); NaN never passes. Prints the worst ratio. */
