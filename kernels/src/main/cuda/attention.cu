@@ -2,7 +2,9 @@
 // Layout: q, k, v, out [T, H, D] (D ≤ 128), lse and delta [H, T], cu [S] I32 document starts padded
 // with T. Query p of document [s, e) sees keys lo(p) = max(s, p − window) .. p; lo is
 // non-decreasing in p, so a block of consecutive queries needs one contiguous key range.
-// Launch: block = ATT_WARPS warps (one query or key per warp), grid = (ceil(T / ATT_WARPS), H).
+// Two sets of kernels: the scalar F32 ones here (any F32/BF16 mix; the F32 precision) and, in the
+// second half, the tensor-core ones (_mma, BF16 q/k/v: the mixed precision). CudaOps picks.
+// Scalar launch: block = ATT_WARPS warps (one query or key per warp), grid = (ceil(T / ATT_WARPS), H).
 #include "common.cuh"
 
 #define ATT_WARPS 8
@@ -505,9 +507,9 @@ extern "C" __global__ void attention_backward_dq_mma(void* dq, int dqdt, const v
             at_frag_a(qa[kk], Ks, warp * 16, kk * 16);
             at_frag_a(ga[kk], Vs, warp * 16, kk * 16);
         }
-    float acc_[AT_LD / 8][4];
+    float dqa[AT_LD / 8][4];
 #pragma unroll
-    for (int n = 0; n < AT_LD / 8; n++) acc_[n][0] = acc_[n][1] = acc_[n][2] = acc_[n][3] = 0.0f;
+    for (int n = 0; n < AT_LD / 8; n++) dqa[n][0] = dqa[n][1] = dqa[n][2] = dqa[n][3] = 0.0f;
 
     for (int kt = key_lo(cu, S, q0, window); kt < qend; kt += AT_BN) {
         __syncthreads();
@@ -548,8 +550,8 @@ extern "C" __global__ void attention_backward_dq_mma(void* dq, int dqdt, const v
                 if (np >= nk) break;
                 uint32_t b[4];
                 at_frag_bt(b, Ks, jj * 16, np * 16);
-                at_mma(acc_[2 * np], da, b[0], b[1]);
-                at_mma(acc_[2 * np + 1], da, b[2], b[3]);
+                at_mma(dqa[2 * np], da, b[0], b[1]);
+                at_mma(dqa[2 * np + 1], da, b[2], b[3]);
             }
         }
     }
@@ -558,8 +560,8 @@ extern "C" __global__ void attention_backward_dq_mma(void* dq, int dqdt, const v
     for (int n = 0; n < AT_LD / 8; n++) {
         int d = n * 8 + 2 * t;
         if (d >= D) break;
-        if (ra < T) at_store2(dq, dqdt, ((long long)ra * H + h) * D + d, acc_[n][0] * scale, acc_[n][1] * scale, true);
-        if (rb < T) at_store2(dq, dqdt, ((long long)rb * H + h) * D + d, acc_[n][2] * scale, acc_[n][3] * scale, true);
+        if (ra < T) at_store2(dq, dqdt, ((long long)ra * H + h) * D + d, dqa[n][0] * scale, dqa[n][1] * scale, true);
+        if (rb < T) at_store2(dq, dqdt, ((long long)rb * H + h) * D + d, dqa[n][2] * scale, dqa[n][3] * scale, true);
     }
 }
 
