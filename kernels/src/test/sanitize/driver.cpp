@@ -100,6 +100,17 @@ int main() {
            (const void*)f32(THD), F, (const void*)f32(THD), F, (const float*)lse, (const float*)delta, (const int*)cu, S, T, H, D, W, 0.12f);
     launch("attention_backward_dkv", wgrid(T), H, 256, 1, (void*)f32(THD), F, (void*)f32(THD), F, (const void*)f32(THD), F, (const void*)f32(THD), F,
            (const void*)f32(THD), F, (const void*)f32(THD), F, (const float*)lse, (const float*)delta, (const int*)cu, S, T, H, D, W, 0.12f);
+    // the tensor-core variants: BF16 q, k, v (16-byte aligned heap rows, D % 8 == 0 but not % 16),
+    // F32 dout (the float4 load path), BF16 dq and dv, F32 dk; grid (ceil(T / 64), H), 4 warps
+    unsigned tg = (unsigned)((T + 63) / 64);
+    const void* qb = buf<uint16_t>(THD);
+    const void* kb = buf<uint16_t>(THD);
+    const void* vb = buf<uint16_t>(THD);
+    launch("attention_mma", tg, H, 128, 1, (void*)buf<uint16_t>(THD), B, lse, qb, B, kb, B, vb, B, (const int*)cu, S, T, H, D, W, 0.12f);
+    launch("attention_backward_dq_mma", tg, H, 128, 1, (void*)buf<uint16_t>(THD), B, (const void*)f32(THD), F, qb, B, kb, B, vb, B,
+           (const float*)lse, (const float*)delta, (const int*)cu, S, T, H, D, W, 0.12f);
+    launch("attention_backward_dkv_mma", tg, H, 128, 1, (void*)f32(THD), F, (void*)buf<uint16_t>(THD), B, (const void*)f32(THD), F,
+           qb, B, kb, B, vb, B, (const float*)lse, (const float*)delta, (const int*)cu, S, T, H, D, W, 0.12f);
     // gates
     int HD = 8;
     float* gate = f32(T * H);

@@ -299,6 +299,11 @@ public final class CudaOps implements Ops {
 
     // ------------------------------------------------------------------ attention
 
+    /** Queries per block of the tensor-core forward and dq kernels, keys per block of dkv (AT_BM, AT_BN). */
+    static final int ATT_MMA_TILE = 64;
+    /** Threads per block of the tensor-core attention kernels (AT_THREADS: 4 warps of 16 rows). */
+    static final int ATT_MMA_THREADS = 128;
+
     /** This backend's limits beyond the contract: D ≤ {@link #MAX_HEAD_DIM}, lse F32. */
     private static void attentionLimits(String op, OpContract.Thd s, Tensor lse) {
         if (s.D() > MAX_HEAD_DIM)
@@ -306,12 +311,28 @@ public final class CudaOps implements Ops {
         requireF32(op, "lse", lse);
     }
 
+    /**
+     * Whether attention runs on the tensor-core kernels ({@code attention_mma}, {@code _dq_mma},
+     * {@code _dkv_mma}): q, k and v BF16 (they are mma operands as they are, the mixed-precision
+     * path), D a multiple of 8 and every tensor the kernels read in 16-byte rows ({@code tiled})
+     * 16-byte aligned. Otherwise (F32 precision, odd head dims, unaligned views) the scalar F32
+     * kernels run, which take any F32/BF16 mix.
+     */
+    static boolean attentionOnTensorCores(int D, Tensor q, Tensor k, Tensor v, Tensor... tiled) {
+        if (q.dtype() != DType.BF16 || k.dtype() != DType.BF16 || v.dtype() != DType.BF16 || D % 8 != 0) return false;
+        if (q.address() % 16 != 0 || k.address() % 16 != 0 || v.address() % 16 != 0) return false;
+        for (Tensor t : tiled) if (t.address() % 16 != 0) return false;
+        return true;
+    }
+
     @Override public void attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, int window, double scale) {
         OpContract.Thd s = OpContract.attention(out, lse, q, k, v, cuSeqlens, window);
         attentionLimits("attention", s, lse);
         if (s.T() == 0 || s.H() == 0) return;
         int S = toInt(cuSeqlens.numel(), "S");
-        device.launch(Kernel.ATTENTION, Dim3.of(warpGrid(s.T()), s.H()), Dim3.of(BLOCK), 0,
+        boolean mma = attentionOnTensorCores(s.D(), q, k, v);
+        device.launch(mma ? Kernel.ATTENTION_MMA : Kernel.ATTENTION,
+                mma ? Dim3.of(tiles(s.T()), s.H()) : Dim3.of(warpGrid(s.T()), s.H()), Dim3.of(mma ? ATT_MMA_THREADS : BLOCK), 0,
                 ptr(out, "out"), dt(out, "out"), ptr(lse, "lse"), ptr(q, "q"), dt(q, "q"), ptr(k, "k"), dt(k, "k"),
                 ptr(v, "v"), dt(v, "v"), ptr(cuSeqlens, "cuSeqlens"), S, s.T(), s.H(), s.D(), window, (float) scale);
     }
@@ -325,15 +346,20 @@ public final class CudaOps implements Ops {
         Tensor delta = device.scratch(S_A, (long) H * T);
         device.launch(Kernel.ATTENTION_BACKWARD_DELTA, Dim3.of(warpGrid((long) T * H)), Dim3.of(BLOCK), 0,
                 ptr(delta, "delta"), ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(out, "out"), dt(out, "out"), T, H, D);
-        device.launch(Kernel.ATTENTION_BACKWARD_DQ, Dim3.of(warpGrid(T), H), Dim3.of(BLOCK), 0,
+        boolean mma = attentionOnTensorCores(D, q, k, v, dOut);
+        Dim3 grid = mma ? Dim3.of(tiles(T), H) : Dim3.of(warpGrid(T), H), block = Dim3.of(mma ? ATT_MMA_THREADS : BLOCK);
+        device.launch(mma ? Kernel.ATTENTION_BACKWARD_DQ_MMA : Kernel.ATTENTION_BACKWARD_DQ, grid, block, 0,
                 ptr(dq, "dq"), dt(dq, "dq"), ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(q, "q"), dt(q, "q"),
                 ptr(k, "k"), dt(k, "k"), ptr(v, "v"), dt(v, "v"), ptr(lse, "lse"), ptr(delta, "delta"),
                 ptr(cuSeqlens, "cuSeqlens"), S, T, H, D, window, (float) scale);
-        device.launch(Kernel.ATTENTION_BACKWARD_DKV, Dim3.of(warpGrid(T), H), Dim3.of(BLOCK), 0,
+        device.launch(mma ? Kernel.ATTENTION_BACKWARD_DKV_MMA : Kernel.ATTENTION_BACKWARD_DKV, grid, block, 0,
                 ptr(dk, "dk"), dt(dk, "dk"), ptr(dv, "dv"), dt(dv, "dv"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(q, "q"), dt(q, "q"), ptr(k, "k"), dt(k, "k"), ptr(v, "v"), dt(v, "v"), ptr(lse, "lse"),
                 ptr(delta, "delta"), ptr(cuSeqlens, "cuSeqlens"), S, T, H, D, window, (float) scale);
     }
+
+    /** Blocks of {@link #ATT_MMA_TILE} rows covering T. */
+    private static int tiles(int T) { return (T + ATT_MMA_TILE - 1) / ATT_MMA_TILE; }
 
     // ------------------------------------------------------------------ gates
 

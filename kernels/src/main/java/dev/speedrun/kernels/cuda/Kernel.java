@@ -15,7 +15,7 @@ import java.util.Locale;
  * and the C name is the snake_case of the {@link dev.speedrun.kernels.Ops} method the kernel
  * serves, or of a GPU-only public {@link CudaOps} method, plus one of the
  * suffixes {@code KernelSignatureTest} lists for ops that take several kernels ({@code _dq},
- * {@code _partial}, ...). That test parses the .cu files and fails when this table and the
+ * {@code _partial}, ...), and optionally {@code _mma} last for the tensor-core variant of a kernel. That test parses the .cu files and fails when this table and the
  * sources disagree or a kernel is named otherwise; {@link #checkArgs} rejects a launch
  * whose Java arguments do not match it, so a wrong argument list fails before reaching the GPU.
  */
@@ -27,6 +27,14 @@ public enum Kernel {
     ATTENTION_BACKWARD_DQ("attention", "dq dqdt dout ddt q qdt k kdt v vdt lse delta cu S T H D window scale",
             PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, PTR, PTR, I32, I32, I32, I32, I32, F32),
     ATTENTION_BACKWARD_DKV("attention", "dk dkdt dv dvdt dout ddt q qdt k kdt v vdt lse delta cu S T H D window scale",
+            PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, PTR, PTR, I32, I32, I32, I32, I32, F32),
+    // The tensor-core (mma.sync) variants of the three above, same parameters: BF16 q, k, v
+    // (CudaOps.attentionOnTensorCores says when they run).
+    ATTENTION_MMA("attention", "out odt lse q qdt k kdt v vdt cu S T H D window scale",
+            PTR, I32, PTR, PTR, I32, PTR, I32, PTR, I32, PTR, I32, I32, I32, I32, I32, F32),
+    ATTENTION_BACKWARD_DQ_MMA("attention", "dq dqdt dout ddt q qdt k kdt v vdt lse delta cu S T H D window scale",
+            PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, PTR, PTR, I32, I32, I32, I32, I32, F32),
+    ATTENTION_BACKWARD_DKV_MMA("attention", "dk dkdt dv dvdt dout ddt q qdt k kdt v vdt lse delta cu S T H D window scale",
             PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, PTR, PTR, I32, I32, I32, I32, I32, F32),
     FILL("elementwise", "out odt n value",
             PTR, I32, I64, F32),

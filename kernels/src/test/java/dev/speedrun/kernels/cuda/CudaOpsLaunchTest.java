@@ -143,10 +143,17 @@ class CudaOpsLaunchTest {
         assertEquals((float) act.epsilon(), rn.arg("eps"), "eps is the machine epsilon of out's dtype");
         assertEquals(CudaOps.warpGrid(T), rn.grid().x());
 
+        // BF16 q, k, v (D a multiple of 8, aligned): the tensor-core kernels, 64 rows per block of
+        // 4 warps; F32: the scalar kernels, 8 rows per block of 8 warps.
+        boolean mma = act == BF16;
         Launch att = byOp.get("attention").get(0);
-        assertEquals(new CudaDevice.Dim3((T + 7) / 8, H, 1), att.grid());
+        assertEquals(mma ? Kernel.ATTENTION_MMA : Kernel.ATTENTION, att.kernel());
+        assertEquals(mma ? new CudaDevice.Dim3((T + 63) / 64, H, 1) : new CudaDevice.Dim3((T + 7) / 8, H, 1), att.grid());
+        assertEquals(mma ? 128 : 256, att.block().x());
         assertEquals(List.of(T, H, D, S, 128), List.of(att.arg("T"), att.arg("H"), att.arg("D"), att.arg("S"), att.arg("window")));
-        assertEquals(List.of(Kernel.ATTENTION_BACKWARD_DELTA, Kernel.ATTENTION_BACKWARD_DQ, Kernel.ATTENTION_BACKWARD_DKV), kernels(byOp.get("attentionBackward")));
+        assertEquals(mma ? List.of(Kernel.ATTENTION_BACKWARD_DELTA, Kernel.ATTENTION_BACKWARD_DQ_MMA, Kernel.ATTENTION_BACKWARD_DKV_MMA)
+                        : List.of(Kernel.ATTENTION_BACKWARD_DELTA, Kernel.ATTENTION_BACKWARD_DQ, Kernel.ATTENTION_BACKWARD_DKV),
+                kernels(byOp.get("attentionBackward")));
         Launch dkv = byOp.get("attentionBackward").get(2);
         Launch delta = byOp.get("attentionBackward").get(0);
         assertEquals(delta.arg("delta"), dkv.arg("delta"), "dk/dv read the delta the first kernel wrote");

@@ -113,10 +113,16 @@ class KernelSignatureTest {
      * one gradient each ({@code _dx}, {@code _dy}, {@code _dw}, {@code _params} for dw and
      * dLambda together, {@code _dot} for a shared dot product), the two passes of a deterministic
      * reduction ({@code _partial}, then {@code _finish} or {@code _scale}), and the three steps of
-     * variance_reduce ({@code _rows}, {@code _matrix}, {@code _apply}).
+     * variance_reduce ({@code _rows}, {@code _matrix}, {@code _apply}). {@link #VARIANT} may follow.
      */
     static final List<String> SUFFIXES = List.of("_delta", "_dq", "_dkv", "_dx", "_dy", "_dw", "_params", "_dot",
             "_partial", "_finish", "_scale", "_rows", "_matrix", "_apply");
+
+    /**
+     * The last part of a kernel that computes the same as the kernel named without it, on tensor
+     * cores (mma.sync): {@code attention_mma}, {@code attention_backward_dq_mma}.
+     */
+    static final String VARIANT = "_mma";
 
     static String snake(String camel) { return camel.replaceAll("([a-z0-9])([A-Z])", "$1_$2").toLowerCase(Locale.ROOT); }
 
@@ -127,10 +133,12 @@ class KernelSignatureTest {
         for (Method m : CudaOps.class.getDeclaredMethods())
             if (Modifier.isPublic(m.getModifiers()) && !Modifier.isStatic(m.getModifiers())) ops.add(snake(m.getName()));
         List<String> problems = new ArrayList<>();
-        for (String kernel : parseSources().keySet()) {
+        for (String name : parseSources().keySet()) {
+            String kernel = name.endsWith(VARIANT) ? name.substring(0, name.length() - VARIANT.length()) : name;
             boolean named = ops.contains(kernel)
                     || SUFFIXES.stream().anyMatch(s -> kernel.endsWith(s) && ops.contains(kernel.substring(0, kernel.length() - s.length())));
-            if (!named) problems.add(kernel + " is not the snake_case of an Ops (or public CudaOps) method plus one of " + SUFFIXES);
+            if (!named) problems.add(name + " is not the snake_case of an Ops (or public CudaOps) method plus one of " + SUFFIXES
+                    + " (then optionally " + VARIANT + ")");
         }
         assertTrue(problems.isEmpty(), String.join("\n", problems));
         for (Kernel k : Kernel.values()) assertEquals(k.name().toLowerCase(Locale.ROOT), k.cName());
