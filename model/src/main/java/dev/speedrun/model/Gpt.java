@@ -418,6 +418,24 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     }
 
     /**
+     * One micro-batch of training with the loss left on the device: as
+     * {@link #forwardBackward(int[], int[], int[], int, int, LossFunction, double[], double)}, but
+     * instead of returning the loss (a readback: the host waits for the whole forward) the summed
+     * loss L of the micro-batch (not scaled by gradScale) is added to {@code lossSum}, a [1] tensor
+     * of this backend in {@link Precision#statistics()} dtype, through
+     * {@link LossFunction#trainStepOnDevice}. A step reads it back once after its micro-batches.
+     */
+    public void forwardBackward(int[] tokens, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
+                                LossFunction loss, double[] mtpWeights, double gradScale, Tensor lossSum) {
+        int T = upload(train, tokens, targets, cuSeqlens);
+        if (mtpWeights == null || mtpWeights.length == 0) throw new IllegalArgumentException("mtpWeights must have at least one entry");
+        forward(train, T, cuSeqlens.length, wsShort, wsLong);
+        head(train, 0, T);
+        loss.trainStepOnDevice(lossBatch(train, 0, T, mtpWeights, true), gradScale, lossSum);
+        backward(T, cuSeqlens.length, wsShort, wsLong);
+    }
+
+    /**
      * Forward and the training loss value without the backward pass (no parameter gradient
      * touched); for finite-difference checks and loss probes. Arguments as in {@link #forwardBackward}.
      */
@@ -500,9 +518,14 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         return T;
     }
 
+    /**
+     * An input array to the device without a host wait: the backend takes the bytes at the call
+     * (pinned staging on a GPU) and copies them in stream order, so the previous micro-step's
+     * kernels still read the old inputs and this one's the new ({@link dev.speedrun.tensor.Backend#copyFromHostAsync}).
+     */
     private void copyInts(Tensor dst, int[] src) {
         MemorySegment.copy(src, 0, staging, ValueLayout.JAVA_INT, 0, src.length);
-        dst.backend().copyFromHost(dst, staging);
+        dst.backend().copyFromHostAsync(dst, staging);
     }
 
     // ------------------------------------------------------------------ forward
