@@ -1,11 +1,8 @@
 package dev.speedrun.app;
 
+import dev.speedrun.kernels.DeviceProfile;
+import dev.speedrun.kernels.DeviceProfile.Phase;
 import dev.speedrun.kernels.Ops;
-import dev.speedrun.kernels.cuda.CudaDevice;
-import dev.speedrun.kernels.cuda.CudaOps;
-import dev.speedrun.kernels.cuda.DeviceRates;
-import dev.speedrun.kernels.cuda.LaunchProfile;
-import dev.speedrun.kernels.cuda.LaunchProfile.Phase;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.model.Gpt;
 import dev.speedrun.optim.Optimizers;
@@ -20,7 +17,7 @@ import java.util.Set;
 
 /**
  * {@code bench step --profile FILE.json}: one training step on a CUDA device (real or
- * {@code cuda-emu}) observed by a {@link LaunchProfile}, structured as {@link TrainStep} runs it:
+ * {@code cuda-emu}) observed by a {@link DeviceProfile}, structured as {@link TrainStep} runs it:
  * the loss sum zeroed, {@value #MICRO_STEPS} micro-steps of the bench's batch with the loss left
  * on the device, the optimizer step (with {@code --with-optimizer}; else the gradients are zeroed
  * first, as the bench's own steps do), and the step's one loss readback. An unobserved step of the
@@ -37,27 +34,22 @@ final class StepProfiler {
     record Batch(int[] inputs, int[] targets, int[] cuSeqlens, int wsShort, int wsLong, LossFunction loss, double[] mtpWeights) {}
 
     /** Fails unless {@code ops} runs on a CUDA device (checked before the bench's timing runs). */
-    static CudaOps requireCuda(Ops ops) {
-        if (!(ops instanceof CudaOps cuda))
+    static void requireCuda(Ops ops) {
+        if (!DeviceProfile.supports(ops))
             throw new IllegalArgumentException("--profile needs a CUDA backend (--backend cuda or cuda-emu), got " + ops.backend().name());
-        return cuda;
     }
 
     /** Profiles one step of {@code gpt} on {@code b} and writes the JSON to {@code file} (atomically); returns the profile. */
-    static LaunchProfile run(Path file, Gpt gpt, Optimizers opt, Ops ops, Batch b, long[] stepNo) {
-        CudaDevice device = requireCuda(ops).device();
-        DeviceRates rates = DeviceRates.forDevice(device.name());
-        LaunchProfile profile = new LaunchProfile(device.name(), rates);
-        int blockSize = gpt.config().blockSize();
+    static DeviceProfile run(Path file, Gpt gpt, Optimizers opt, Ops ops, Batch b, long[] stepNo) {
+        requireCuda(ops);
+        DeviceProfile profile;
         try (MemoryArena arena = ops.backend().newArena()) {
             Tensor lossSum = arena.allocate(gpt.precision().statistics(), 1);
             step(gpt, opt, ops, b, lossSum, stepNo, null);
-            device.observe(profile);
-            try {
-                profile.attentionKeys(window -> keysSeen(b.cuSeqlens(), window));
-                step(gpt, opt, ops, b, lossSum, stepNo, profile);
-            } finally {
-                device.observe(null);
+            try (DeviceProfile p = DeviceProfile.attach(ops)) {
+                profile = p;
+                p.attentionKeys(window -> keysSeen(b.cuSeqlens(), window));
+                step(gpt, opt, ops, b, lossSum, stepNo, p);
             }
         }
         try {
@@ -66,14 +58,13 @@ final class StepProfiler {
             throw new UncheckedIOException("--profile " + file + ": " + e.getMessage(), e);
         }
         System.out.printf("profile (%d tokens × %d micro-steps, %s rates): %.0f launches per micro-step, %.0f host syncs per step, "
-                        + "%.4f µs per token estimated; written to %s%n", b.inputs().length, MICRO_STEPS, rates.name(),
-                profile.launchesPerMicroStep(), profile.hostSyncsPerStep(),
-                profile.estimatedMicrosPerToken(), file);
+                        + "%.4f µs per token estimated; written to %s%n", b.inputs().length, MICRO_STEPS, profile.ratesName(),
+                profile.launchesPerMicroStep(), profile.hostSyncsPerStep(), profile.estimatedMicrosPerToken(), file);
         return profile;
     }
 
     /** One step as TrainStep runs it; with a profile, each part in its phase. */
-    private static void step(Gpt gpt, Optimizers opt, Ops ops, Batch b, Tensor lossSum, long[] stepNo, LaunchProfile p) {
+    private static void step(Gpt gpt, Optimizers opt, Ops ops, Batch b, Tensor lossSum, long[] stepNo, DeviceProfile p) {
         phase(p, Phase.OTHER);
         if (opt == null) gpt.zeroGrads();
         ops.fill(lossSum, 0);
@@ -93,7 +84,7 @@ final class StepProfiler {
         if (p != null) p.endStep();
     }
 
-    private static void phase(LaunchProfile p, Phase ph) { if (p != null) p.phase(ph); }
+    private static void phase(DeviceProfile p, Phase ph) { if (p != null) p.phase(ph); }
 
     /** Σ over queries of the keys each attends to (causal, windowed, within its document), as the kernels iterate. */
     static double keysSeen(int[] cu, int window) {

@@ -9,8 +9,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.cuda.Kernel;
-import dev.speedrun.kernels.cuda.LaunchProfile;
-import dev.speedrun.kernels.cuda.LaunchProfile.Phase;
+import dev.speedrun.kernels.DeviceProfile;
+import dev.speedrun.kernels.DeviceProfile.Phase;
 import dev.speedrun.kernels.cuda.emu.EmuLibrary;
 import dev.speedrun.losses.LossFunctions;
 import dev.speedrun.model.Gpt;
@@ -61,14 +61,14 @@ class StepProfileEmuTest {
         try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7)) {
             Map<Kernel, Long> before = counts(lib);
             double cublasBefore = lib.cublasLtCounts()[0];
-            LaunchProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0});
+            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0});
             // run() issues an unobserved warm-up step identical to the observed one (no optimizer: same launches)
             long emu = 0;
             Map<Kernel, Long> after = counts(lib);
             for (Kernel k : Kernel.values()) emu += after.get(k) - before.get(k);
             emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
             long observed = 0;
-            for (Phase ph : Phase.values()) observed += p.totals(ph).launches();
+            for (Phase ph : Phase.values()) observed += p.launches(ph);
             assertEquals(emu, 2 * observed, "launches the emulator ran over the warm-up and the profiled step");
 
             long gemmWeights = 0;
@@ -98,9 +98,9 @@ class StepProfileEmuTest {
         Ops ops = Kernels.ops("cuda-emu");
         try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7);
              Optimizers opt = RecordOptimizers.build(gpt, ops, DType.F32, DType.BF16)) {
-            LaunchProfile p = StepProfiler.run(tmp.resolve("record.json"), gpt, opt, ops, batch(cfg, T), new long[] {0});
+            DeviceProfile p = StepProfiler.run(tmp.resolve("record.json"), gpt, opt, ops, batch(cfg, T), new long[] {0});
             assertTrue(p.hostSyncsPerStep() <= 1, "host syncs per step: " + p.hostSyncsPerStep());
-            assertTrue(p.totals(Phase.OPTIMIZER).launches() > 0, "the optimizer step was profiled");
+            assertTrue(p.launches(Phase.OPTIMIZER) > 0, "the optimizer step was profiled");
         }
     }
 

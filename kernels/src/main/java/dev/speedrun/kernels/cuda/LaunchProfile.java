@@ -1,5 +1,6 @@
 package dev.speedrun.kernels.cuda;
 
+import dev.speedrun.kernels.DeviceProfile;
 import dev.speedrun.kernels.cuda.CudaDevice.Dim3;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -10,25 +11,18 @@ import java.util.EnumMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.IntToDoubleFunction;
 
 /**
  * What a device did during profiled training steps, per phase (the micro-steps' forward+backward,
  * the optimizer step) and per kernel family (the .cu file of a kernel, {@code cublaslt} for the
  * vendor GEMMs): launches, FLOPs and bytes from each launch's shapes ({@link KernelCost}), GEMM
  * FLOPs by operand class, the host synchronisations, and the time all of it takes at the device's
- * peak rates ({@link DeviceRates}). Attach it with {@link CudaDevice#observe}, mark the phases with
- * {@link #phase}, count the steps with {@link #endStep}, then {@link #write} the JSON.
+ * peak rates ({@link DeviceRates}). Attach it with {@link DeviceProfile#attach} (or
+ * {@link CudaDevice#observe}), mark the phases with {@link #phase}, count the steps with
+ * {@link #endStep}, then {@link #write} the JSON.
  */
-public final class LaunchProfile implements DeviceObserver {
-    /** What the device is doing while it is observed. */
-    public enum Phase {
-        /** forward + backward of micro-batches, counted per micro-step */
-        MICRO_STEP,
-        /** the optimizer step, counted per step */
-        OPTIMIZER,
-        /** anything else (readbacks, set-up), counted per step */
-        OTHER
-    }
+public final class LaunchProfile implements DeviceObserver, DeviceProfile {
 
     /** Running totals of one family (or a whole phase). */
     public static final class Totals {
@@ -61,31 +55,39 @@ public final class LaunchProfile implements DeviceObserver {
 
     private final String device;
     private final DeviceRates rates;
+    private final Runnable detach;
     private final Map<Phase, PhaseTotals> phases = new EnumMap<>(Phase.class);
     private Phase phase = Phase.OTHER;
     private KernelCost.AttentionKeys keys;
     private long microSteps, steps, tokens;
 
-    public LaunchProfile(String deviceName, DeviceRates rates) {
+    /** A profile not attached to a device (tests feed it directly). */
+    public LaunchProfile(String deviceName, DeviceRates rates) { this(deviceName, rates, () -> {}); }
+
+    /** A profile whose {@link #close} runs {@code detach} (stops the device reporting to it). */
+    public LaunchProfile(String deviceName, DeviceRates rates, Runnable detach) {
         this.device = deviceName;
         this.rates = rates;
+        this.detach = detach;
         for (Phase p : Phase.values()) phases.put(p, new PhaseTotals());
     }
 
-    /** The work from now on belongs to {@code p}. */
-    public synchronized void phase(Phase p) { phase = p; }
+    @Override public synchronized void phase(Phase p) { phase = p; }
 
-    /** Keys seen per window for the attention launches that follow (from the batch's documents); null: one document. */
-    public synchronized void attentionKeys(KernelCost.AttentionKeys k) { keys = k; }
+    @Override public synchronized void attentionKeys(IntToDoubleFunction k) { keys = k == null ? null : k::applyAsDouble; }
 
-    /** One micro-step of {@code tokens} tokens was issued. */
-    public synchronized void endMicroStep(int tokensInMicroStep) {
+    @Override public synchronized void endMicroStep(int tokensInMicroStep) {
         microSteps++;
         tokens += tokensInMicroStep;
     }
 
-    /** One training step (its micro-steps, optimizer step and loss readback) was issued. */
-    public synchronized void endStep() { steps++; }
+    @Override public synchronized void endStep() { steps++; }
+
+    @Override public String ratesName() { return rates.name(); }
+
+    @Override public synchronized long launches(Phase p) { return phases.get(p).all.launches; }
+
+    @Override public void close() { detach.run(); }
 
     @Override public synchronized void launch(Kernel kernel, Dim3 grid, Dim3 block, Object[] args) {
         record(kernel.module(), KernelCost.of(kernel, grid, args, keys));
@@ -115,10 +117,10 @@ public final class LaunchProfile implements DeviceObserver {
     /** GEMM FLOPs of operand class {@code c} in phase {@code p}. */
     public synchronized double gemmFlops(Phase p, KernelCost.GemmClass c) { return phases.get(p).gemmFlops.getOrDefault(c, 0.0); }
 
-    public synchronized double launchesPerMicroStep() { return per(totals(Phase.MICRO_STEP).launches, microSteps); }
+    @Override public synchronized double launchesPerMicroStep() { return per(totals(Phase.MICRO_STEP).launches, microSteps); }
 
     /** Host synchronisations of all phases per step. */
-    public synchronized double hostSyncsPerStep() {
+    @Override public synchronized double hostSyncsPerStep() {
         long n = 0;
         for (PhaseTotals p : phases.values()) n += p.hostSyncs;
         return per(n, steps);
@@ -136,7 +138,7 @@ public final class LaunchProfile implements DeviceObserver {
     }
 
     /** Estimated device time of everything profiled at peak rates, per token trained. */
-    public synchronized double estimatedMicrosPerToken() {
+    @Override public synchronized double estimatedMicrosPerToken() {
         double s = 0;
         for (PhaseTotals p : phases.values()) s += p.all.seconds;
         return tokens == 0 ? 0 : s * 1e6 / tokens;
@@ -145,7 +147,7 @@ public final class LaunchProfile implements DeviceObserver {
     private static double per(double n, long d) { return d == 0 ? 0 : n / d; }
 
     /** The profile as JSON (format in docs/cuda.md, "Profile"). */
-    public synchronized String json() {
+    @Override public synchronized String json() {
         StringBuilder b = new StringBuilder();
         b.append("{\n");
         b.append("  \"device\": ").append(str(device)).append(",\n");
@@ -214,7 +216,7 @@ public final class LaunchProfile implements DeviceObserver {
     }
 
     /** Writes {@link #json()} to {@code file} atomically (a temporary file in the same folder, then a rename). */
-    public void write(Path file) throws IOException {
+    @Override public void write(Path file) throws IOException {
         Path abs = file.toAbsolutePath();
         Path dir = abs.getParent();
         if (dir != null) Files.createDirectories(dir);

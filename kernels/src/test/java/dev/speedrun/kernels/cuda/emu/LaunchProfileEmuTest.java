@@ -9,7 +9,7 @@ import dev.speedrun.kernels.cuda.DeviceObserver.HostSync;
 import dev.speedrun.kernels.cuda.DeviceRates;
 import dev.speedrun.kernels.cuda.Kernel;
 import dev.speedrun.kernels.cuda.LaunchProfile;
-import dev.speedrun.kernels.cuda.LaunchProfile.Phase;
+import dev.speedrun.kernels.DeviceProfile.Phase;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
 import dev.speedrun.tensor.MemoryArena;
