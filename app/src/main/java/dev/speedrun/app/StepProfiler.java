@@ -70,6 +70,7 @@ final class StepProfiler {
         ops.fill(lossSum, 0);
         phase(p, Phase.MICRO_STEP);
         for (int m = 0; m < MICRO_STEPS; m++) {
+            if (m > 0) gpt.reuseWorkingCopies();
             gpt.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), b.wsShort(), b.wsLong(), b.loss(), b.mtpWeights(),
                     1.0 / MICRO_STEPS, lossSum);
             if (p != null) p.endMicroStep(b.inputs().length);

@@ -67,6 +67,7 @@ final class TrainStep {
         Tensor lossSum = sums.view(0, 1);
         for (int micro = 0; micro < gradAccum; micro++) {
             Batch b = train.next(batchTokens, gradAccum, maxSeqLen);
+            if (micro > 0) model.reuseWorkingCopies();   // parameters change only between steps
             model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(),
                     parts.loss(), mtp, 1.0 / gradAccum, lossSum);
             stepTokens += b.size();

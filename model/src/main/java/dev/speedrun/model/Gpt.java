@@ -52,6 +52,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private final MemorySegment staging;
     private final Yarn yarn;
     private boolean splitEmbed;
+    /** The next forward may skip the working-copy refresh ({@link #reuseWorkingCopies}). */
+    private boolean reuseWorking;
 
     // sizes
     private final int L, C, H, D, HD, F, V, G;
@@ -385,6 +387,15 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     /** Copies the values of {@code lm_head.weight} into {@code embed.weight} (the untie step). */
     public void copyHeadToEmbed() { ops.convert(embed.value(), lmHead.value()); }
 
+    /**
+     * Promises that no parameter value changed since the last forward, so the next forward may skip
+     * refreshing the GEMM weights' working copies (mixed precision: one convert launch and a read of
+     * every F32 GEMM weight per forward). Holds for that one forward only. A training step calls it
+     * before each of its micro-batches after the first: the optimizer and the hooks change
+     * parameters only between steps.
+     */
+    public void reuseWorkingCopies() { reuseWorking = true; }
+
     /** Zeros every gradient. */
     public void zeroGrads() { for (Parameter p : params) ops.fill(p.grad(), 0); }
 
@@ -557,8 +568,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** The forward of the plan's micro-batch of T tokens up to the LM head's input ({@code Head.norm}). */
     private void forward(Plan plan, int T, int nCu, int wsShort, int wsLong) {
-        // the parameters changed since the last forward (optimizer step): refresh the working copies
-        for (var e : working.entrySet()) ops.convert(e.getValue(), e.getKey().value());
+        // the parameters may have changed since the last forward (optimizer step): refresh the working
+        // copies, unless the caller said they did not (the later micro-batches of a step)
+        if (!reuseWorking) for (var e : working.entrySet()) ops.convert(e.getValue(), e.getKey().value());
+        reuseWorking = false;
         Inputs in = plan.inputs().at(T, nCu);
         Embedding e = plan.embedding().at(T);
         Skip sk = plan.skip().at(T);
