@@ -127,9 +127,10 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         MemorySegment A = MemorySegment.ofAddress(b.address()), B = MemorySegment.ofAddress(a.address()),
                 C = MemorySegment.ofAddress(out.address());
         Prepared q = p;
-        lt.check("cublasLtMatmul(" + s + ")", call(() -> (int) lt.matmul.invokeExact(handle, q.desc, scalars.asSlice(0, 4),
+        int rc = call(() -> (int) lt.matmul.invokeExact(handle, q.desc, scalars.asSlice(0, 4),
                 A, q.aLayout, B, q.bLayout, scalars.asSlice(4, 4), C, q.cLayout, C, q.cLayout, q.algo, workspace,
-                workspaceBytes, stream)));
+                workspaceBytes, stream));
+        if (rc != 0) lt.check("cublasLtMatmul(" + s + ")", rc);   // the message only on failure: no string per GEMM
         return true;
     }
 
