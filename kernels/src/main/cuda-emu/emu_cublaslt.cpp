@@ -7,6 +7,7 @@
 // library has none: mixed A/B types, FP8 outside the "TN" form, FP8 × E5M2·E5M2, FP8 below
 // compute capability 8.9, FP8 pointers or leading dimensions not 16-byte aligned, pointers less
 // aligned than their element.
+#include <atomic>
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <stdint.h>
@@ -237,6 +238,16 @@ int cublasLtMatmulAlgoGetHeuristic(void* h, void* desc, void* a, void* b, void* 
     return SUCCESS;
 }
 
+// GEMMs run since load (calls, FLOPs = 2·m·n·k per batch entry), all devices together: the
+// emulator's own count, which the launch profile is checked against.
+static std::atomic<unsigned long long> g_matmuls{0};
+static std::atomic<double> g_matmul_flops{0.0};
+
+__attribute__((visibility("default"))) void emu_cublaslt_counts(double* out) {
+    out[0] = (double)g_matmuls.load();
+    out[1] = g_matmul_flops.load();
+}
+
 int cublasLtMatmul(void* h, void* descp, const void* alpha, const void* A, void* Ad, const void* B, void* Bd, const void* beta,
                    const void* C, void* Cd, void* D, void* Dd, const void* algo, void* ws, size_t wsSize, void* stream) {
     (void)ws; (void)wsSize; (void)stream;
@@ -250,6 +261,11 @@ int cublasLtMatmul(void* h, void* descp, const void* alpha, const void* A, void*
     if (st != SUCCESS) return st;
     Pref p;
     if (!supported(d, la, lb, lc, ld, &p)) return NOT_SUPPORTED;
+    g_matmuls++;
+    {
+        double f = 2.0 * (double)m * (double)n * (double)k * (double)ld->batch, old = g_matmul_flops.load();
+        while (!g_matmul_flops.compare_exchange_weak(old, old + f)) {}
+    }
     float al = *(const float*)alpha, be = *(const float*)beta;
     if (fp8(la->type)) al *= (d->aScale ? *d->aScale : 1.0f) * (d->bScale ? *d->bScale : 1.0f);
     if (be != 0 && !C) return INVALID_VALUE;

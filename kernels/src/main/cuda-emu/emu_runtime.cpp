@@ -601,6 +601,17 @@ extern "C" {
 /** Number of registered kernels, and their names (for the Java side's table check). */
 __attribute__((visibility("default"))) int emu_kernel_count() { return (int)registry().size(); }
 
+// Successful launches per kernel since load, all devices and threads together: the emulator's own
+// count, which the launch profile (LaunchProfile) is checked against.
+static std::mutex& counts_lock() { static std::mutex m; return m; }
+static std::map<std::string, unsigned long long>& counts() { static std::map<std::string, unsigned long long> c; return c; }
+
+__attribute__((visibility("default"))) long long emu_launch_count(const char* name) {
+    std::lock_guard<std::mutex> g(counts_lock());
+    auto it = counts().find(name);
+    return it == counts().end() ? 0 : (long long)it->second;
+}
+
 __attribute__((visibility("default"))) const char* emu_kernel_name(int i) {
     auto it = registry().begin();
     std::advance(it, i);
@@ -680,6 +691,10 @@ __attribute__((visibility("default"))) int emu_launch(const char* name, unsigned
         work(0);
     }
     if (!firstError.empty()) return fail(2, firstError);
+    {
+        std::lock_guard<std::mutex> g(counts_lock());
+        counts()[it->first]++;
+    }
     return 0;
 }
 }

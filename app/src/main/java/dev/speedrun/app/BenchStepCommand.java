@@ -75,6 +75,11 @@ public final class BenchStepCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "2", description = "untimed micro-steps first (default: ${DEFAULT-VALUE})")
     int warmup;
 
+    @Option(names = "--profile", paramLabel = "FILE.json",
+            description = "after timing the largest --tokens count, profile one training step there on a CUDA device (cuda or cuda-emu): "
+                    + "launches, FLOPs and bytes per kernel family, host syncs, the estimate at the device's peak rates (docs/cuda.md)")
+    java.nio.file.Path profile;
+
     @Override public Integer call() {
         GptConfig cfg = config();
         if (iters < 1) throw new IllegalArgumentException("--iters must be ≥ 1, got " + iters);
@@ -89,6 +94,7 @@ public final class BenchStepCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--dtype must be f32, f64, bf16 or mixed, got '" + dtype + "'");
         }
         Ops ops = Kernels.ops(backend);
+        if (profile != null) StepProfiler.requireCuda(ops);
         LossFunction loss = LossFunctions.defaultLoss();
         long matmulParams = 0;
         for (ParamSpec s : Gpt.specs(cfg, 1))
@@ -127,6 +133,8 @@ public final class BenchStepCommand implements Callable<Integer> {
                 Arrays.sort(ms);
                 double med = iters % 2 == 1 ? ms[iters / 2] : (ms[iters / 2 - 1] + ms[iters / 2]) / 2;
                 System.out.printf("%8d %8d %8d %11.2f %12.2f %12.0f %9.2f%n", T, ws * bs, wl * bs, med, ms[0], T / med * 1e3, flops / med / 1e6);
+                if (profile != null && T == maxT)
+                    StepProfiler.run(profile, gpt, opt, ops, new StepProfiler.Batch(in, tg, cu, ws, wl, loss, w), stepNo);
             }
         }
         return 0;

@@ -194,7 +194,8 @@ public final class Trainer {
             RankContext ctx = new RankContext(model, opt, sched, trainSteps);
             ctx.step = start;
             for (TrainingHook h : parts.hooks()) h.onRunStart(ctx);
-            TrainStep trainStep = new TrainStep(parts, model, opt, comm, red, gradAccum, cfg.model().maxSeqLen());
+            TrainStep trainStep = new TrainStep(parts, model, opt, comm, scratch.allocate(precision.statistics(), 2), gradAccum,
+                    cfg.model().maxSeqLen());
             LongWindow yarn = new LongWindow(model);
 
             List<Double> vals = new ArrayList<>();

@@ -104,8 +104,15 @@ class ModelOnRecordingCudaTest {
 
         @Override public int computeCapability() { return 90; }
 
+        @Override public String name() { return "recording H200"; }
+
+        private dev.speedrun.kernels.cuda.DeviceObserver observer;
+
+        @Override public void observe(dev.speedrun.kernels.cuda.DeviceObserver o) { observer = o; }
+
         @Override public void launch(Kernel kernel, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
             kernel.checkArgs(args);
+            if (observer != null) observer.launch(kernel, grid, block, args);
             long threads = (long) block.x() * block.y() * block.z();
             assertTrue(threads <= 1024 && threads % 32 == 0, kernel + ": block " + block);
             assertTrue(grid.x() >= 1 && grid.y() >= 1 && grid.y() <= 65535 && grid.z() <= 65535, kernel + ": grid " + grid);

@@ -52,6 +52,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private final MemorySegment staging;
     private final Yarn yarn;
     private boolean splitEmbed;
+    /** The next forward may skip the working-copy refresh ({@link #reuseWorkingCopies}). */
+    private boolean reuseWorking;
 
     // sizes
     private final int L, C, H, D, HD, F, V, G;
@@ -430,6 +432,15 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     /** Copies the values of {@code lm_head.weight} into {@code embed.weight} (the untie step). */
     public void copyHeadToEmbed() { ops.convert(embed.value(), lmHead.value()); }
 
+    /**
+     * Promises that no parameter value changed since the last forward, so the next forward may skip
+     * refreshing the GEMM weights' working copies (mixed precision: one convert launch and a read of
+     * every F32 GEMM weight per forward). Holds for that one forward only. A training step calls it
+     * before each of its micro-batches after the first: the optimizer and the hooks change
+     * parameters only between steps.
+     */
+    public void reuseWorkingCopies() { reuseWorking = true; }
+
     /** Zeros every gradient. */
     public void zeroGrads() { for (Parameter p : params) ops.fill(p.grad(), 0); }
 
@@ -460,6 +471,24 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         double value = loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
         backward(T, cuSeqlens.length, wsShort, wsLong);
         return value;
+    }
+
+    /**
+     * One micro-batch of training with the loss left on the device: as
+     * {@link #forwardBackward(int[], int[], int[], int, int, LossFunction, double[], double)}, but
+     * instead of returning the loss (a readback: the host waits for the whole forward) the summed
+     * loss L of the micro-batch (not scaled by gradScale) is added to {@code lossSum}, a [1] tensor
+     * of this backend in {@link Precision#statistics()} dtype, through
+     * {@link LossFunction#trainStepOnDevice}. A step reads it back once after its micro-batches.
+     */
+    public void forwardBackward(int[] tokens, int[] targets, int[] cuSeqlens, int wsShort, int wsLong,
+                                LossFunction loss, double[] mtpWeights, double gradScale, Tensor lossSum) {
+        int T = upload(train, tokens, targets, cuSeqlens);
+        if (mtpWeights == null || mtpWeights.length == 0) throw new IllegalArgumentException("mtpWeights must have at least one entry");
+        forward(train, T, cuSeqlens.length, wsShort, wsLong);
+        head(train, 0, T);
+        loss.trainStepOnDevice(lossBatch(train, 0, T, mtpWeights, true), gradScale, lossSum);
+        backward(T, cuSeqlens.length, wsShort, wsLong);
     }
 
     /**
@@ -545,9 +574,14 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         return T;
     }
 
+    /**
+     * An input array to the device without a host wait: the backend takes the bytes at the call
+     * (pinned staging on a GPU) and copies them in stream order, so the previous micro-step's
+     * kernels still read the old inputs and this one's the new ({@link dev.speedrun.tensor.Backend#copyFromHostAsync}).
+     */
     private void copyInts(Tensor dst, int[] src) {
         MemorySegment.copy(src, 0, staging, ValueLayout.JAVA_INT, 0, src.length);
-        dst.backend().copyFromHost(dst, staging);
+        dst.backend().copyFromHostAsync(dst, staging);
     }
 
     // ------------------------------------------------------------------ forward
@@ -579,8 +613,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** The forward of the plan's micro-batch of T tokens up to the LM head's input ({@code Head.norm}). */
     private void forward(Plan plan, int T, int nCu, int wsShort, int wsLong) {
-        // the parameters changed since the last forward (optimizer step): refresh the working copies
-        for (var e : working.entrySet()) ops.convert(e.getValue(), e.getKey().value());
+        // the parameters may have changed since the last forward (optimizer step): refresh the working
+        // copies, unless the caller said they did not (the later micro-batches of a step)
+        if (!reuseWorking) for (var e : working.entrySet()) ops.convert(e.getValue(), e.getKey().value());
+        reuseWorking = false;
         Inputs in = plan.inputs().at(T, nCu);
         Embedding e = plan.embedding().at(T);
         Skip sk = plan.skip().at(T);

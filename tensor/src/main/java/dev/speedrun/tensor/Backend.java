@@ -25,6 +25,15 @@ public interface Backend {
     /** Copies {@code dst.byteSize()} bytes from host memory into {@code dst}. */
     void copyFromHost(Tensor dst, MemorySegment src);
 
+    /**
+     * Like {@link #copyFromHost} but without making the host wait for the device: the bytes of
+     * {@code src} are taken at the call (staged in the backend's pinned host memory, so the caller
+     * may reuse {@code src} at once) and copied into {@code dst} in the order of the device's queued
+     * work, so work queued before sees the old contents and work queued after the new. For the small
+     * per-step inputs (token ids, cu_seqlens). On a backend without a queue this is {@link #copyFromHost}.
+     */
+    default void copyFromHostAsync(Tensor dst, MemorySegment src) { copyFromHost(dst, src); }
+
     /** Copies {@code src.byteSize()} bytes of {@code src} into host memory. */
     void copyToHost(MemorySegment dst, Tensor src);
 

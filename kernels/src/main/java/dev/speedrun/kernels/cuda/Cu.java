@@ -13,6 +13,14 @@ final class Cu {
         if (rc != CUresult.CUDA_SUCCESS) throw new CudaException(call + " failed: " + CUresult.stringFor(rc) + " (" + rc + ")");
     }
 
+    /**
+     * As {@link #check(String, int)}, building the message only on failure (the hot paths: a
+     * launch or copy must not concatenate strings each call).
+     */
+    static void check(int rc, java.util.function.Supplier<String> call) {
+        if (rc != CUresult.CUDA_SUCCESS) throw new CudaException(call.get() + " failed: " + CUresult.stringFor(rc) + " (" + rc + ")");
+    }
+
     /** A driver error with its name. */
     static final class CudaException extends RuntimeException {
         CudaException(String msg) { super(msg); }

@@ -30,6 +30,7 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment scalars;
     private final Map<Key, Prepared> cache = new HashMap<>();
+    private DeviceObserver observer;
 
     private record Key(GemmPlan plan, int aType, int bType, int cType, int alignA, int alignB, int alignC, boolean fp8) {}
 
@@ -50,6 +51,9 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         lt.check("cublasLtCreate", call(() -> (int) lt.create.invokeExact(h)));
         this.handle = h.get(ADDRESS, 0);
     }
+
+    /** Reports every GEMM run to {@code o} (profiling); null: none. */
+    public void observe(DeviceObserver o) { observer = o; }
 
     /** cuBLASLt data type of a tensor dtype, or -1 when cuBLASLt is not used for it. */
     static int cudaType(DType t) {
@@ -119,14 +123,17 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
             setDesc(p.desc, CublasLt.DESC_A_SCALE_POINTER, bScale.address());
             setDesc(p.desc, CublasLt.DESC_B_SCALE_POINTER, aScale.address());
         }
+        if (observer != null)
+            observer.gemm(new DeviceObserver.Gemm(s.batch(), s.m(), s.n(), s.k(), a.dtype(), b.dtype(), out.dtype(), beta != 0));
         scalars.set(JAVA_FLOAT, 0, (float) alpha);
         scalars.set(JAVA_FLOAT, 4, (float) beta);
         MemorySegment A = MemorySegment.ofAddress(b.address()), B = MemorySegment.ofAddress(a.address()),
                 C = MemorySegment.ofAddress(out.address());
         Prepared q = p;
-        lt.check("cublasLtMatmul(" + s + ")", call(() -> (int) lt.matmul.invokeExact(handle, q.desc, scalars.asSlice(0, 4),
+        int rc = call(() -> (int) lt.matmul.invokeExact(handle, q.desc, scalars.asSlice(0, 4),
                 A, q.aLayout, B, q.bLayout, scalars.asSlice(4, 4), C, q.cLayout, C, q.cLayout, q.algo, workspace,
-                workspaceBytes, stream)));
+                workspaceBytes, stream));
+        if (rc != 0) lt.check("cublasLtMatmul(" + s + ")", rc);   // the message only on failure: no string per GEMM
         return true;
     }
 

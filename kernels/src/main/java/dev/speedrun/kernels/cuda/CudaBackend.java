@@ -27,6 +27,8 @@ public final class CudaBackend implements Backend {
     private static final Map<Integer, JCudaDevice> DEVICES = new HashMap<>();
 
     private final int ordinal;
+    /** The opened device, so the copies and allocations of a step do not re-probe (the probe reads a jar resource). */
+    private volatile JCudaDevice device;
 
     /** The ServiceLoader constructor: device {@code speedrun.cuda.device} (default 0). */
     public CudaBackend() { this(Integer.getInteger("speedrun.cuda.device", 0)); }
@@ -94,11 +96,15 @@ public final class CudaBackend implements Backend {
 
     /** The device (context, stream, modules), opened on first use; throws saying what is missing. */
     public JCudaDevice device() {
+        JCudaDevice d = device;
+        if (d != null) return d;
         String why = unavailableReason();
         if (!why.isEmpty()) throw new IllegalStateException("CUDA backend unavailable: " + why + ". --backend cpu works on any machine.");
         synchronized (DEVICES) {
-            return DEVICES.computeIfAbsent(ordinal, o -> new JCudaDevice(this, o));
+            d = DEVICES.computeIfAbsent(ordinal, o -> new JCudaDevice(this, o));
         }
+        device = d;
+        return d;
     }
 
     private static Cu.DevPtr ptr(Storage s) {
@@ -112,6 +118,10 @@ public final class CudaBackend implements Backend {
 
     @Override public void copyFromHost(Tensor dst, MemorySegment src) {
         device().copyFromHost(ptr(dst.storage()), dst.byteOffset(), src, dst.byteSize());
+    }
+
+    @Override public void copyFromHostAsync(Tensor dst, MemorySegment src) {
+        device().copyFromHostAsync(ptr(dst.storage()), dst.byteOffset(), src, dst.byteSize());
     }
 
     @Override public void copyToHost(MemorySegment dst, Tensor src) {

@@ -40,4 +40,13 @@ public interface CudaDevice {
 
     /** Waits for all queued work. */
     void synchronize();
+
+    /** The device's name (cuDeviceGetName; the peak-rate table of {@link DeviceRates} is picked by it). */
+    String name();
+
+    /**
+     * Reports every launch, vendor GEMM and host wait to {@code observer} from now on (a
+     * {@link LaunchProfile}); null stops reporting. Costs nothing while none is set.
+     */
+    void observe(DeviceObserver observer);
 }

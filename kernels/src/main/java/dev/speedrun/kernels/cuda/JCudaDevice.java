@@ -10,11 +10,15 @@ import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuEventCreate;
 import static jcuda.driver.JCudaDriver.cuEventDestroy;
 import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventQuery;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
@@ -31,11 +35,13 @@ import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Shape;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
-import jcuda.NativePointerObject;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
@@ -43,6 +49,7 @@ import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
 import jcuda.driver.CUstream_flags;
 
 /**
@@ -51,6 +58,13 @@ import jcuda.driver.CUstream_flags;
  * the jar's fatbins, scratch buffers, a cuBLASLt workspace and one memory arena. Every driver call
  * is checked and reported with the CUDA error name. With {@code -Dspeedrun.cuda.sync=true} each
  * launch is followed by a synchronize so an asynchronous fault names its kernel.
+ *
+ * <p>The hot paths allocate nothing and build no strings: a launch writes its arguments into the
+ * kernel's preallocated parameter block ({@link KernelArgs.Slots}) and passes it to cuLaunchKernel
+ * as is; error messages are built only on failure; the context is made current only when the
+ * calling thread's current context is another one ({@link #makeCurrent}). Uploads of per-step
+ * inputs ({@link #copyFromHostAsync}) go through pinned staging buffers with cuMemcpyHtoDAsync,
+ * recycled by event once their copy has run, so the host never waits for them.
  */
 public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, AutoCloseable {
     /** cuBLASLt workspace (the cuda-notes' 32 MB). */
@@ -67,6 +81,19 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     private final Map<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
     private final Map<Integer, Tensor> scratch = new HashMap<>();
     private final Map<Integer, CudaBackend.CudaStorage> scratchStorage = new HashMap<>();
+    /** Per kernel: its parameter block and the cuLaunchKernel pointer to it (made once). */
+    private final Map<Kernel, KernelArgs.Slots> slots = new EnumMap<>(Kernel.class);
+    private final Map<Kernel, Pointer> slotPointers = new EnumMap<>(Kernel.class);
+    private final java.lang.foreign.Arena slotArena = java.lang.foreign.Arena.ofShared();
+    /** The context this thread last made current through any JCudaDevice (so a launch skips cuCtxSetCurrent). */
+    private static final ThreadLocal<CUcontext> CURRENT = new ThreadLocal<>();
+    /** Pinned staging buffers of the asynchronous uploads: free ones, and those whose copy may still run. */
+    private final ArrayDeque<Staging> freeStaging = new ArrayDeque<>();
+    private final ArrayDeque<Staging> busyStaging = new ArrayDeque<>();
+    private final List<Staging> allStaging = new ArrayList<>();
+    /** Staging buffers at most; beyond, an upload waits for the oldest copy (counted as a host sync). */
+    static final int MAX_STAGING = 64;
+    private volatile DeviceObserver observer;
     private Gemm gemm;
     private boolean gemmTried;
     private String gemmProblem = "";
@@ -105,12 +132,31 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         }
     }
 
-    /** Makes this device's context current on the calling thread (cheap; called by every entry point). */
-    @Override public void makeCurrent() { Cu.check("cuCtxSetCurrent", cuCtxSetCurrent(context)); }
+    /**
+     * Makes this device's context current on the calling thread; a no-op when it already is
+     * (every context change in this program goes through here, so the thread-local knows).
+     */
+    @Override public void makeCurrent() {
+        if (CURRENT.get() == context) return;
+        Cu.check("cuCtxSetCurrent", cuCtxSetCurrent(context));
+        CURRENT.set(context);
+    }
+
+    @Override public void observe(DeviceObserver o) {
+        observer = o;
+        synchronized (this) {
+            if (gemm instanceof CublasLtGemm g) g.observe(o);
+        }
+    }
+
+    private void hostSync(DeviceObserver.HostSync kind) {
+        DeviceObserver o = observer;
+        if (o != null) o.hostSync(kind);
+    }
 
     public int ordinal() { return ordinal; }
 
-    public String name() { return name; }
+    @Override public String name() { return name; }
 
     @Override public CudaBackend backend() { return backend; }
 
@@ -131,6 +177,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     void free(Cu.DevPtr p) {
         makeCurrent();
+        hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
         Cu.check("cuMemFree", cuMemFree(p));
     }
@@ -138,6 +185,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     void copyFromHost(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
         if (bytes == 0) return;
         makeCurrent();
+        hostSync(DeviceObserver.HostSync.COPY_FROM_HOST);
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
         try (java.lang.foreign.Arena tmp = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment s = src.isNative() ? src.asSlice(0, bytes) : tmp.allocate(bytes, 16).copyFrom(src.asSlice(0, bytes));
@@ -145,9 +193,83 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         }
     }
 
+    /** A pinned host buffer (cuMemHostAlloc) and the event recorded after the last copy out of it. */
+    private static final class Staging {
+        final Pointer host = new Pointer();
+        final long capacity;
+        final MemorySegment segment;
+        final CUevent copied = new CUevent();
+
+        Staging(long capacity) {
+            this.capacity = capacity;
+            Cu.check(cuMemHostAlloc(host, capacity, 0), () -> "cuMemHostAlloc(" + capacity + " bytes)");
+            segment = MemorySegment.ofBuffer(host.getByteBuffer(0, capacity));
+            Cu.check("cuEventCreate", cuEventCreate(copied, jcuda.driver.CUevent_flags.CU_EVENT_DISABLE_TIMING));
+        }
+    }
+
+    /**
+     * Stream-ordered upload without a host wait: src is copied into a free pinned staging buffer,
+     * then cuMemcpyHtoDAsync on the device stream, then an event marks when the buffer is free
+     * again. Free buffers are found with cuEventQuery (non-blocking); the pool grows to
+     * {@link #MAX_STAGING} buffers (in steady state a step reuses the same few), and only past that
+     * does an upload wait for the oldest copy.
+     */
+    synchronized void copyFromHostAsync(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
+        if (bytes == 0) return;
+        makeCurrent();
+        Staging s = takeStaging(bytes);
+        MemorySegment.copy(src, 0, s.segment, 0, bytes);
+        Cu.check(cuMemcpyHtoDAsync(base.withByteOffset(offset), s.host, bytes, stream), () -> "cuMemcpyHtoDAsync(" + bytes + " bytes)");
+        Cu.check(cuEventRecord(s.copied, stream), () -> "cuEventRecord");
+        busyStaging.addLast(s);
+    }
+
+    private Staging takeStaging(long bytes) {
+        // the copies run in queue order, so the oldest busy buffers are the first to be free
+        while (!busyStaging.isEmpty()) {
+            int rc = cuEventQuery(busyStaging.peekFirst().copied);
+            if (rc == CUresult.CUDA_ERROR_NOT_READY) break;
+            Cu.check(rc, () -> "cuEventQuery");
+            freeStaging.addLast(busyStaging.pollFirst());
+        }
+        for (var it = freeStaging.iterator(); it.hasNext(); ) {
+            Staging s = it.next();
+            if (s.capacity >= bytes) {
+                it.remove();
+                return s;
+            }
+        }
+        if (allStaging.size() < MAX_STAGING) {
+            Staging s = new Staging(Math.max(bytes, 64 << 10));
+            allStaging.add(s);
+            return s;
+        }
+        // every buffer is in flight (or too small): wait for the oldest copy
+        Staging oldest = busyStaging.pollFirst();
+        if (oldest == null) {   // all free but too small: replace one with a larger buffer
+            Staging small = freeStaging.pollFirst();
+            allStaging.remove(small);
+            destroy(small);
+            Staging s = new Staging(bytes);
+            allStaging.add(s);
+            return s;
+        }
+        hostSync(DeviceObserver.HostSync.EVENT_SYNCHRONIZE);
+        Cu.check(cuEventSynchronize(oldest.copied), () -> "cuEventSynchronize (staging buffer)");
+        freeStaging.addLast(oldest);
+        return takeStaging(bytes);
+    }
+
+    private static void destroy(Staging s) {
+        Cu.check("cuEventDestroy", cuEventDestroy(s.copied));
+        Cu.check("cuMemFreeHost", cuMemFreeHost(s.host));
+    }
+
     void copyToHost(MemorySegment dst, Cu.DevPtr base, long offset, long bytes) {
         if (bytes == 0) return;
         makeCurrent();
+        hostSync(DeviceObserver.HostSync.COPY_TO_HOST);
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
         try (java.lang.foreign.Arena tmp = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment d = dst.isNative() ? dst.asSlice(0, bytes) : tmp.allocate(bytes, 16);
@@ -159,7 +281,8 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     void copy(Cu.DevPtr dst, long dstOffset, Cu.DevPtr src, long srcOffset, long bytes) {
         if (bytes == 0) return;
         makeCurrent();
-        Cu.check("cuMemcpyDtoDAsync(" + bytes + " bytes)", cuMemcpyDtoDAsync(dst.withByteOffset(dstOffset), src.withByteOffset(srcOffset), bytes, stream));
+        Cu.check(cuMemcpyDtoDAsync(dst.withByteOffset(dstOffset), src.withByteOffset(srcOffset), bytes, stream),
+                () -> "cuMemcpyDtoDAsync(" + bytes + " bytes)");
     }
 
     /** The device's memory arena (model buffers are sized once and allocated from it). */
@@ -184,26 +307,26 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     // ------------------------------------------------------------------ launches
 
-    /** cuLaunchKernel's parameter entries: a JCuda pointer to each value. */
-    private static final KernelArgs.Packer<NativePointerObject> JCUDA_ARGS = new KernelArgs.Packer<>() {
-        @Override public NativePointerObject ptr(long address) { return Pointer.to(new long[] {address}); }
-        @Override public NativePointerObject i32(int value) { return Pointer.to(new int[] {value}); }
-        @Override public NativePointerObject i64(long value) { return Pointer.to(new long[] {value}); }
-        @Override public NativePointerObject f32(float value) { return Pointer.to(new float[] {value}); }
-        @Override public NativePointerObject mtp(float[] weights) { return Pointer.to(weights); }
-    };
-
     @Override public void launch(Kernel kernel, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
-        NativePointerObject[] params = KernelArgs.pack(kernel, args, JCUDA_ARGS).toArray(new NativePointerObject[0]);
+        KernelArgs.Slots sl = slots.get(kernel);
+        if (sl == null) {
+            sl = new KernelArgs.Slots(kernel, slotArena);
+            slots.put(kernel, sl);
+            slotPointers.put(kernel, Pointer.to(sl.pointers().asByteBuffer()));
+        }
+        sl.write(args);
+        DeviceObserver o = observer;
+        if (o != null) o.launch(kernel, grid, block, args);
         makeCurrent();
-        Cu.check("cuLaunchKernel(" + kernel.cName() + ", grid " + grid + ", block " + block + ")",
-                cuLaunchKernel(functions.get(kernel), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
-                        sharedBytes, stream, Pointer.to(params), null));
-        if (SYNC_EACH_LAUNCH) Cu.check("kernel " + kernel.cName() + " (cuStreamSynchronize)", cuStreamSynchronize(stream));
+        int rc = cuLaunchKernel(functions.get(kernel), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                sharedBytes, stream, slotPointers.get(kernel), null);
+        Cu.check(rc, () -> "cuLaunchKernel(" + kernel.cName() + ", grid " + grid + ", block " + block + ")");
+        if (SYNC_EACH_LAUNCH) Cu.check(cuStreamSynchronize(stream), () -> "kernel " + kernel.cName() + " (cuStreamSynchronize)");
     }
 
     @Override public void synchronize() {
         makeCurrent();
+        hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
     }
 
@@ -216,7 +339,9 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
                 try {
                     CublasLt lt = CublasLt.load();
                     workspace = (CudaBackend.CudaStorage) backend.allocate(WORKSPACE_BYTES);
-                    gemm = new CublasLtGemm(lt, stream.handle(), workspace.address(), WORKSPACE_BYTES, computeCapability);
+                    CublasLtGemm g = new CublasLtGemm(lt, stream.handle(), workspace.address(), WORKSPACE_BYTES, computeCapability);
+                    g.observe(observer);
+                    gemm = g;
                 } catch (RuntimeException e) {
                     gemmProblem = e.getMessage();
                     if ("cublaslt".equals(System.getProperty("speedrun.cuda.gemm"))) throw e;
@@ -248,6 +373,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
                 Cu.check("cuEventRecord", cuEventRecord(start, stream));
                 work.run();
                 Cu.check("cuEventRecord", cuEventRecord(end, stream));
+                hostSync(DeviceObserver.HostSync.EVENT_SYNCHRONIZE);
                 Cu.check("cuEventSynchronize", cuEventSynchronize(end));
                 float[] t = new float[1];
                 Cu.check("cuEventElapsedTime", cuEventElapsedTime(t, start, end));
@@ -268,6 +394,9 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         if (arena != null) arena.close();
         for (CudaBackend.CudaStorage s : scratchStorage.values()) backend.free(s);
         if (workspace != null) backend.free(workspace);
+        for (Staging s : allStaging) destroy(s);
+        allStaging.clear();
+        slotArena.close();
         for (CUmodule m : modules.values()) Cu.check("cuModuleUnload", cuModuleUnload(m));
         Cu.check("cuStreamDestroy", cuStreamDestroy(stream));
         CUdevice dev = new CUdevice();

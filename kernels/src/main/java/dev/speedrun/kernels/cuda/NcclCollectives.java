@@ -122,7 +122,8 @@ public final class NcclCollectives implements Collectives {
         MemorySegment p = addr(buf);
         long n = buf.numel();
         int dt = ncclType(buf.dtype()), o = ncclOp(op);
-        nccl.check("ncclAllReduce(" + n + ")", Nccl.invoke(() -> (int) nccl.allReduce.invokeExact(p, p, n, dt, o, comm, stream)));
+        int rc = Nccl.invoke(() -> (int) nccl.allReduce.invokeExact(p, p, n, dt, o, comm, stream));
+        if (rc != 0) nccl.check("ncclAllReduce(" + n + ")", rc);   // the message only on failure: no strings per call
     }
 
     @Override public void reduceScatter(Tensor out, Tensor in, Reduce op) {
@@ -133,7 +134,8 @@ public final class NcclCollectives implements Collectives {
         MemorySegment s = addr(in), r = addr(out);
         long n = out.numel();
         int dt = ncclType(out.dtype()), o = ncclOp(op);
-        nccl.check("ncclReduceScatter(" + n + ")", Nccl.invoke(() -> (int) nccl.reduceScatter.invokeExact(s, r, n, dt, o, comm, stream)));
+        int rc = Nccl.invoke(() -> (int) nccl.reduceScatter.invokeExact(s, r, n, dt, o, comm, stream));
+        if (rc != 0) nccl.check("ncclReduceScatter(" + n + ")", rc);
     }
 
     @Override public void allGather(Tensor out, Tensor in) {
@@ -144,7 +146,8 @@ public final class NcclCollectives implements Collectives {
         MemorySegment s = addr(in), r = addr(out);
         long n = in.numel();
         int dt = ncclType(in.dtype());
-        nccl.check("ncclAllGather(" + n + ")", Nccl.invoke(() -> (int) nccl.allGather.invokeExact(s, r, n, dt, comm, stream)));
+        int rc = Nccl.invoke(() -> (int) nccl.allGather.invokeExact(s, r, n, dt, comm, stream));
+        if (rc != 0) nccl.check("ncclAllGather(" + n + ")", rc);
     }
 
     @Override public void broadcast(Tensor buf, int root) {
@@ -153,7 +156,8 @@ public final class NcclCollectives implements Collectives {
         MemorySegment p = addr(buf);
         long n = buf.numel();
         int dt = ncclType(buf.dtype());
-        nccl.check("ncclBroadcast(" + n + ")", Nccl.invoke(() -> (int) nccl.broadcast.invokeExact(p, p, n, dt, root, comm, stream)));
+        int rc = Nccl.invoke(() -> (int) nccl.broadcast.invokeExact(p, p, n, dt, root, comm, stream));
+        if (rc != 0) nccl.check("ncclBroadcast(" + n + ")", rc);
     }
 
     @Override public void barrier() {

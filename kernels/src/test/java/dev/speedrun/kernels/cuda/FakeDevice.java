@@ -68,6 +68,7 @@ final class FakeDevice implements CudaDevice {
             }
         }
         launches.add(new Launch(kernel, grid, block, args));
+        if (observer != null) observer.launch(kernel, grid, block, args);
     }
 
     @Override public Tensor scratch(int slot, long floats) {
@@ -81,5 +82,13 @@ final class FakeDevice implements CudaDevice {
 
     @Override public Gemm gemm() { return gemm; }
 
-    @Override public void synchronize() {}
+    @Override public void synchronize() {
+        if (observer != null) observer.hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
+    }
+
+    private DeviceObserver observer;
+
+    @Override public String name() { return "fake H200 (recording)"; }
+
+    @Override public void observe(DeviceObserver o) { observer = o; }
 }

@@ -1,5 +1,6 @@
 package dev.speedrun.kernels.cuda.emu;
 
+import dev.speedrun.kernels.cuda.DeviceObserver;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Storage;
@@ -23,7 +24,17 @@ public final class EmuBackend implements Backend {
         @Override public long address() { return segment.address(); }
     }
 
+    private volatile DeviceObserver observer;
+
     @Override public String name() { return NAME; }
+
+    /** Reports this memory's host waits (synchronous copies, synchronize) to {@code o}; set by {@link EmuDevice#observe}. */
+    void observe(DeviceObserver o) { observer = o; }
+
+    private void hostSync(DeviceObserver.HostSync kind) {
+        DeviceObserver o = observer;
+        if (o != null) o.hostSync(kind);
+    }
 
     @Override public boolean isAvailable() { return unavailableReason().isEmpty(); }
 
@@ -43,9 +54,23 @@ public final class EmuBackend implements Backend {
 
     private static MemorySegment seg(Tensor t) { return emu(t.storage()).segment().asSlice(t.byteOffset(), t.byteSize()); }
 
-    @Override public void copyFromHost(Tensor dst, MemorySegment src) { seg(dst).copyFrom(src.asSlice(0, dst.byteSize())); }
+    // The emulated launches run synchronously, so a copy is in stream order whenever it runs; the
+    // synchronous ones are counted as the host waits they are on a GPU, the asynchronous one is not.
 
-    @Override public void copyToHost(MemorySegment dst, Tensor src) { dst.asSlice(0, src.byteSize()).copyFrom(seg(src)); }
+    @Override public void copyFromHost(Tensor dst, MemorySegment src) {
+        hostSync(DeviceObserver.HostSync.COPY_FROM_HOST);
+        seg(dst).copyFrom(src.asSlice(0, dst.byteSize()));
+    }
+
+    /** Takes the bytes at the call, as the GPU's pinned staging does; no host wait. */
+    @Override public void copyFromHostAsync(Tensor dst, MemorySegment src) { seg(dst).copyFrom(src.asSlice(0, dst.byteSize())); }
+
+    @Override public void copyToHost(MemorySegment dst, Tensor src) {
+        hostSync(DeviceObserver.HostSync.COPY_TO_HOST);
+        dst.asSlice(0, src.byteSize()).copyFrom(seg(src));
+    }
+
+    @Override public void synchronize() { hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE); }
 
     @Override public void copy(Tensor dst, Tensor src) {
         if (dst.byteSize() != src.byteSize()) throw new IllegalArgumentException("copy " + src + " -> " + dst + ": byte sizes differ");

@@ -1,13 +1,11 @@
 package dev.speedrun.kernels.cuda.emu;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import dev.speedrun.kernels.cuda.CublasLt;
 import dev.speedrun.kernels.cuda.CublasLtGemm;
 import dev.speedrun.kernels.cuda.CudaDevice;
+import dev.speedrun.kernels.cuda.DeviceObserver;
 import dev.speedrun.kernels.cuda.Gemm;
 import dev.speedrun.kernels.cuda.Kernel;
 import dev.speedrun.kernels.cuda.KernelArgs;
@@ -17,6 +15,7 @@ import dev.speedrun.tensor.Storage;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
@@ -73,6 +72,11 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
     private Gemm gemm;
     private boolean gemmTried;
     private Storage workspace;
+    /** Per kernel: its parameter block and C name, made once (a launch allocates nothing). */
+    private final Map<Kernel, KernelArgs.Slots> slots = new EnumMap<>(Kernel.class);
+    private final Map<Kernel, MemorySegment> cNames = new EnumMap<>(Kernel.class);
+    private final Arena slotArena = Arena.ofShared();
+    private volatile DeviceObserver observer;
 
     public EmuDevice(EmuBackend backend, Options options) { this(backend, EmuLibrary.main(), options); }
 
@@ -91,24 +95,40 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
 
     @Override public int computeCapability() { return options.computeCapability(); }
 
-    /** Launch parameter entries in a launch's confined arena: each value, then a pointer to it. */
-    private record ArenaPacker(Arena a) implements KernelArgs.Packer<MemorySegment> {
-        @Override public MemorySegment ptr(long address) { return a.allocateFrom(JAVA_LONG, address); }
-        @Override public MemorySegment i32(int value) { return a.allocateFrom(JAVA_INT, value); }
-        @Override public MemorySegment i64(long value) { return a.allocateFrom(JAVA_LONG, value); }
-        @Override public MemorySegment f32(float value) { return a.allocateFrom(JAVA_FLOAT, value); }
-        @Override public MemorySegment mtp(float[] weights) { return a.allocateFrom(JAVA_FLOAT, weights); }
+    @Override public String name() { return "cuda-emu (emulated sm_" + options.computeCapability() + ")"; }
+
+    @Override public void observe(DeviceObserver o) {
+        observer = o;
+        backend.observe(o);
+        synchronized (this) {
+            if (gemm instanceof CublasLtGemm g) g.observe(o);
+        }
     }
 
     @Override public void launch(Kernel kernel, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
-        launch(kernel.cName(), kernel, grid, block, sharedBytes, args);
+        KernelArgs.Slots sl;
+        MemorySegment cName;
+        synchronized (slots) {
+            sl = slots.get(kernel);
+            if (sl == null) {
+                sl = new KernelArgs.Slots(kernel, slotArena);
+                slots.put(kernel, sl);
+                cNames.put(kernel, slotArena.allocateFrom(kernel.cName()));
+            }
+            cName = cNames.get(kernel);
+        }
+        sl.write(args);
+        DeviceObserver o = observer;
+        if (o != null) o.launch(kernel, grid, block, args);
+        lib.launch(cName, kernel.cName(), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes, sl.pointers(), options);
     }
 
-    /** Launches the kernel registered as {@code name} with the argument kinds of {@code signature}. */
+    /** Launches the kernel registered as {@code name} with the argument kinds of {@code signature} (tests of kernels outside the table). */
     public void launch(String name, Kernel signature, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
         try (Arena a = Arena.ofConfined()) {
-            List<MemorySegment> values = KernelArgs.pack(signature, args, new ArenaPacker(a));
-            launchRaw(name, grid, block, sharedBytes, values, a);
+            KernelArgs.Slots sl = new KernelArgs.Slots(signature, a);
+            sl.write(args);
+            lib.launch(name, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes, sl.pointers(), options);
         }
     }
 
@@ -143,13 +163,19 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
             if (!"kernel".equals(System.getProperty("speedrun.cuda.gemm")) && lib.has("cublasLtMatmul")) {
                 lib.setCublasLtComputeCapability(computeCapability());
                 workspace = backend.allocate(WORKSPACE_BYTES);
-                gemm = new CublasLtGemm(CublasLt.bind(lib.loaded()), 0, workspace.address(), WORKSPACE_BYTES, computeCapability());
+                CublasLtGemm g = new CublasLtGemm(CublasLt.bind(lib.loaded()), 0, workspace.address(), WORKSPACE_BYTES, computeCapability());
+                g.observe(observer);
+                gemm = g;
             }
         }
         return gemm;
     }
 
-    @Override public void synchronize() {}
+    /** Launches run synchronously, so there is nothing to wait for; counted as the host sync it is on a GPU. */
+    @Override public void synchronize() {
+        DeviceObserver o = observer;
+        if (o != null) o.hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
+    }
 
     @Override public synchronized void close() {
         if (gemm instanceof CublasLtGemm g) g.close();
@@ -157,5 +183,7 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
         scratchStorage.clear();
         scratch.clear();
         if (workspace != null) backend.free(workspace);
+        workspace = null;
+        slotArena.close();
     }
 }

@@ -1,6 +1,7 @@
 package dev.speedrun.kernels.cuda.emu;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -40,6 +41,8 @@ public final class EmuLibrary {
     private final Path file;
     private final SymbolLookup lookup;
     private final MethodHandle launch;
+    private final MethodHandle launchCount;
+    private final MethodHandle cublasLtCounts;
     private final List<String> kernels;
 
     private EmuLibrary(String resource, Path file) {
@@ -50,6 +53,8 @@ public final class EmuLibrary {
         // (name, gx, gy, gz, bx, by, bz, sharedBytes, params, order, strict, seed, workers, err, errLen)
         launch = l.downcallHandle(find("emu_launch"), FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT,
                 JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+        launchCount = l.downcallHandle(find("emu_launch_count"), FunctionDescriptor.of(JAVA_LONG, ADDRESS));
+        cublasLtCounts = l.downcallHandle(find("emu_cublaslt_counts"), FunctionDescriptor.ofVoid(ADDRESS));
         MethodHandle count = l.downcallHandle(find("emu_kernel_count"), FunctionDescriptor.of(JAVA_INT));
         MethodHandle name = l.downcallHandle(find("emu_kernel_name"), FunctionDescriptor.of(ADDRESS, JAVA_INT));
         List<String> names = new ArrayList<>();
@@ -144,16 +149,52 @@ public final class EmuLibrary {
     public void launch(String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes, MemorySegment params,
                        EmuDevice.Options o) {
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment err = a.allocate(4096);
-            int rc;
-            try {
-                rc = (int) launch.invokeExact(a.allocateFrom(name), gx, gy, gz, bx, by, bz, sharedBytes, params, o.order().ordinal(),
-                        o.strictBarriers() ? 1 : 0, o.seed(), o.workers(), err, (int) err.byteSize());
-            } catch (Throwable t) {
-                throw new IllegalStateException("emu_launch(" + name + ")", t);
-            }
-            if (rc != 0) throw new EmuLaunchException("emulated launch of " + name + " (grid " + gx + "×" + gy + "×" + gz + ", block "
-                    + bx + "×" + by + "×" + bz + ") failed: " + err.getString(0));
+            launch(a.allocateFrom(name), name, gx, gy, gz, bx, by, bz, sharedBytes, params, o);
+        }
+    }
+
+    /** The reason buffer of emu_launch, one per launching thread (a launch allocates nothing). */
+    private static final ThreadLocal<MemorySegment> ERR = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(4096));
+
+    /** As above with the kernel's name already in native memory ({@code cName}, made once per kernel). */
+    public void launch(MemorySegment cName, String name, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+                       MemorySegment params, EmuDevice.Options o) {
+        MemorySegment err = ERR.get();
+        int rc;
+        try {
+            rc = (int) launch.invokeExact(cName, gx, gy, gz, bx, by, bz, sharedBytes, params, o.order().ordinal(),
+                    o.strictBarriers() ? 1 : 0, o.seed(), o.workers(), err, (int) err.byteSize());
+        } catch (Throwable t) {
+            throw new IllegalStateException("emu_launch(" + name + ")", t);
+        }
+        if (rc != 0) throw new EmuLaunchException("emulated launch of " + name + " (grid " + gx + "×" + gy + "×" + gz + ", block "
+                + bx + "×" + by + "×" + bz + ") failed: " + err.getString(0));
+    }
+
+    /**
+     * Launches of kernel {@code name} the library has run since it was loaded, all devices of the
+     * process together (the emulator's own count, independent of the Java side's bookkeeping).
+     */
+    public long launchCount(String name) {
+        try (Arena a = Arena.ofConfined()) {
+            return (long) launchCount.invokeExact(a.allocateFrom(name));
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("emu_launch_count(" + name + ")", t);
+        }
+    }
+
+    /** cuBLASLt reference GEMMs run since load, all devices together: {calls, FLOPs (2·m·n·k per batch entry)}. */
+    public double[] cublasLtCounts() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(JAVA_DOUBLE, 2);
+            cublasLtCounts.invokeExact(out);
+            return out.toArray(JAVA_DOUBLE);
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("emu_cublaslt_counts", t);
         }
     }
 

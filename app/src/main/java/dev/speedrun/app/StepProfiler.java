@@ -1,0 +1,97 @@
+package dev.speedrun.app;
+
+import dev.speedrun.kernels.DeviceProfile;
+import dev.speedrun.kernels.DeviceProfile.Phase;
+import dev.speedrun.kernels.Ops;
+import dev.speedrun.losses.LossFunction;
+import dev.speedrun.model.Gpt;
+import dev.speedrun.optim.Optimizers;
+import dev.speedrun.optim.StepPlan;
+import dev.speedrun.tensor.HostData;
+import dev.speedrun.tensor.MemoryArena;
+import dev.speedrun.tensor.Tensor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * {@code bench step --profile FILE.json}: one training step on a CUDA device (real or
+ * {@code cuda-emu}) observed by a {@link DeviceProfile}, structured as {@link TrainStep} runs it:
+ * the loss sum zeroed, {@value #MICRO_STEPS} micro-steps of the bench's batch with the loss left
+ * on the device, the optimizer step (with {@code --with-optimizer}; else the gradients are zeroed
+ * first, as the bench's own steps do), and the step's one loss readback. An unobserved step of the
+ * same kind runs first, so caches (cuBLASLt plans, staging buffers) are warm. Attention's work is
+ * counted over the batch's own documents.
+ */
+final class StepProfiler {
+    /** Micro-steps of the profiled step: two, so a per-micro-step host wait shows as 2 per step. */
+    static final int MICRO_STEPS = 2;
+
+    private StepProfiler() {}
+
+    /** What one profiled step trains on. */
+    record Batch(int[] inputs, int[] targets, int[] cuSeqlens, int wsShort, int wsLong, LossFunction loss, double[] mtpWeights) {}
+
+    /** Fails unless {@code ops} runs on a CUDA device (checked before the bench's timing runs). */
+    static void requireCuda(Ops ops) {
+        if (!DeviceProfile.supports(ops))
+            throw new IllegalArgumentException("--profile needs a CUDA backend (--backend cuda or cuda-emu), got " + ops.backend().name());
+    }
+
+    /** Profiles one step of {@code gpt} on {@code b} and writes the JSON to {@code file} (atomically); returns the profile. */
+    static DeviceProfile run(Path file, Gpt gpt, Optimizers opt, Ops ops, Batch b, long[] stepNo) {
+        requireCuda(ops);
+        DeviceProfile profile;
+        try (MemoryArena arena = ops.backend().newArena()) {
+            Tensor lossSum = arena.allocate(gpt.precision().statistics(), 1);
+            step(gpt, opt, ops, b, lossSum, stepNo, null);
+            try (DeviceProfile p = DeviceProfile.attach(ops)) {
+                profile = p;
+                p.attentionKeys(window -> keysSeen(b.cuSeqlens(), window));
+                step(gpt, opt, ops, b, lossSum, stepNo, p);
+            }
+        }
+        try {
+            profile.write(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("--profile " + file + ": " + e.getMessage(), e);
+        }
+        System.out.printf("profile (%d tokens × %d micro-steps, %s rates): %.0f launches per micro-step, %.0f host syncs per step, "
+                        + "%.4f µs per token estimated; written to %s%n", b.inputs().length, MICRO_STEPS, profile.ratesName(),
+                profile.launchesPerMicroStep(), profile.hostSyncsPerStep(), profile.estimatedMicrosPerToken(), file);
+        return profile;
+    }
+
+    /** One step as TrainStep runs it; with a profile, each part in its phase. */
+    private static void step(Gpt gpt, Optimizers opt, Ops ops, Batch b, Tensor lossSum, long[] stepNo, DeviceProfile p) {
+        phase(p, Phase.OTHER);
+        if (opt == null) gpt.zeroGrads();
+        ops.fill(lossSum, 0);
+        phase(p, Phase.MICRO_STEP);
+        for (int m = 0; m < MICRO_STEPS; m++) {
+            if (m > 0) gpt.reuseWorkingCopies();
+            gpt.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), b.wsShort(), b.wsLong(), b.loss(), b.mtpWeights(),
+                    1.0 / MICRO_STEPS, lossSum);
+            if (p != null) p.endMicroStep(b.inputs().length);
+        }
+        if (opt != null) {
+            phase(p, Phase.OPTIMIZER);
+            opt.step(StepPlan.record(stepNo[0]++, 1.0, 0.95, Set.of()));
+        }
+        phase(p, Phase.OTHER);
+        double loss = HostData.scalar(lossSum);
+        if (!Double.isFinite(loss)) throw new IllegalStateException("the profiled step's loss is " + loss);
+        if (p != null) p.endStep();
+    }
+
+    private static void phase(DeviceProfile p, Phase ph) { if (p != null) p.phase(ph); }
+
+    /** Σ over queries of the keys each attends to (causal, windowed, within its document), as the kernels iterate. */
+    static double keysSeen(int[] cu, int window) {
+        double s = 0;
+        for (int d = 0; d + 1 < cu.length; d++)
+            for (int q = cu[d]; q < cu[d + 1]; q++) s += q - Math.max(cu[d], q - window) + 1;
+        return s;
+    }
+}
