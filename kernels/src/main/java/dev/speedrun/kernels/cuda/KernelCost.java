@@ -112,10 +112,10 @@ public final class KernelCost {
         cost(Kernel.RELU_SQUARED, a -> Cost.of(2 * a.n("n"), a.n("n") * (a.s("odt") + a.s("xdt"))));
         cost(Kernel.RELU_SQUARED_BACKWARD, a -> Cost.of(4 * a.n("n"), a.n("n") * (2 * a.s("dxdt") + a.s("ddt") + a.s("xdt"))));
         cost(Kernel.TOKEN_MASK, a -> Cost.of(0, a.n("n") * (a.s("odt") + 4)));
-        cost(Kernel.QUANTIZE_FP8, a -> Cost.of(a.n("n"), a.n("n") * (1 + a.s("xdt")) + 4));
-        cost(Kernel.TRANSPOSE, a -> {
-            double n = a.n("B") * a.n("R") * a.n("C");
-            return Cost.of(0, n * (a.s("odt") + a.s("xdt")));
+        // x [rows, cols] read once, one FP8 byte written per element of the (pitch-padded) output
+        cost(Kernel.QUANTIZE_FP8, a -> {
+            double rows = a.n("rows"), cols = a.n("cols");
+            return Cost.of(2 * rows * cols, rows * cols * a.s("xdt") + rows * Math.max(cols, a.n("pitch")) + 4);
         });
         cost(Kernel.SUM_PARTIAL, a -> {
             double n = a.n("n");
@@ -127,6 +127,9 @@ public final class KernelCost {
         cost(Kernel.EMBEDDING, a -> Cost.of(0, a.n("T") * a.n("C") * (a.s("odt") + a.s("tdt")) + 4 * a.n("T")));
         cost(Kernel.EMBEDDING_BACKWARD, a -> Cost.of(a.n("T") * a.n("C"),
                 a.n("T") * a.n("C") * (a.s("ddt") + 2 * a.s("dtdt")) + 4 * a.n("T")));
+        // each touched row: the F32 accumulator read and zeroed, the BF16 table element read and written
+        cost(Kernel.EMBEDDING_BACKWARD_APPLY, a -> Cost.of(a.n("T") * a.n("C"),
+                a.n("T") * a.n("C") * (2 * 4 + 2 * a.s("dtdt")) + 4 * a.n("T")));
         // gates.cu (gate logits over the first G channels, one gate per head, or one per token for smear)
         cost(Kernel.HEAD_GATE, a -> {
             double T = a.n("T"), H = a.n("H"), D = a.n("D"), G = a.n("G");
@@ -160,6 +163,12 @@ public final class KernelCost {
         cost(Kernel.SMEAR_BACKWARD_PARAMS, a -> {
             double T = a.n("T"), G = a.n("G");
             return Cost.of(2 * T * (G + 1), T * G * a.s("xdt") + 8 * T + (G + 1) * 2 * a.s("dwdt"));
+        });
+        // gemm.cu: the FP8 fallback GEMM on packed TN operands (one byte per element, K padded to 16)
+        cost(Kernel.MATMUL_FP8, a -> {
+            double M = a.n("M"), N = a.n("N"), K = a.n("K");
+            boolean acc = a.f("beta") != 0;
+            return new Cost(2 * M * N * K, M * K + N * K + M * N * a.s("odt") * (acc ? 2 : 1) + 8, GemmClass.FP8);
         });
         // gemm.cu: the tiled fallback GEMM, batch = grid z
         cost(Kernel.MATMUL_TILED, a -> {
@@ -229,7 +238,11 @@ public final class KernelCost {
     private static final Map<String, Double> ATTENTION_FLOPS_PER_KEY_DIM = Map.of(
             Kernel.ATTENTION.cName(), 4.0,                 // q·k and p·v
             Kernel.ATTENTION_BACKWARD_DQ.cName(), 6.0,     // q·k again, dO·v, dS·k
-            Kernel.ATTENTION_BACKWARD_DKV.cName(), 8.0);   // q·k again, dO·v, Pᵀ·dO, dSᵀ·q
+            Kernel.ATTENTION_BACKWARD_DKV.cName(), 8.0,    // q·k again, dO·v, Pᵀ·dO, dSᵀ·q
+            // the tensor-core variants do the same products (the same split of the backward)
+            Kernel.ATTENTION_MMA.cName(), 4.0,
+            Kernel.ATTENTION_BACKWARD_DQ_MMA.cName(), 6.0,
+            Kernel.ATTENTION_BACKWARD_DKV_MMA.cName(), 8.0);
 
     /** Whether {@code kernel} has a cost function. */
     public static boolean covers(Kernel kernel) {
@@ -240,7 +253,7 @@ public final class KernelCost {
     public static Cost of(Kernel kernel, Dim3 grid, Object[] args, AttentionKeys keys) {
         Args a = new Args(kernel, grid, args);
         Double perKey = ATTENTION_FLOPS_PER_KEY_DIM.get(kernel.cName());
-        if (perKey != null) return attention(a, perKey, keys, kernel != Kernel.ATTENTION);
+        if (perKey != null) return attention(a, perKey, keys, kernel != Kernel.ATTENTION && kernel != Kernel.ATTENTION_MMA);
         Function<Args, Cost> f = COSTS.get(kernel.cName());
         if (f == null) throw new IllegalStateException("kernel " + kernel.cName() + " has no cost function in KernelCost");
         return f.apply(a);
@@ -259,7 +272,7 @@ public final class KernelCost {
         double thd = T * H * D;
         double bytes = thd * (a.s("qdt") + a.s("kdt") + a.s("vdt"));
         if (!backward) bytes += thd * a.s("odt") + 4 * T * H;
-        else if (a.kernel() == Kernel.ATTENTION_BACKWARD_DQ) bytes += thd * (a.s("ddt") + 2 * a.s("dqdt")) + 8 * T * H;
+        else if (a.kernel() == Kernel.ATTENTION_BACKWARD_DQ || a.kernel() == Kernel.ATTENTION_BACKWARD_DQ_MMA) bytes += thd * (a.s("ddt") + 2 * a.s("dqdt")) + 8 * T * H;
         else bytes += thd * (a.s("ddt") + 2 * a.s("dkdt") + 2 * a.s("dvdt")) + 8 * T * H;
         return Cost.of(flops, bytes);
     }

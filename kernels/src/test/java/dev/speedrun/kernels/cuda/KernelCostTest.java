@@ -37,17 +37,20 @@ class KernelCostTest {
                     KernelCost.Cost c = KernelCost.of(l.kernel(), l.grid(), l.args(), null);
                     assertTrue(Double.isFinite(c.flops()) && c.flops() >= 0 && Double.isFinite(c.bytes()) && c.bytes() > 0,
                             l.kernel().cName() + ": " + c);
-                    assertEquals(l.kernel() == Kernel.MATMUL_TILED, c.gemm() != null, l.kernel().cName());
+                    assertEquals(isGemm(l.kernel()), c.gemm() != null, l.kernel().cName());
                 }
-            // the tiled GEMMs' FLOPs are 2·batch·m·n·k of the shapes the launch table reports
+            // the kernel GEMMs' FLOPs are 2·batch·m·n·k of the shapes the launch table reports (the FP8
+            // kernel has no batch: its grid z is 1)
             double gemm = 0;
-            for (Launch l : byOp.values().stream().flatMap(List::stream).filter(l -> l.kernel() == Kernel.MATMUL_TILED).toList())
+            for (Launch l : byOp.values().stream().flatMap(List::stream).filter(l -> isGemm(l.kernel())).toList())
                 gemm += 2.0 * l.grid().z() * ((Integer) l.arg("M")) * ((Integer) l.arg("N")) * ((Integer) l.arg("K"));
             double counted = 0;
             for (KernelCost.GemmClass g : KernelCost.GemmClass.values()) counted += profile.gemmFlops(LaunchProfile.Phase.MICRO_STEP, g);
             assertEquals(gemm, counted, 1e-9 * gemm);
         }
     }
+
+    private static boolean isGemm(Kernel k) { return k == Kernel.MATMUL_TILED || k == Kernel.MATMUL_FP8; }
 
     @Test void gemmsAreClassifiedByTheirOperands() {
         assertEquals(KernelCost.GemmClass.FP8, KernelCost.GemmClass.of(DType.FP8_E4M3, DType.FP8_E5M2));
