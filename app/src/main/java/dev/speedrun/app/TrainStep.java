@@ -18,29 +18,18 @@ import java.util.Set;
  * micro-batches, each forward+backward with the step's windows and multi-token weights and
  * gradient scale 1/gradAccum; hooks {@code afterBackward}; the optimizers (the scalar optimizer
  * frozen after transitions); hooks {@code afterOptimizerStep}; the loss reduced over the ranks.
+ *
+ * @param parts     schedules, hooks, loss and token weights of the run
+ * @param model     this rank's model
+ * @param opt       this rank's optimizers
+ * @param comm      the collectives over the ranks
+ * @param red       an F64 [2] scratch tensor of the rank for the reductions
+ * @param gradAccum micro-batches per step on this rank
+ * @param maxSeqLen document truncation of the batcher
  */
-final class TrainStep {
+record TrainStep(TrainingParts parts, Gpt model, Optimizers opt, Collectives comm, Tensor red, int gradAccum, int maxSeqLen) {
     /** What a step did, summed over the ranks: mean training loss per token, and tokens. */
     record Outcome(double trainLoss, long tokens) {}
-
-    private final TrainingParts parts;
-    private final Gpt model;
-    private final Optimizers opt;
-    private final Collectives comm;
-    private final Tensor red;
-    private final int gradAccum;
-    private final int maxSeqLen;
-
-    /** {@code red} is an F64 [2] scratch tensor of the rank for the reductions. */
-    TrainStep(TrainingParts parts, Gpt model, Optimizers opt, Collectives comm, Tensor red, int gradAccum, int maxSeqLen) {
-        this.parts = parts;
-        this.model = model;
-        this.opt = opt;
-        this.comm = comm;
-        this.red = red;
-        this.gradAccum = gradAccum;
-        this.maxSeqLen = maxSeqLen;
-    }
 
     /** Trains step {@code ctx.step()} on the next batches of {@code train}. */
     Outcome run(RankContext ctx, TrainBatcher train) {

@@ -20,6 +20,16 @@ public record CliRun(int code, String out, String err) {
         }
     }
 
+    /**
+     * Runs the CLI and asserts its exit code (the failure shows both streams); returns standard
+     * output followed by standard error.
+     */
+    public static String expect(int exitCode, String... args) {
+        CliRun r = of(args);
+        org.junit.jupiter.api.Assertions.assertEquals(exitCode, r.code(), r::all);
+        return r.all();
+    }
+
     /** Standard output followed by standard error. */
     public String all() { return out + err; }
 }

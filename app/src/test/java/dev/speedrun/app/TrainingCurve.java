@@ -24,6 +24,23 @@ import java.util.SplittableRandom;
 public final class TrainingCurve {
     private TrainingCurve() {}
 
+    /** The curve of a device in the record's mixed precision and the CPU F32 reference from the same start. */
+    public record MixedVsF32(double[] mixed, double[] cpuF32) {}
+
+    /**
+     * {@code steps} steps of {@code cfg} on {@code ops} in mixed precision (BF16 Adam moments, as
+     * the record) and on the CPU in F32, seed 7; both curves printed, labelled {@code device}.
+     */
+    public static MixedVsF32 mixedAgainstCpuF32(Ops ops, String device, GptConfig cfg, int T, int steps) {
+        double[] mixed = run(ops, Precision.MIXED, DType.F32, DType.BF16, cfg, T, steps, 7);
+        double[] cpuF32 = run(dev.speedrun.kernels.Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, steps, 7);
+        String a = device + " mixed:", b = "CPU F32:";
+        int w = Math.max(a.length(), b.length());
+        System.out.println("[gpu] training curve " + String.format("%-" + w + "s ", a) + java.util.Arrays.toString(mixed));
+        System.out.println("[gpu] training curve " + String.format("%-" + w + "s ", b) + java.util.Arrays.toString(cpuF32));
+        return new MixedVsF32(mixed, cpuF32);
+    }
+
     /** Mean loss per token of each step, {@code steps} steps of {@code T} tokens. */
     public static double[] run(Ops ops, Precision precision, DType optimizerState, DType adamState,
                                GptConfig cfg, int T, int steps, long seed) {

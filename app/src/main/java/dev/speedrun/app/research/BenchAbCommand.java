@@ -41,43 +41,19 @@ import picocli.CommandLine.Option;
         description = {"Interleaved A/B timing: A and B alternate on the same hardware, each pair gives a ratio B/A;",
                 "reports the median ratio with its spread and a sign test. Warm-up steps and pairs are excluded."})
 public final class BenchAbCommand implements Callable<Integer> {
-    @Option(names = "--a", required = true, paramLabel = "CONFIG_A", description = "Config (built-in name or YAML file) of variant A.")
-    String a;
-
-    @Option(names = "--b", required = true, paramLabel = "CONFIG_B", description = "Config of variant B.")
-    String b;
-
-    @Option(names = "--a-set", paramLabel = "KEY=VALUE", description = "Config key for A only (YAML value, e.g. plugins=[cwd]); repeatable.")
-    List<String> aSet = new ArrayList<>();
-
-    @Option(names = "--b-set", paramLabel = "KEY=VALUE", description = "Config key for B only; repeatable.")
-    List<String> bSet = new ArrayList<>();
-
-    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Config key for both (e.g. backend=cuda); repeatable.")
-    List<String> set = new ArrayList<>();
-
-    @Option(names = "--pairs", defaultValue = "5", paramLabel = "N", description = "Timed pairs (default ${DEFAULT-VALUE}).")
-    int pairs;
-
-    @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed training steps per variant and pair (default ${DEFAULT-VALUE}).")
-    int steps;
-
-    @Option(names = "--warmup-steps", defaultValue = "3", paramLabel = "N", description = "Untimed steps first in every run (default ${DEFAULT-VALUE}).")
-    int warmupSteps;
-
-    @Option(names = "--warmup-pairs", defaultValue = "1", paramLabel = "N", description = "Untimed pairs first (JIT, caches; default ${DEFAULT-VALUE}).")
-    int warmupPairs;
-
+    @Option(names = "--a", required = true, paramLabel = "CONFIG_A", description = "Config (built-in name or YAML file) of variant A.") String a;
+    @Option(names = "--b", required = true, paramLabel = "CONFIG_B", description = "Config of variant B.") String b;
+    @Option(names = "--a-set", paramLabel = "KEY=VALUE", description = "Config key for A only (YAML value, e.g. plugins=[cwd]); repeatable.") List<String> aSet = new ArrayList<>();
+    @Option(names = "--b-set", paramLabel = "KEY=VALUE", description = "Config key for B only; repeatable.") List<String> bSet = new ArrayList<>();
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Config key for both (e.g. backend=cuda); repeatable.") List<String> set = new ArrayList<>();
+    @Option(names = "--pairs", defaultValue = "5", paramLabel = "N", description = "Timed pairs (default ${DEFAULT-VALUE}).") int pairs;
+    @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed training steps per variant and pair (default ${DEFAULT-VALUE}).") int steps;
+    @Option(names = "--warmup-steps", defaultValue = "3", paramLabel = "N", description = "Untimed steps first in every run (default ${DEFAULT-VALUE}).") int warmupSteps;
+    @Option(names = "--warmup-pairs", defaultValue = "1", paramLabel = "N", description = "Untimed pairs first (JIT, caches; default ${DEFAULT-VALUE}).") int warmupPairs;
     @Option(names = "--order", defaultValue = "alternate", paramLabel = "ORDER",
-            description = "alternate (AB BA AB ...), ab (AB AB ...) or random (seeded; default ${DEFAULT-VALUE}).")
-    String order;
-
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random order (default ${DEFAULT-VALUE}).")
-    long seed;
-
-    @Option(names = "--json", paramLabel = "FILE", description = "Also write the pairs and the summary as JSON lines.")
-    Path json;
-
+            description = "alternate (AB BA AB ...), ab (AB AB ...) or random (seeded; default ${DEFAULT-VALUE}).") String order;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random order (default ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the pairs and the summary as JSON lines.") Path json;
     @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;

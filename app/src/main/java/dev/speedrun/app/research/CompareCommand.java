@@ -29,26 +29,15 @@ import picocli.CommandLine.Parameters;
  * groups with different validation sets are not compared with each other.
  */
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Compare runs: per group (config minus seed) n, mean, std, 95% CI of the final val loss; one-sided t-test against",
+        description = {"Compare runs: per group (config minus seed) n, mean, std, 95%% CI of the final val loss; one-sided t-test against",
                 "the target; Welch's t-test and effect size against a baseline; training time. Writes report.md, SVG plots, summary.csv/jsonl."})
 public final class CompareCommand implements Callable<Integer> {
-    @Parameters(arity = "1..*", paramLabel = "RUN_OR_SWEEP_DIR", description = "Run folders, sweep folders or folders of runs.")
-    List<Path> dirs;
-
-    @Option(names = "--target", paramLabel = "LOSS", description = "Val-loss target of the one-sided t-test (default: the sweep file's target).")
-    Double target;
-
-    @Option(names = "--baseline", paramLabel = "NAME", description = "Group the others are compared with (default: the first group).")
-    String baseline;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "Folder of report.md etc. (default: the folder given, when one is).")
-    Path out;
-
-    @Option(names = "--alpha", defaultValue = "0.01", paramLabel = "P", description = "Significance level shown in the verdicts (default ${DEFAULT-VALUE}).")
-    double alpha;
-
-    @Option(names = "--verbose", description = "Stack traces on errors.")
-    boolean verbose;
+    @Parameters(arity = "1..*", paramLabel = "RUN_OR_SWEEP_DIR", description = "Run folders, sweep folders or folders of runs.") List<Path> dirs;
+    @Option(names = "--target", paramLabel = "LOSS", description = "Val-loss target of the one-sided t-test (default: the sweep file's target).") Double target;
+    @Option(names = "--baseline", paramLabel = "NAME", description = "Group the others are compared with (default: the first group).") String baseline;
+    @Option(names = "--out", paramLabel = "DIR", description = "Folder of report.md etc. (default: the folder given, when one is).") Path out;
+    @Option(names = "--alpha", defaultValue = "0.01", paramLabel = "P", description = "Significance level shown in the verdicts (default ${DEFAULT-VALUE}).") double alpha;
+    @Option(names = "--verbose", description = "Stack traces on errors.") boolean verbose;
 
     PrintStream console = System.out;
 

@@ -47,30 +47,14 @@ import picocli.CommandLine.Option;
 @Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generate text from a checkpoint with the GPT-2 tokenizer (temperature, top-k, seed), streaming it.")
 public final class SampleTextCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, paramLabel = "DIR", description = "A run folder (its latest checkpoint) or a checkpoint folder.")
-    Path checkpoint;
-
-    @Option(names = "--prompt", defaultValue = "", paramLabel = "TEXT", description = "Text to continue (default: none, a new document).")
-    String prompt;
-
-    @Option(names = "--tokens", defaultValue = "64", paramLabel = "N", description = "Tokens to generate (default ${DEFAULT-VALUE}).")
-    int tokens;
-
-    @Option(names = "--temperature", defaultValue = "0.8", paramLabel = "T", description = "Sampling temperature; 0: greedy (default ${DEFAULT-VALUE}).")
-    double temperature;
-
-    @Option(names = "--top-k", defaultValue = "50", paramLabel = "K", description = "Sample among the K likeliest tokens; 0: all (default ${DEFAULT-VALUE}).")
-    int topK;
-
-    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default ${DEFAULT-VALUE}).")
-    long seed;
-
-    @Option(names = "--backend", paramLabel = "NAME", description = "Backend (default: the run's).")
-    String backend;
-
-    @Option(names = "--precision", paramLabel = "P", description = "Model precision (default: the run's).")
-    String precision;
-
+    @Option(names = "--checkpoint", required = true, paramLabel = "DIR", description = "A run folder (its latest checkpoint) or a checkpoint folder.") Path checkpoint;
+    @Option(names = "--prompt", defaultValue = "", paramLabel = "TEXT", description = "Text to continue (default: none, a new document).") String prompt;
+    @Option(names = "--tokens", defaultValue = "64", paramLabel = "N", description = "Tokens to generate (default ${DEFAULT-VALUE}).") int tokens;
+    @Option(names = "--temperature", defaultValue = "0.8", paramLabel = "T", description = "Sampling temperature; 0: greedy (default ${DEFAULT-VALUE}).") double temperature;
+    @Option(names = "--top-k", defaultValue = "50", paramLabel = "K", description = "Sample among the K likeliest tokens; 0: all (default ${DEFAULT-VALUE}).") int topK;
+    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--backend", paramLabel = "NAME", description = "Backend (default: the run's).") String backend;
+    @Option(names = "--precision", paramLabel = "P", description = "Model precision (default: the run's).") String precision;
     @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;

@@ -36,21 +36,11 @@ import picocli.CommandLine.Parameters;
         description = {"Run a sweep: a base config plus a matrix (plugin sets, options, any config key, seeds), one run per combination",
                 "into runs/<sweep>/<run>/. Then: train-app compare runs/<sweep>."})
 public final class SweepCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "FILE.yaml", description = "The sweep file (base, set, matrix; optional name, target, out, plugin_path).")
-    Path file;
-
-    @Option(names = "--resume", description = "Continue the sweep in its folder: skip finished runs, resume a run from its last checkpoint.")
-    boolean resume;
-
-    @Option(names = "--dry-run", description = "Validate and show the plan, run nothing.")
-    boolean dryRun;
-
-    @Option(names = "--limit", paramLabel = "N", description = "Train at most N runs in this invocation (the rest with --resume later).")
-    Integer limit;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "Parent folder of the sweep (default: the file's 'out', else runs).")
-    String out;
-
+    @Parameters(index = "0", paramLabel = "FILE.yaml", description = "The sweep file (base, set, matrix; optional name, target, out, plugin_path).") Path file;
+    @Option(names = "--resume", description = "Continue the sweep in its folder: skip finished runs, resume a run from its last checkpoint.") boolean resume;
+    @Option(names = "--dry-run", description = "Validate and show the plan, run nothing.") boolean dryRun;
+    @Option(names = "--limit", paramLabel = "N", description = "Train at most N runs in this invocation (the rest with --resume later).") Integer limit;
+    @Option(names = "--out", paramLabel = "DIR", description = "Parent folder of the sweep (default: the file's 'out', else runs).") String out;
     @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;

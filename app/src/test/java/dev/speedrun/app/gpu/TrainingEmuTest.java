@@ -4,12 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.speedrun.app.MixedPrecisionTrainingTest;
 import dev.speedrun.app.TrainingCurve;
-import dev.speedrun.kernels.Kernels;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.model.GptConfig;
-import dev.speedrun.model.Precision;
-import dev.speedrun.tensor.DType;
-import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -30,12 +26,8 @@ class TrainingEmuTest extends TrainingGpuTest {
      */
     @Override @Test @Timeout(value = 480, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void mixedOnGpuFollowsF32OnCpu() {
-        Ops emu = ops();
-        GptConfig cfg = GptConfig.preset("tiny");
-        double[] emuMixed = TrainingCurve.run(emu, Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
-        System.out.println("[gpu] training curve cuda-emu mixed: " + Arrays.toString(emuMixed));
-        System.out.println("[gpu] training curve CPU F32:        " + Arrays.toString(cpuF32));
+        var curves = TrainingCurve.mixedAgainstCpuF32(ops(), "cuda-emu", GptConfig.preset("tiny"), T, STEPS);
+        double[] emuMixed = curves.mixed(), cpuF32 = curves.cpuF32();
         int n = STEPS;
         double meanRel = 0;
         for (int i = 0; i < n; i++) {

@@ -30,13 +30,8 @@ class TrainingGpuTest {
     Ops ops() { return GpuModelSupport.cudaOrSkip(); }
 
     @Test void mixedOnGpuFollowsF32OnCpu() {
-        Ops gpu = ops();
-        GptConfig cfg = GptConfig.preset("cpu-small");
-        double[] gpuMixed = TrainingCurve.run(gpu, Precision.MIXED, DType.F32, DType.BF16, cfg, T, STEPS, 7);
-        double[] cpuF32 = TrainingCurve.run(Kernels.cpu(), Precision.uniform(DType.F32), DType.F32, DType.F32, cfg, T, STEPS, 7);
-        System.out.println("[gpu] training curve GPU mixed: " + Arrays.toString(gpuMixed));
-        System.out.println("[gpu] training curve CPU F32:   " + Arrays.toString(cpuF32));
-        MixedPrecisionTrainingTest.assertAgree(cpuF32, gpuMixed, "CPU F32", "GPU mixed");
+        var curves = TrainingCurve.mixedAgainstCpuF32(ops(), "GPU", GptConfig.preset("cpu-small"), T, STEPS);
+        MixedPrecisionTrainingTest.assertAgree(curves.cpuF32(), curves.mixed(), "CPU F32", "GPU mixed");
     }
 
     /**
