@@ -15,7 +15,7 @@ import java.util.List;
  * A very small CPU training setup for end-to-end tests: a generated corpus in {@code dir/data}
  * and a config (width 16, 8 scheduled steps with all three batch/window phases) over it.
  */
-final class TinyRunConfig {
+public final class TinyRunConfig {
     private TinyRunConfig() {}
 
     /** A {@code train} command of {@code config} with {@code plugins} for {@code steps} steps (null: the whole schedule), writing under {@code out}, console silent. */
@@ -43,7 +43,7 @@ final class TinyRunConfig {
     }
 
     /** Writes the corpus (seeded) and the config; returns the config's path. */
-    static Path write(Path dir, long corpusSeed, int checkpointEvery) throws IOException {
+    public static Path write(Path dir, long corpusSeed, int checkpointEvery) throws IOException {
         Path data = dir.resolve("data");
         SampleCorpus.generate(data, 40_000, corpusSeed, null);
         Path config = dir.resolve("tiny-test.yaml");

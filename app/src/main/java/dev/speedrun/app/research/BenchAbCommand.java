@@ -15,14 +15,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import org.apache.commons.math3.distribution.BinomialDistribution;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -135,7 +133,7 @@ public final class BenchAbCommand implements Callable<Integer> {
             }
             return 0;
         } finally {
-            deleteTree(tmp);
+            SweepCommand.deleteTree(tmp);
         }
     }
 
@@ -168,7 +166,7 @@ public final class BenchAbCommand implements Callable<Integer> {
             if (s == warmupSteps) before = n.path("time_ms").asDouble();
             if (s == warmupSteps + steps) after = n.path("time_ms").asDouble();
         }
-        deleteTree(dir);
+        SweepCommand.deleteTree(dir);
         return (after - before) / steps;
     }
 
@@ -205,12 +203,5 @@ public final class BenchAbCommand implements Callable<Integer> {
             m.put(key, node);
         }
         return m;
-    }
-
-    private static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
-        }
     }
 }
