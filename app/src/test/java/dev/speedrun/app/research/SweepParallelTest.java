@@ -42,24 +42,13 @@ class SweepParallelTest {
 
     @BeforeAll void sweepTwoAtATime(@TempDir Path tmp) throws Exception {
         dir = tmp;
-        Path config = TinyRunConfig.write(dir, 11, 2);
-        sweepFile = dir.resolve("seeds.yaml");
-        Files.writeString(sweepFile, """
-                base: %s
-                set: {max_steps: 4, validation: {tokens: 128}}
-                matrix:
-                  seed: [0, 1, 2]
-                target: 11.5
-                """.formatted(config));
+        sweepFile = TinyRunConfig.sweep(dir, 11, "seeds", "seed: [0, 1, 2]");
         runs = dir.resolve("runs");
         sweepDir = runs.resolve("seeds");
         first = CliRun.of("sweep", "--parallel", "2", "--limit", "2", "--calibrate-steps", "0", "--out", runs.toString(), sweepFile.toString());
         thirdUntouchedByFirst = !Files.exists(sweepDir.resolve("seed=2"));
         cutBefore = SweepCommand.JSON.readTree(sweepDir.resolve(CUT).resolve("result.json").toFile());
-        // interrupted after its step-2 checkpoint: no result, no later checkpoint
-        Files.delete(sweepDir.resolve(CUT).resolve("result.json"));
-        SweepCommand.deleteTree(sweepDir.resolve(CUT).resolve("checkpoints/step-000004"));
-        Files.writeString(sweepDir.resolve(CUT).resolve("checkpoints/latest"), "step-000002\n");
+        TinyRunConfig.interruptAfterStep2(sweepDir.resolve(CUT));
         resumed = CliRun.of("sweep", "--resume", "--parallel", "2", "--calibrate-steps", "0", "--out", runs.toString(), sweepFile.toString());
     }
 
