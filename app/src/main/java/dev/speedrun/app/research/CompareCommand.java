@@ -214,8 +214,8 @@ public final class CompareCommand implements Callable<Integer> {
         }
         for (String s : notComparable) sb.append("\nNot compared with the baseline: ").append(s).append(" (different validation sets are different measurements).\n");
         sb.append("\n## Training time\n\n");
-        sb.append("The training clock of metrics.jsonl (validation excluded). Runs of a sweep ran one after the other on the same machine; "
-                + "for timing claims use `train-app bench ab`, which interleaves the variants.\n\n");
+        sb.append("The training clock of metrics.jsonl (validation excluded). Runs of a sweep ran on the same machine, one after the other "
+                + "or side by side (`--parallel`); for timing claims use `train-app bench ab`, which interleaves the variants.\n\n");
         sb.append("| group | n | mean s | std s | 95% CI s | Δ vs baseline s | ratio | p (two-sided) |\n|---|---:|---:|---:|---|---:|---:|---:|\n");
         for (int g = 0; g < groups.size(); g++) {
             Stats.Summary s = time.get(g);
