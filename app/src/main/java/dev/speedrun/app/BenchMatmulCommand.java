@@ -6,7 +6,6 @@ import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
-import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -20,21 +19,12 @@ import picocli.CommandLine.Option;
 @Command(name = "matmul", mixinStandardHelpOptions = true,
         description = "Times an N×N×N matmul on a backend and prints GFLOP/s (median of --iters runs).")
 public final class BenchMatmulCommand implements Callable<Integer> {
-    @Option(names = "--size", required = true, description = "matrix size N (C[N,N] = A[N,N]·B[N,N])")
-    int size;
-
-    @Option(names = "--backend", defaultValue = "cpu", description = "backend name (default: ${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--dtype", defaultValue = "f32", description = "element type: f32 or f64 (default: ${DEFAULT-VALUE})")
-    String dtype;
-
-    @Option(names = "--iters", defaultValue = "10", description = "timed runs; the median is reported (default: ${DEFAULT-VALUE})")
-    int iters;
-
+    @Option(names = "--size", required = true, description = "matrix size N (C[N,N] = A[N,N]·B[N,N])") int size;
+    @Option(names = "--backend", defaultValue = "cpu", description = "backend name (default: ${DEFAULT-VALUE})") String backend;
+    @Option(names = "--dtype", defaultValue = "f32", description = "element type: f32 or f64 (default: ${DEFAULT-VALUE})") String dtype;
+    @Option(names = "--iters", defaultValue = "10", description = "timed runs; the median is reported (default: ${DEFAULT-VALUE})") int iters;
     @Option(names = "--warmup", defaultValue = "-1",
-            description = "untimed runs first (default: at least 10 runs and 5 s, for the JIT to reach its final code)")
-    int warmup;
+            description = "untimed runs first (default: at least 10 runs and 5 s, for the JIT to reach its final code)") int warmup;
 
     @Override public Integer call() {
         if (size < 1) throw new IllegalArgumentException("--size must be ≥ 1, got " + size);
@@ -56,14 +46,8 @@ public final class BenchMatmulCommand implements Callable<Integer> {
                 n = 0;
                 while (n < 10 || (System.nanoTime() - t0 < 5_000_000_000L && n < 500)) { run(ops, be, c, a, b); n++; }
             } else for (int i = 0; i < n; i++) run(ops, be, c, a, b);
-            double[] ms = new double[iters];
-            for (int i = 0; i < iters; i++) {
-                long s = System.nanoTime();
-                run(ops, be, c, a, b);
-                ms[i] = (System.nanoTime() - s) / 1e6;
-            }
-            Arrays.sort(ms);
-            double median = iters % 2 == 1 ? ms[iters / 2] : (ms[iters / 2 - 1] + ms[iters / 2]) / 2;
+            double[] ms = Timings.sortedMs(iters, () -> run(ops, be, c, a, b));
+            double median = Timings.median(ms);
             System.out.printf("matmul %s %s N=%d: %.2f ms, %.1f GFLOP/s (median of %d; best %.1f GFLOP/s; %d warm-up runs)%n",
                     be.name(), dt.name().toLowerCase(), size, median, flops / median / 1e6, iters, flops / ms[0] / 1e6, n);
             String how = Kernels.describe(be.name());

@@ -29,51 +29,22 @@ import picocli.CommandLine.Option;
 @Command(name = "step", mixinStandardHelpOptions = true,
         description = "Times forward+backward micro-steps of the model (optionally with the optimizer step) and prints ms/step, tokens/s, GFLOP/s.")
 public final class BenchStepCommand implements Callable<Integer> {
-    @Option(names = "--backend", defaultValue = "cpu", description = "backend name: cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--preset", description = "model preset: record178, tiny, cpu-small (default: cpu-small unless sizes are given)")
-    String preset;
-
-    @Option(names = "--vocab", description = "vocabulary size (sizes mode; with --width, --heads, --head-dim)")
-    Integer vocab;
-
-    @Option(names = "--width", description = "model width C (sizes mode)")
-    Integer width;
-
-    @Option(names = "--heads", description = "attention heads H (sizes mode)")
-    Integer heads;
-
-    @Option(names = "--head-dim", description = "head dimension D (sizes mode; H·D must equal the width)")
-    Integer headDim;
-
-    @Option(names = "--block", defaultValue = "16", description = "window block size in tokens (sizes mode; default: ${DEFAULT-VALUE})")
-    int block;
-
-    @Option(names = "--tokens", split = ",", defaultValue = "256", description = "tokens per micro-step, a comma list (default: ${DEFAULT-VALUE})")
-    int[] tokens;
-
-    @Option(names = "--window-short", description = "short window in tokens (default: T/4, rounded to whole blocks, at least one block)")
-    Integer windowShort;
-
-    @Option(names = "--window-long", description = "long window in tokens (default: 3T/4, rounded to whole blocks, at least one block)")
-    Integer windowLong;
-
-    @Option(names = "--docs", defaultValue = "4", description = "documents per micro-step (random lengths; default: ${DEFAULT-VALUE})")
-    int docs;
-
+    @Option(names = "--backend", defaultValue = "cpu", description = "backend name: cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})") String backend;
+    @Option(names = "--preset", description = "model preset: record178, tiny, cpu-small (default: cpu-small unless sizes are given)") String preset;
+    @Option(names = "--vocab", description = "vocabulary size (sizes mode; with --width, --heads, --head-dim)") Integer vocab;
+    @Option(names = "--width", description = "model width C (sizes mode)") Integer width;
+    @Option(names = "--heads", description = "attention heads H (sizes mode)") Integer heads;
+    @Option(names = "--head-dim", description = "head dimension D (sizes mode; H·D must equal the width)") Integer headDim;
+    @Option(names = "--block", defaultValue = "16", description = "window block size in tokens (sizes mode; default: ${DEFAULT-VALUE})") int block;
+    @Option(names = "--tokens", split = ",", defaultValue = "256", description = "tokens per micro-step, a comma list (default: ${DEFAULT-VALUE})") int[] tokens;
+    @Option(names = "--window-short", description = "short window in tokens (default: T/4, rounded to whole blocks, at least one block)") Integer windowShort;
+    @Option(names = "--window-long", description = "long window in tokens (default: 3T/4, rounded to whole blocks, at least one block)") Integer windowLong;
+    @Option(names = "--docs", defaultValue = "4", description = "documents per micro-step (random lengths; default: ${DEFAULT-VALUE})") int docs;
     @Option(names = "--dtype", defaultValue = "f32",
-            description = "model precision: f32, f64, bf16, or mixed (the record's: spec parameter dtypes, BF16 activations; default: ${DEFAULT-VALUE})")
-    String dtype;
-
-    @Option(names = "--with-optimizer", description = "include the optimizer step (NorMuon + Adam as the record, Adam on odd steps) in each timed step")
-    boolean withOptimizer;
-
-    @Option(names = "--iters", defaultValue = "5", description = "timed micro-steps per token count (default: ${DEFAULT-VALUE})")
-    int iters;
-
-    @Option(names = "--warmup", defaultValue = "2", description = "untimed micro-steps first (default: ${DEFAULT-VALUE})")
-    int warmup;
+            description = "model precision: f32, f64, bf16, or mixed (the record's: spec parameter dtypes, BF16 activations; default: ${DEFAULT-VALUE})") String dtype;
+    @Option(names = "--with-optimizer", description = "include the optimizer step (NorMuon + Adam as the record, Adam on odd steps) in each timed step") boolean withOptimizer;
+    @Option(names = "--iters", defaultValue = "5", description = "timed micro-steps per token count (default: ${DEFAULT-VALUE})") int iters;
+    @Option(names = "--warmup", defaultValue = "2", description = "untimed micro-steps first (default: ${DEFAULT-VALUE})") int warmup;
 
     @Option(names = "--profile", paramLabel = "FILE.json",
             description = "after timing the largest --tokens count, profile one training step there on a CUDA device (cuda or cuda-emu): "
@@ -124,14 +95,8 @@ public final class BenchStepCommand implements Callable<Integer> {
                         flops += 12.0 * cfg.numHeads() * cfg.headDim() * keysSeen(cu, (cfg.isLongWindow(l) ? wl : ws) * bs);
                 double[] w = {1.0};
                 for (int i = 0; i < warmup; i++) step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w);
-                double[] ms = new double[iters];
-                for (int i = 0; i < iters; i++) {
-                    long s = System.nanoTime();
-                    step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w);
-                    ms[i] = (System.nanoTime() - s) / 1e6;
-                }
-                Arrays.sort(ms);
-                double med = iters % 2 == 1 ? ms[iters / 2] : (ms[iters / 2 - 1] + ms[iters / 2]) / 2;
+                double[] ms = Timings.sortedMs(iters, () -> step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w));
+                double med = Timings.median(ms);
                 System.out.printf("%8d %8d %8d %11.2f %12.2f %12.0f %9.2f%n", T, ws * bs, wl * bs, med, ms[0], T / med * 1e3, flops / med / 1e6);
                 if (profile != null && T == maxT)
                     StepProfiler.run(profile, gpt, opt, ops, new StepProfiler.Batch(in, tg, cu, ws, wl, loss, w), stepNo);

@@ -31,20 +31,11 @@ import picocli.CommandLine.Spec;
 public final class LossCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--case", required = true, description = "case JSON (format of fixtures/model_tiny.json)")
-    Path casePath;
-
-    @Option(names = "--weights", description = "safetensors weights (default: the case's weights_file, beside the case)")
-    Path weights;
-
-    @Option(names = "--dtype", defaultValue = "f64", description = "compute dtype: f64 or f32 (default ${DEFAULT-VALUE})")
-    String dtype;
-
-    @Option(names = "--backend", defaultValue = "cpu", description = "backend: cpu, cuda or cuda-emu (default ${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--loss", defaultValue = "softcap-ce", description = "loss function by name (default ${DEFAULT-VALUE})")
-    String lossName;
+    @Option(names = "--case", required = true, description = "case JSON (format of fixtures/model_tiny.json)") Path casePath;
+    @Option(names = "--weights", description = "safetensors weights (default: the case's weights_file, beside the case)") Path weights;
+    @Option(names = "--dtype", defaultValue = "f64", description = "compute dtype: f64 or f32 (default ${DEFAULT-VALUE})") String dtype;
+    @Option(names = "--backend", defaultValue = "cpu", description = "backend: cpu, cuda or cuda-emu (default ${DEFAULT-VALUE})") String backend;
+    @Option(names = "--loss", defaultValue = "softcap-ce", description = "loss function by name (default ${DEFAULT-VALUE})") String lossName;
 
     @Override public Integer call() throws Exception {
         if (!Files.isRegularFile(casePath)) throw new IllegalArgumentException("--case " + casePath + ": no such file");

@@ -11,11 +11,8 @@ import picocli.CommandLine.Option;
  * every such command accepts it).
  */
 public final class PluginOptions {
-    @Option(names = "--plugin-path", paramLabel = "DIR", split = ",", description = "Folder(s) with plugin jars.")
-    List<Path> pluginPath = new ArrayList<>();
-
-    @Option(names = "--verbose", description = "Stack traces on errors.")
-    boolean verbose;
+    @Option(names = "--plugin-path", paramLabel = "DIR", split = ",", description = "Folder(s) with plugin jars.") List<Path> pluginPath = new ArrayList<>();
+    @Option(names = "--verbose", description = "Stack traces on errors.") boolean verbose;
 
     /** The folders of {@code --plugin-path}. */
     public List<Path> pluginPath() { return pluginPath; }

@@ -34,44 +34,20 @@ import picocli.CommandLine.Option;
         description = {"Train a model. Without --config: configs/record-178 on a GPU machine, configs/tiny-cpu otherwise",
                 "(on the built-in sample corpus, generated on first use). Flags override the configuration file."})
 public final class TrainCommand implements Callable<Integer> {
-    @Option(names = "--config", paramLabel = "FILE|NAME", description = "YAML file, or a built-in: record-178, record-177, tiny-cpu.")
-    String config;
-
-    @Option(names = "--train-data", paramLabel = "GLOB", description = "Training shards, e.g. data/fineweb10B/fineweb_train_*.bin.")
-    String trainData;
-
-    @Option(names = "--val-data", paramLabel = "GLOB", description = "Validation shard(s).")
-    String valData;
-
-    @Option(names = "--plugins", paramLabel = "LIST", split = ",", description = "Plugins to use, comma-separated (\"\" for none).")
-    List<String> plugins;
-
+    @Option(names = "--config", paramLabel = "FILE|NAME", description = "YAML file, or a built-in: record-178, record-177, tiny-cpu.") String config;
+    @Option(names = "--train-data", paramLabel = "GLOB", description = "Training shards, e.g. data/fineweb10B/fineweb_train_*.bin.") String trainData;
+    @Option(names = "--val-data", paramLabel = "GLOB", description = "Validation shard(s).") String valData;
+    @Option(names = "--plugins", paramLabel = "LIST", split = ",", description = "Plugins to use, comma-separated (\"\" for none).") List<String> plugins;
     @Option(names = "--steps", paramLabel = "N",
-            description = "Stop after N steps (the schedule is unchanged); 0: validate and write the step-0 checkpoint of the initial weights.")
-    Integer steps;
-
+            description = "Stop after N steps (the schedule is unchanged); 0: validate and write the step-0 checkpoint of the initial weights.") Integer steps;
     @Option(names = "--init-weights", paramLabel = "FILE",
-            description = "Start from these weights (safetensors, the record's state-dict names; the rest of the state fresh).")
-    Path initWeights;
-
-    @Option(names = "--backend", paramLabel = "NAME", description = "cpu, cuda, or cuda-emu (the CUDA kernels on an emulated device: GPU code checked on the CPU).")
-    String backend;
-
-    @Option(names = "--world-size", paramLabel = "N", description = "Ranks (GPUs, or threads on CPU).")
-    Integer worldSize;
-
-    @Option(names = "--precision", paramLabel = "P", description = "auto (mixed on cuda, f32 on cpu), mixed, f32, f64 or bf16.")
-    String precision;
-
-    @Option(names = "--seed", paramLabel = "N", description = "Initialisation seed.")
-    Long seed;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "Folder of the runs (default: runs).")
-    String out;
-
-    @Option(names = "--resume", paramLabel = "DIR", description = "Continue a run (its folder or a checkpoint folder) bit-exactly.")
-    Path resume;
-
+            description = "Start from these weights (safetensors, the record's state-dict names; the rest of the state fresh).") Path initWeights;
+    @Option(names = "--backend", paramLabel = "NAME", description = "cpu, cuda, or cuda-emu (the CUDA kernels on an emulated device: GPU code checked on the CPU).") String backend;
+    @Option(names = "--world-size", paramLabel = "N", description = "Ranks (GPUs, or threads on CPU).") Integer worldSize;
+    @Option(names = "--precision", paramLabel = "P", description = "auto (mixed on cuda, f32 on cpu), mixed, f32, f64 or bf16.") String precision;
+    @Option(names = "--seed", paramLabel = "N", description = "Initialisation seed.") Long seed;
+    @Option(names = "--out", paramLabel = "DIR", description = "Folder of the runs (default: runs).") String out;
+    @Option(names = "--resume", paramLabel = "DIR", description = "Continue a run (its folder or a checkpoint folder) bit-exactly.") Path resume;
     @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;

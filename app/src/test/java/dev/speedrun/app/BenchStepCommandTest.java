@@ -8,10 +8,8 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 class BenchStepCommandTest {
-    private static String run(int expectedExit, String... args) { return CliRun.expect(expectedExit, args); }
-
     @Test void printsOneRowPerTokenCount() {
-        String s = run(0, "bench", "step", "--preset", "tiny", "--tokens", "16,24", "--iters", "2", "--warmup", "1");
+        String s = CliRun.expect(0, "bench", "step", "--preset", "tiny", "--tokens", "16,24", "--iters", "2", "--warmup", "1");
         assertTrue(s.contains("forward+backward only"), s);
         Pattern row = Pattern.compile("(?m)^\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)\\s+([0-9.]+)\\s+([0-9.]+)\\s+(\\d+)\\s+([0-9.]+)$");
         Matcher m = row.matcher(s);
@@ -28,16 +26,16 @@ class BenchStepCommandTest {
     }
 
     @Test void sizesModeAndErrors() {
-        String s = run(0, "bench", "step", "--vocab", "64", "--width", "16", "--heads", "2", "--head-dim", "8", "--block", "2",
+        String s = CliRun.expect(0, "bench", "step", "--vocab", "64", "--width", "16", "--heads", "2", "--head-dim", "8", "--block", "2",
                 "--tokens", "12", "--iters", "1", "--warmup", "0");
         assertTrue(s.contains("vocab 64, layers 11, heads 2 × 8, width 16"), s);
-        assertTrue(run(1, "bench", "step", "--vocab", "64", "--width", "16", "--heads", "3", "--head-dim", "8").contains("--heads × --head-dim"));
-        assertTrue(run(1, "bench", "step", "--preset", "nosuch").contains("nosuch"));
-        assertTrue(run(1, "bench", "step", "--preset", "tiny", "--dtype", "i32").contains("--dtype"));
+        assertTrue(CliRun.expect(1, "bench", "step", "--vocab", "64", "--width", "16", "--heads", "3", "--head-dim", "8").contains("--heads × --head-dim"));
+        assertTrue(CliRun.expect(1, "bench", "step", "--preset", "nosuch").contains("nosuch"));
+        assertTrue(CliRun.expect(1, "bench", "step", "--preset", "tiny", "--dtype", "i32").contains("--dtype"));
     }
 
     @Test void mixedPrecisionWithOptimizer() {
-        String s = run(0, "bench", "step", "--preset", "tiny", "--tokens", "16", "--iters", "2", "--warmup", "1", "--dtype", "mixed", "--with-optimizer");
+        String s = CliRun.expect(0, "bench", "step", "--preset", "tiny", "--tokens", "16", "--iters", "2", "--warmup", "1", "--dtype", "mixed", "--with-optimizer");
         assertTrue(s.contains("dtype mixed") && s.contains("forward+backward+optimizer step"), s);
         assertTrue(Pattern.compile("(?m)^\\s+16\\s+\\d+\\s+\\d+\\s+[0-9.]+").matcher(s).find(), s);
     }

@@ -20,7 +20,10 @@ public record CliRun(int code, String out, String err) {
         }
     }
 
-    /** Runs {@code args}, asserts the exit code (failing with the whole output) and returns {@link #all}. */
+    /**
+     * Runs the CLI and asserts its exit code (the failure shows both streams); returns standard
+     * output followed by standard error.
+     */
     public static String expect(int exitCode, String... args) {
         CliRun r = of(args);
         org.junit.jupiter.api.Assertions.assertEquals(exitCode, r.code(), r::all);

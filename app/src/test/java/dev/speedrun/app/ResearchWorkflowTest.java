@@ -32,24 +32,11 @@ class ResearchWorkflowTest {
 
     @BeforeAll void sweepInterruptResume(@TempDir Path tmp) throws Exception {
         dir = tmp;
-        Path config = TinyRunConfig.write(dir, 7, 2);
-        sweepFile = dir.resolve("ablation.yaml");
-        Files.writeString(sweepFile, """
-                base: %s
-                set: {max_steps: 4, validation: {tokens: 128}}
-                matrix:
-                  plugins: [[mtp, untie, cwd, adam-cwd-strict], [cwd]]
-                  seed: [0, 1]
-                target: 11.5
-                """.formatted(config));
+        sweepFile = TinyRunConfig.sweep(dir, 7, "ablation", "plugins: [[mtp, untie, cwd, adam-cwd-strict], [cwd]]", "seed: [0, 1]");
         sweepDir = dir.resolve("runs").resolve("ablation");
         first = CliRun.of("sweep", "--limit", "3", "--out", dir.resolve("runs").toString(), sweepFile.toString());
-        // "interrupt" the third run after its step-4 checkpoint: drop its result and final checkpoint
-        Path cut = sweepDir.resolve(CUT);
-        cutRunLossBefore = JSON.readTree(cut.resolve("result.json").toFile()).get("final_val_loss").asDouble();
-        Files.delete(cut.resolve("result.json"));
-        TrainCheckpoint.deleteTree(cut.resolve("checkpoints/step-000004"));
-        Files.writeString(cut.resolve("checkpoints/latest"), "step-000002\n");
+        // "interrupt" the third run after its step-2 checkpoint: drop its result and final checkpoint
+        cutRunLossBefore = TinyRunConfig.interruptAfterStep2(sweepDir.resolve(CUT));
         resumed = CliRun.of("sweep", "--resume", "--out", dir.resolve("runs").toString(), sweepFile.toString());
     }
 

@@ -18,7 +18,6 @@ import dev.speedrun.model.GptConfig;
 import dev.speedrun.model.ParamSpec;
 import dev.speedrun.model.Precision;
 import dev.speedrun.optim.Optimizers;
-import dev.speedrun.tensor.DType;
 import java.nio.file.Path;
 import java.util.EnumMap;
 import java.util.Map;
@@ -97,7 +96,7 @@ class StepProfileEmuTest {
         int T = 4 * cfg.blockSize() * 4;
         Ops ops = Kernels.ops("cuda-emu");
         try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7);
-             Optimizers opt = RecordOptimizers.build(gpt, ops, DType.F32, DType.BF16)) {
+             Optimizers opt = RecordOptimizers.build(gpt, ops, Precision.MIXED)) {
             DeviceProfile p = StepProfiler.run(tmp.resolve("record.json"), gpt, opt, ops, batch(cfg, T), new long[] {0});
             assertTrue(p.hostSyncsPerStep() <= 1, "host syncs per step: " + p.hostSyncsPerStep());
             assertTrue(p.launches(Phase.OPTIMIZER) > 0, "the optimizer step was profiled");

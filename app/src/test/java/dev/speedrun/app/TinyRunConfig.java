@@ -15,7 +15,7 @@ import java.util.List;
  * A very small CPU training setup for end-to-end tests: a generated corpus in {@code dir/data}
  * and a config (width 16, 8 scheduled steps with all three batch/window phases) over it.
  */
-final class TinyRunConfig {
+public final class TinyRunConfig {
     private TinyRunConfig() {}
 
     /** A {@code train} command of {@code config} with {@code plugins} for {@code steps} steps (null: the whole schedule), writing under {@code out}, console silent. */
@@ -42,8 +42,33 @@ final class TinyRunConfig {
         return metrics(c).stream().filter(n -> !n.get("train_loss").isNull()).map(n -> n.get("train_loss").asDouble()).toList();
     }
 
+    /**
+     * Writes the corpus, the config and beside them the sweep file {@code name}.yaml over the
+     * config: 4 steps (checkpoints at 2 and 4), 128 validation tokens, the given {@code matrix}
+     * (YAML lines under {@code matrix:}) and target 11.5; returns the sweep file.
+     */
+    public static Path sweep(Path dir, long corpusSeed, String name, String... matrix) throws IOException {
+        Path config = write(dir, corpusSeed, 2);
+        Path file = dir.resolve(name + ".yaml");
+        Files.writeString(file, "base: " + config + "\nset: {max_steps: 4, validation: {tokens: 128}}\nmatrix:\n"
+                + String.join("", java.util.Arrays.stream(matrix).map(m -> "  " + m + "\n").toList()) + "target: 11.5\n");
+        return file;
+    }
+
+    /**
+     * A finished 4-step sweep run as if interrupted after its step-2 checkpoint: no result, no
+     * later checkpoint. Returns the final validation loss it had reached.
+     */
+    public static double interruptAfterStep2(Path runDir) throws IOException {
+        double loss = new ObjectMapper().readTree(runDir.resolve("result.json").toFile()).get("final_val_loss").asDouble();
+        Files.delete(runDir.resolve("result.json"));
+        TrainCheckpoint.deleteTree(runDir.resolve("checkpoints/step-000004"));
+        Files.writeString(runDir.resolve("checkpoints/latest"), "step-000002\n");
+        return loss;
+    }
+
     /** Writes the corpus (seeded) and the config; returns the config's path. */
-    static Path write(Path dir, long corpusSeed, int checkpointEvery) throws IOException {
+    public static Path write(Path dir, long corpusSeed, int checkpointEvery) throws IOException {
         Path data = dir.resolve("data");
         SampleCorpus.generate(data, 40_000, corpusSeed, null);
         Path config = dir.resolve("tiny-test.yaml");

@@ -15,6 +15,13 @@ public interface RankProvider {
      */
     RankPlan plan(RankRequest request);
 
+    /**
+     * Devices of this backend visible to this process (GPUs, with CUDA_VISIBLE_DEVICES applied);
+     * 0 for a backend whose ranks are threads of this process. A sweep splits them into groups,
+     * one run per group.
+     */
+    default int visibleDevices() { return 0; }
+
     /** Creates the ops and collectives of this process's ranks of {@code plan}. */
     LocalRanks open(RankPlan plan);
 }

@@ -17,6 +17,9 @@ public final class Ranks {
     /** Opens this process's ranks of {@code plan} (devices, communicators). */
     public static LocalRanks open(RankPlan plan) { return provider(plan.backend()).open(plan); }
 
+    /** The devices of {@code backend} this process sees (0 where ranks are threads: cpu, cuda-emu). */
+    public static int visibleDevices(String backend) { return provider(backend).visibleDevices(); }
+
     private static RankProvider provider(String backend) {
         for (RankProvider p : ServiceLoader.load(RankProvider.class))
             if (p.backend().equalsIgnoreCase(backend)) return p;

@@ -7,44 +7,29 @@ import dev.speedrun.data.SampleCorpus;
 import dev.speedrun.data.TrainBatcher;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code data bench}: throughput of the BOS-aligned training batcher over real shards. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measures the BOS-aligned training batcher (tokens/s, prefetch wait) over the *_train_*.bin shards of a folder.")
-public final class DataBenchCommand implements Callable<Integer> {
-    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-
-    @Option(names = "--dir", paramLabel = "DIR", description = "Shard folder (default: data/sample, generated if absent).")
-    Path dir;
-
-    @Option(names = "--batch-tokens", defaultValue = "131072", description = "Global tokens per step (default ${DEFAULT-VALUE}, the record's first stage).")
-    long batchTokens;
-
-    @Option(names = "--world-size", defaultValue = "8", description = "Ranks; rank 0 is measured (default ${DEFAULT-VALUE}).")
-    int worldSize;
-
-    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-steps per step (default ${DEFAULT-VALUE}).")
-    int gradAccum;
-
-    @Option(names = "--max-seq-len", defaultValue = "2048", description = "Document truncation (default ${DEFAULT-VALUE}).")
-    int maxSeqLen;
-
-    @Option(names = "--steps", defaultValue = "0", description = "Steps to run; 0 = until the data runs out (default).")
-    int steps;
+public final class DataBenchCommand extends DataSubcommand {
+    @Option(names = "--dir", paramLabel = "DIR", description = "Shard folder (default: data/sample, generated if absent).") Path dir;
+    @Option(names = "--batch-tokens", defaultValue = "131072", description = "Global tokens per step (default ${DEFAULT-VALUE}, the record's first stage).") long batchTokens;
+    @Option(names = "--world-size", defaultValue = "8", description = "Ranks; rank 0 is measured (default ${DEFAULT-VALUE}).") int worldSize;
+    @Option(names = "--grad-accum", defaultValue = "1", description = "Micro-steps per step (default ${DEFAULT-VALUE}).") int gradAccum;
+    @Option(names = "--max-seq-len", defaultValue = "2048", description = "Document truncation (default ${DEFAULT-VALUE}).") int maxSeqLen;
+    @Option(names = "--steps", defaultValue = "0", description = "Steps to run; 0 = until the data runs out (default).") int steps;
 
     @Override public Integer call() {
         if (batchTokens < 1 || worldSize < 1 || gradAccum < 1 || maxSeqLen < 1 || steps < 0) {
-            throw DataCommand.bad(spec, "--batch-tokens, --world-size, --grad-accum and --max-seq-len must be positive");
+            throw bad("--batch-tokens, --world-size, --grad-accum and --max-seq-len must be positive");
         }
         Path d = dir != null ? dir : SampleCorpus.ensureDefault();
         List<Path> files = DataPaths.trainShards(d);
-        if (files.isEmpty()) throw DataCommand.bad(spec, "no *_train_*.bin shards in " + d);
+        if (files.isEmpty()) throw bad("no *_train_*.bin shards in " + d);
         int n = TrainBatcher.tokensPerRank(batchTokens, worldSize, gradAccum);
-        var w = spec.commandLine().getOut();
+        var w = out();
         long batches = 0, tokens = 0;
         long tStart = System.nanoTime();
         long waitNs, t0;

@@ -11,9 +11,4 @@ public final class DataCommand implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
     @Override public void run() { spec.commandLine().usage(spec.commandLine().getOut()); }
-
-    /** A bad option value as picocli reports it (usage hint, exit code 2). */
-    static CommandLine.ParameterException bad(CommandLine.Model.CommandSpec spec, String message) {
-        return new CommandLine.ParameterException(spec.commandLine(), message);
-    }
 }

@@ -2,8 +2,6 @@ package dev.speedrun.app.data;
 
 import dev.speedrun.data.SampleCorpus;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -11,29 +9,22 @@ import picocli.CommandLine.Option;
 @Command(name = "sample", mixinStandardHelpOptions = true,
         description = {"Generates the built-in English-like sample corpus as token shards (the default training data).",
                 "Deterministic for a seed; writes sample_train_*.bin and sample_val_*.bin (~10% of documents). The trainer uses it when no FineWeb data is given."})
-public final class SampleCommand implements Callable<Integer> {
-    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-
+public final class SampleCommand extends DataSubcommand {
     @Option(names = "--tokens", defaultValue = "" + SampleCorpus.DEFAULT_TOKENS, paramLabel = "N",
-            description = "Total tokens, train + val (default ${DEFAULT-VALUE}).")
-    long tokens;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default: data/sample under the repository root).")
-    Path out;
-
-    @Option(names = "--seed", defaultValue = "" + SampleCorpus.DEFAULT_SEED, description = "Generator seed (default ${DEFAULT-VALUE}).")
-    long seed;
+            description = "Total tokens, train + val (default ${DEFAULT-VALUE}).") long tokens;
+    @Option(names = "--out", paramLabel = "DIR", description = "Output folder (default: data/sample under the repository root).") Path out;
+    @Option(names = "--seed", defaultValue = "" + SampleCorpus.DEFAULT_SEED, description = "Generator seed (default ${DEFAULT-VALUE}).") long seed;
 
     @Override public Integer call() {
-        if (tokens < 1000) throw DataCommand.bad(spec, "--tokens " + tokens + " is too small (at least 1000)");
+        if (tokens < 1000) throw bad("--tokens " + tokens + " is too small (at least 1000)");
         Path dir = out != null ? out : SampleCorpus.defaultDir();
-        var w = spec.commandLine().getOut();
+        var w = out();
         if (SampleCorpus.isPresent(dir, tokens, seed)) {
             w.println("sample corpus (" + tokens + " tokens, seed " + seed + ") already in " + dir.toAbsolutePath() + "; nothing to do");
             w.flush();
             return 0;
         }
-        ProgressBar bar = new ProgressBar(spec.commandLine().getErr(), "sample");
+        ProgressBar bar = new ProgressBar(err(), "sample");
         var s = SampleCorpus.generate(dir, tokens, seed, (d, t) -> bar.update((double) t / tokens,
                 ProgressBar.count(d) + " docs, " + ProgressBar.count(t) + " tokens, " + ProgressBar.count(t / bar.seconds()) + " tok/s", false));
         bar.update(1, ProgressBar.count(s.documents()) + " docs, " + ProgressBar.count(s.tokens()) + " tokens", true);

@@ -14,8 +14,6 @@ import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
-import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -24,50 +22,31 @@ import picocli.CommandLine.Option;
         description = {"Tokenizes documents with the GPT-2 BPE (r50k_base) into token shards, BOS (50256) before every document.",
                 "Files ending in .jsonl/.json hold one JSON object per line (the document is its --text-field);",
                 "other files are UTF-8 text, one document per file (or per paragraph/line, see --text-docs)."})
-public final class TokenizeCommand implements Callable<Integer> {
-    @CommandLine.Spec CommandLine.Model.CommandSpec spec;
-
-    @Option(names = "--input", arity = "1..*", required = true, paramLabel = "FILE", description = "Input files.")
-    List<Path> inputs;
-
-    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder for the shards.")
-    Path out;
-
+public final class TokenizeCommand extends DataSubcommand {
+    @Option(names = "--input", arity = "1..*", required = true, paramLabel = "FILE", description = "Input files.") List<Path> inputs;
+    @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder for the shards.") Path out;
     @Option(names = "--val-fraction", defaultValue = "0.01", paramLabel = "F",
-            description = "Fraction of documents for validation, in [0, 1) (default ${DEFAULT-VALUE}).")
-    double valFraction;
-
+            description = "Fraction of documents for validation, in [0, 1) (default ${DEFAULT-VALUE}).") double valFraction;
     @Option(names = "--shard-tokens", defaultValue = "100000000", paramLabel = "N",
-            description = "Tokens per shard (default ${DEFAULT-VALUE}, as FineWeb).")
-    int shardTokens;
-
-    @Option(names = "--prefix", defaultValue = "corpus", description = "Shard name prefix: PREFIX_train_000000.bin (default ${DEFAULT-VALUE}).")
-    String prefix;
-
-    @Option(names = "--text-field", defaultValue = "text", description = "JSON field holding the document (default ${DEFAULT-VALUE}).")
-    String textField;
-
+            description = "Tokens per shard (default ${DEFAULT-VALUE}, as FineWeb).") int shardTokens;
+    @Option(names = "--prefix", defaultValue = "corpus", description = "Shard name prefix: PREFIX_train_000000.bin (default ${DEFAULT-VALUE}).") String prefix;
+    @Option(names = "--text-field", defaultValue = "text", description = "JSON field holding the document (default ${DEFAULT-VALUE}).") String textField;
     @Option(names = "--text-docs", defaultValue = "file", paramLabel = "MODE",
-            description = "Documents in text files: file, paragraphs (split at blank lines) or lines (default ${DEFAULT-VALUE}).")
-    String textDocs;
-
-    @Option(names = "--threads", paramLabel = "N", description = "Encoder threads (default: all cores).")
-    Integer threads;
-
-    @Option(names = "--force", description = "Replace existing PREFIX_* shards in DIR.")
-    boolean force;
+            description = "Documents in text files: file, paragraphs (split at blank lines) or lines (default ${DEFAULT-VALUE}).") String textDocs;
+    @Option(names = "--threads", paramLabel = "N", description = "Encoder threads (default: all cores).") Integer threads;
+    @Option(names = "--force", description = "Replace existing PREFIX_* shards in DIR.") boolean force;
 
     @Override public Integer call() throws IOException {
         if (!List.of("file", "paragraphs", "lines").contains(textDocs)) {
-            throw DataCommand.bad(spec, "--text-docs must be file, paragraphs or lines, not '" + textDocs + "'");
+            throw bad("--text-docs must be file, paragraphs or lines, not '" + textDocs + "'");
         }
-        if (!(valFraction >= 0 && valFraction < 1)) throw DataCommand.bad(spec, "--val-fraction " + valFraction + " is not in [0, 1)");
-        if (shardTokens < 1) throw DataCommand.bad(spec, "--shard-tokens " + shardTokens + " must be positive");
+        if (!(valFraction >= 0 && valFraction < 1)) throw bad("--val-fraction " + valFraction + " is not in [0, 1)");
+        if (shardTokens < 1) throw bad("--shard-tokens " + shardTokens + " must be positive");
         int nThreads = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-        if (nThreads < 1) throw DataCommand.bad(spec, "--threads " + nThreads + " must be positive");
+        if (nThreads < 1) throw bad("--threads " + nThreads + " must be positive");
         long totalBytes = 0;
         for (Path p : inputs) {
-            if (!Files.isRegularFile(p)) throw DataCommand.bad(spec, "input file " + p + " does not exist or is not a file");
+            if (!Files.isRegularFile(p)) throw bad("input file " + p + " does not exist or is not a file");
             totalBytes += Files.size(p);
         }
         if (Files.isDirectory(out)) {
@@ -78,15 +57,14 @@ public final class TokenizeCommand implements Callable<Integer> {
             }
         }
         var o = new CorpusTokenizer.Options(out, prefix, valFraction, shardTokens, nThreads, 0);
-        PrintWriterHolder err = new PrintWriterHolder(spec);
         Documents docs = new Documents(inputs, textField, textDocs);
-        ProgressBar bar = new ProgressBar(err.err, "tokenize");
+        ProgressBar bar = new ProgressBar(err(), "tokenize");
         long total = totalBytes;
         CorpusTokenizer.Summary s = CorpusTokenizer.tokenize(docs, o, (d, t) -> bar.update(total == 0 ? 1 : (double) docs.bytesRead / total,
                 ProgressBar.count(d) + " docs, " + ProgressBar.count(t) + " tokens, " + ProgressBar.count(t / bar.seconds()) + " tok/s", false));
         bar.update(1, ProgressBar.count(s.documents()) + " docs, " + ProgressBar.count(s.tokens()) + " tokens", true);
         bar.finish();
-        var w = spec.commandLine().getOut();
+        var w = out();
         w.printf("documents: %d (%d train, %d val, %d empty skipped)%n", s.documents(), s.trainDocuments(), s.valDocuments(), s.skippedEmpty());
         w.printf("tokens:    %d (%d train, %d val)%n", s.tokens(), s.trainTokens(), s.valTokens());
         w.printf("shards:    %d train, %d val in %s%n", s.trainShards().size(), s.valShards().size(), out.toAbsolutePath());
@@ -94,10 +72,6 @@ public final class TokenizeCommand implements Callable<Integer> {
         w.flush();
         if (s.documents() == 0) throw new DataException("no documents found in the input files");
         return 0;
-    }
-
-    private record PrintWriterHolder(java.io.PrintWriter err) {
-        PrintWriterHolder(CommandLine.Model.CommandSpec spec) { this(spec.commandLine().getErr()); }
     }
 
     /** Streams documents from the input files, one file at a time. */

@@ -15,14 +15,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import org.apache.commons.math3.distribution.BinomialDistribution;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -41,43 +39,19 @@ import picocli.CommandLine.Option;
         description = {"Interleaved A/B timing: A and B alternate on the same hardware, each pair gives a ratio B/A;",
                 "reports the median ratio with its spread and a sign test. Warm-up steps and pairs are excluded."})
 public final class BenchAbCommand implements Callable<Integer> {
-    @Option(names = "--a", required = true, paramLabel = "CONFIG_A", description = "Config (built-in name or YAML file) of variant A.")
-    String a;
-
-    @Option(names = "--b", required = true, paramLabel = "CONFIG_B", description = "Config of variant B.")
-    String b;
-
-    @Option(names = "--a-set", paramLabel = "KEY=VALUE", description = "Config key for A only (YAML value, e.g. plugins=[cwd]); repeatable.")
-    List<String> aSet = new ArrayList<>();
-
-    @Option(names = "--b-set", paramLabel = "KEY=VALUE", description = "Config key for B only; repeatable.")
-    List<String> bSet = new ArrayList<>();
-
-    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Config key for both (e.g. backend=cuda); repeatable.")
-    List<String> set = new ArrayList<>();
-
-    @Option(names = "--pairs", defaultValue = "5", paramLabel = "N", description = "Timed pairs (default ${DEFAULT-VALUE}).")
-    int pairs;
-
-    @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed training steps per variant and pair (default ${DEFAULT-VALUE}).")
-    int steps;
-
-    @Option(names = "--warmup-steps", defaultValue = "3", paramLabel = "N", description = "Untimed steps first in every run (default ${DEFAULT-VALUE}).")
-    int warmupSteps;
-
-    @Option(names = "--warmup-pairs", defaultValue = "1", paramLabel = "N", description = "Untimed pairs first (JIT, caches; default ${DEFAULT-VALUE}).")
-    int warmupPairs;
-
+    @Option(names = "--a", required = true, paramLabel = "CONFIG_A", description = "Config (built-in name or YAML file) of variant A.") String a;
+    @Option(names = "--b", required = true, paramLabel = "CONFIG_B", description = "Config of variant B.") String b;
+    @Option(names = "--a-set", paramLabel = "KEY=VALUE", description = "Config key for A only (YAML value, e.g. plugins=[cwd]); repeatable.") List<String> aSet = new ArrayList<>();
+    @Option(names = "--b-set", paramLabel = "KEY=VALUE", description = "Config key for B only; repeatable.") List<String> bSet = new ArrayList<>();
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Config key for both (e.g. backend=cuda); repeatable.") List<String> set = new ArrayList<>();
+    @Option(names = "--pairs", defaultValue = "5", paramLabel = "N", description = "Timed pairs (default ${DEFAULT-VALUE}).") int pairs;
+    @Option(names = "--steps", defaultValue = "10", paramLabel = "N", description = "Timed training steps per variant and pair (default ${DEFAULT-VALUE}).") int steps;
+    @Option(names = "--warmup-steps", defaultValue = "3", paramLabel = "N", description = "Untimed steps first in every run (default ${DEFAULT-VALUE}).") int warmupSteps;
+    @Option(names = "--warmup-pairs", defaultValue = "1", paramLabel = "N", description = "Untimed pairs first (JIT, caches; default ${DEFAULT-VALUE}).") int warmupPairs;
     @Option(names = "--order", defaultValue = "alternate", paramLabel = "ORDER",
-            description = "alternate (AB BA AB ...), ab (AB AB ...) or random (seeded; default ${DEFAULT-VALUE}).")
-    String order;
-
-    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random order (default ${DEFAULT-VALUE}).")
-    long seed;
-
-    @Option(names = "--json", paramLabel = "FILE", description = "Also write the pairs and the summary as JSON lines.")
-    Path json;
-
+            description = "alternate (AB BA AB ...), ab (AB AB ...) or random (seeded; default ${DEFAULT-VALUE}).") String order;
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the random order (default ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--json", paramLabel = "FILE", description = "Also write the pairs and the summary as JSON lines.") Path json;
     @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;
@@ -159,7 +133,7 @@ public final class BenchAbCommand implements Callable<Integer> {
             }
             return 0;
         } finally {
-            deleteTree(tmp);
+            SweepCommand.deleteTree(tmp);
         }
     }
 
@@ -192,7 +166,7 @@ public final class BenchAbCommand implements Callable<Integer> {
             if (s == warmupSteps) before = n.path("time_ms").asDouble();
             if (s == warmupSteps + steps) after = n.path("time_ms").asDouble();
         }
-        deleteTree(dir);
+        SweepCommand.deleteTree(dir);
         return (after - before) / steps;
     }
 
@@ -229,12 +203,5 @@ public final class BenchAbCommand implements Callable<Integer> {
             m.put(key, node);
         }
         return m;
-    }
-
-    private static void deleteTree(Path p) throws IOException {
-        if (!Files.exists(p)) return;
-        try (Stream<Path> s = Files.walk(p)) {
-            for (Path q : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
-        }
     }
 }

@@ -29,26 +29,15 @@ import picocli.CommandLine.Parameters;
  * groups with different validation sets are not compared with each other.
  */
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Compare runs: per group (config minus seed) n, mean, std, 95% CI of the final val loss; one-sided t-test against",
+        description = {"Compare runs: per group (config minus seed) n, mean, std, 95%% CI of the final val loss; one-sided t-test against",
                 "the target; Welch's t-test and effect size against a baseline; training time. Writes report.md, SVG plots, summary.csv/jsonl."})
 public final class CompareCommand implements Callable<Integer> {
-    @Parameters(arity = "1..*", paramLabel = "RUN_OR_SWEEP_DIR", description = "Run folders, sweep folders or folders of runs.")
-    List<Path> dirs;
-
-    @Option(names = "--target", paramLabel = "LOSS", description = "Val-loss target of the one-sided t-test (default: the sweep file's target).")
-    Double target;
-
-    @Option(names = "--baseline", paramLabel = "NAME", description = "Group the others are compared with (default: the first group).")
-    String baseline;
-
-    @Option(names = "--out", paramLabel = "DIR", description = "Folder of report.md etc. (default: the folder given, when one is).")
-    Path out;
-
-    @Option(names = "--alpha", defaultValue = "0.01", paramLabel = "P", description = "Significance level shown in the verdicts (default ${DEFAULT-VALUE}).")
-    double alpha;
-
-    @Option(names = "--verbose", description = "Stack traces on errors.")
-    boolean verbose;
+    @Parameters(arity = "1..*", paramLabel = "RUN_OR_SWEEP_DIR", description = "Run folders, sweep folders or folders of runs.") List<Path> dirs;
+    @Option(names = "--target", paramLabel = "LOSS", description = "Val-loss target of the one-sided t-test (default: the sweep file's target).") Double target;
+    @Option(names = "--baseline", paramLabel = "NAME", description = "Group the others are compared with (default: the first group).") String baseline;
+    @Option(names = "--out", paramLabel = "DIR", description = "Folder of report.md etc. (default: the folder given, when one is).") Path out;
+    @Option(names = "--alpha", defaultValue = "0.01", paramLabel = "P", description = "Significance level shown in the verdicts (default ${DEFAULT-VALUE}).") double alpha;
+    @Option(names = "--verbose", description = "Stack traces on errors.") boolean verbose;
 
     PrintStream console = System.out;
 
@@ -225,8 +214,8 @@ public final class CompareCommand implements Callable<Integer> {
         }
         for (String s : notComparable) sb.append("\nNot compared with the baseline: ").append(s).append(" (different validation sets are different measurements).\n");
         sb.append("\n## Training time\n\n");
-        sb.append("The training clock of metrics.jsonl (validation excluded). Runs of a sweep ran one after the other on the same machine; "
-                + "for timing claims use `train-app bench ab`, which interleaves the variants.\n\n");
+        sb.append("The training clock of metrics.jsonl (validation excluded). Runs of a sweep ran on the same machine, one after the other "
+                + "or side by side (`--parallel`); for timing claims use `train-app bench ab`, which interleaves the variants.\n\n");
         sb.append("| group | n | mean s | std s | 95% CI s | Δ vs baseline s | ratio | p (two-sided) |\n|---|---:|---:|---:|---|---:|---:|---:|\n");
         for (int g = 0; g < groups.size(); g++) {
             Stats.Summary s = time.get(g);

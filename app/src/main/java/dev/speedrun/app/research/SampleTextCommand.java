@@ -41,36 +41,23 @@ import picocli.CommandLine.Option;
  * is rebuilt from the run's config.yaml (its plugins set the embedding tying of the checkpoint's
  * step, YaRN follows the schedule up to it), the prompt follows a BOS token as training documents
  * do, and each new token is drawn from the soft-capped logits of the last position (temperature,
- * top-k; temperature 0 is greedy) and printed as soon as it completes a character. No KV cache:
+ * top-k; temperature 0 is greedy) and printed as soon as it completes a character, until
+ * {@code <|endoftext|>} ends the document (unless {@code --no-stop-at-eot}). No KV cache:
  * every token runs the whole context (at most max_seq_len tokens) through the model.
  */
 @Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generate text from a checkpoint with the GPT-2 tokenizer (temperature, top-k, seed), streaming it.")
 public final class SampleTextCommand implements Callable<Integer> {
-    @Option(names = "--checkpoint", required = true, paramLabel = "DIR", description = "A run folder (its latest checkpoint) or a checkpoint folder.")
-    Path checkpoint;
-
-    @Option(names = "--prompt", defaultValue = "", paramLabel = "TEXT", description = "Text to continue (default: none, a new document).")
-    String prompt;
-
-    @Option(names = "--tokens", defaultValue = "64", paramLabel = "N", description = "Tokens to generate (default ${DEFAULT-VALUE}).")
-    int tokens;
-
-    @Option(names = "--temperature", defaultValue = "0.8", paramLabel = "T", description = "Sampling temperature; 0: greedy (default ${DEFAULT-VALUE}).")
-    double temperature;
-
-    @Option(names = "--top-k", defaultValue = "50", paramLabel = "K", description = "Sample among the K likeliest tokens; 0: all (default ${DEFAULT-VALUE}).")
-    int topK;
-
-    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default ${DEFAULT-VALUE}).")
-    long seed;
-
-    @Option(names = "--backend", paramLabel = "NAME", description = "Backend (default: the run's).")
-    String backend;
-
-    @Option(names = "--precision", paramLabel = "P", description = "Model precision (default: the run's).")
-    String precision;
-
+    @Option(names = "--checkpoint", required = true, paramLabel = "DIR", description = "A run folder (its latest checkpoint) or a checkpoint folder.") Path checkpoint;
+    @Option(names = "--prompt", defaultValue = "", paramLabel = "TEXT", description = "Text to continue (default: none, a new document).") String prompt;
+    @Option(names = "--tokens", defaultValue = "64", paramLabel = "N", description = "Tokens to generate (default ${DEFAULT-VALUE}).") int tokens;
+    @Option(names = "--temperature", defaultValue = "0.8", paramLabel = "T", description = "Sampling temperature; 0: greedy (default ${DEFAULT-VALUE}).") double temperature;
+    @Option(names = "--top-k", defaultValue = "50", paramLabel = "K", description = "Sample among the K likeliest tokens; 0: all (default ${DEFAULT-VALUE}).") int topK;
+    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--stop-at-eot", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Stop at <|endoftext|>, the end of a GPT-2 document (default); --no-stop-at-eot generates all --tokens.") boolean stopAtEot;
+    @Option(names = "--backend", paramLabel = "NAME", description = "Backend (default: the run's).") String backend;
+    @Option(names = "--precision", paramLabel = "P", description = "Model precision (default: the run's).") String precision;
     @Mixin PluginOptions plugin = new PluginOptions();
 
     PrintStream console = System.out;
@@ -116,7 +103,6 @@ public final class SampleTextCommand implements Callable<Integer> {
         int promptTokens = ctx.size() - 1;
         if (ctx.size() >= maxT) throw new ConfigException("--prompt is " + promptTokens + " tokens; this model's context holds " + (maxT - 1));
         SplittableRandom rnd = new SplittableRandom(seed);
-        int[] out = new int[tokens];
         try (Gpt model = new Gpt(mc, ops, RunLauncher.precision(cfg), maxT, world, cfg.seed())) {
             Checkpoints.load(model, ck.resolve("model.safetensors"));
             int total = cfg.trainSteps();
@@ -133,11 +119,9 @@ public final class SampleTextCommand implements Callable<Integer> {
             console.print(prompt);
             console.flush();
             int V = mc.vocabSize();
-            String shown = "";
-            List<Integer> gen = new ArrayList<>();
-            for (int i = 0; i < tokens; i++) {
-                int n = Math.min(ctx.size(), maxT);
-                List<Integer> window = ctx.subList(ctx.size() - n, ctx.size());
+            NextToken next = context -> {
+                int n = Math.min(context.size(), maxT);
+                List<Integer> window = context.subList(context.size() - n, context.size());
                 int T = (n + bs - 1) / bs * bs;
                 int[] in = new int[T], tg = new int[T];
                 Arrays.fill(in, Shard.BOS);
@@ -145,24 +129,47 @@ public final class SampleTextCommand implements Callable<Integer> {
                 int[] cu = T > n ? new int[] {0, n, T} : new int[] {0, n};
                 model.evaluate(in, tg, cu, w.shortBlocks(), w.longBlocks(), loss);
                 double[] z = HostData.toDoubles(model.logits(T).get(n - 1));
-                int next = pick(z, V, mc.softcap(), mc.softcapDivisor(), temperature, topK, rnd);
-                out[i] = next;
-                ctx.add(next);
-                gen.add(next);
-                // stream: print what the new token completes (a multi-byte character may need several tokens)
-                String text = Gpt2Tokenizer.decode(gen.stream().mapToInt(Integer::intValue).toArray());
-                if (!text.endsWith("\uFFFD") && text.length() >= shown.length()) {
-                    console.print(text.substring(shown.length()));
-                    console.flush();
-                    shown = text;
-                }
-            }
-            String text = Gpt2Tokenizer.decode(gen.stream().mapToInt(Integer::intValue).toArray());
-            if (text.length() > shown.length() && text.startsWith(shown)) console.print(text.substring(shown.length()));
-            console.println();
+                return pick(z, V, mc.softcap(), mc.softcapDivisor(), temperature, topK, rnd);
+            };
+            generated = generate(next, ctx, tokens, stopAtEot, console);
+            if (generated.length < tokens && stopAtEot)
+                console.printf("sample: stopped at <|endoftext|> after %d token%s (--no-stop-at-eot goes on)%n", generated.length,
+                        generated.length == 1 ? "" : "s");
         }
-        generated = out;
         return 0;
+    }
+
+    /** The next token after a context (BOS first, then prompt and generated tokens). */
+    interface NextToken {
+        int after(List<Integer> context);
+    }
+
+    /**
+     * Up to {@code tokens} tokens after {@code context} (which grows by each), streamed to
+     * {@code console} as soon as they complete a character (a multi-byte character may need
+     * several tokens), then a line end. With {@code stopAtEot} the first {@code <|endoftext|>}
+     * ends the generation (the document is over: nothing after it continues the prompt) and is
+     * not part of the result.
+     */
+    static int[] generate(NextToken model, List<Integer> context, int tokens, boolean stopAtEot, PrintStream console) {
+        List<Integer> gen = new ArrayList<>();
+        String shown = "";
+        for (int i = 0; i < tokens; i++) {
+            int next = model.after(context);
+            if (next == Shard.BOS && stopAtEot) break;
+            context.add(next);
+            gen.add(next);
+            String text = Gpt2Tokenizer.decode(gen.stream().mapToInt(Integer::intValue).toArray());
+            if (!text.endsWith("\uFFFD") && text.length() >= shown.length()) {
+                console.print(text.substring(shown.length()));
+                console.flush();
+                shown = text;
+            }
+        }
+        String text = Gpt2Tokenizer.decode(gen.stream().mapToInt(Integer::intValue).toArray());
+        if (text.length() > shown.length() && text.startsWith(shown)) console.print(text.substring(shown.length()));
+        console.println();
+        return gen.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /** A token from logits z: soft cap ℓ = cap·σ(z/div), then greedy, or softmax(ℓ/T) over the top k. */

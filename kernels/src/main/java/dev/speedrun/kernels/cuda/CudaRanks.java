@@ -64,6 +64,8 @@ public final class CudaRanks implements RankProvider {
 
     @Override public String backend() { return CudaBackend.NAME; }
 
+    @Override public int visibleDevices() { return machine.cudaProblem().isEmpty() ? machine.gpuCount() : 0; }
+
     @Override public RankPlan plan(RankRequest request) {
         int worldSize = request.worldSize();
         Map<String, String> env = request.env();

@@ -57,6 +57,12 @@ class CudaRanksTest {
         assertTrue(plan(16, new FakeMachine(8, "", "", LaunchEnv.nodes(2, 0))).lead());
     }
 
+    @Test void visibleDevicesAreTheGpusWhereCudaWorksAndNoneElsewhere() {
+        for (int n = 1; n <= 8; n *= 2) assertEquals(n, new CudaRanks(gpus(n)).visibleDevices());
+        FakeMachine broken = new FakeMachine(4, "no NVIDIA driver: libcuda.so.1 could not be loaded", "", Map.of());
+        assertEquals(0, new CudaRanks(broken).visibleDevices());
+    }
+
     @Test void unavailableCudaSaysWhyAndThatCpuWorks() {
         var e = assertThrows(IllegalArgumentException.class,
                 () -> plan(1, new FakeMachine(0, "no NVIDIA driver: libcuda.so.1 could not be loaded", "", Map.of())));
