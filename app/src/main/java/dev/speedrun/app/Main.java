@@ -33,6 +33,14 @@ public final class Main implements Runnable {
             else cmd.getErr().println(message(ex));
             return exitCode(ex);
         });
+        // a bad flag or value: one line naming it, not the usage page (--help shows that)
+        cl.setParameterExceptionHandler((ex, a) -> {
+            CommandLine c = ex.getCommandLine();
+            String name = c.getCommandName();
+            for (CommandLine p = c.getParent(); p != null; p = p.getParent()) name = p.getCommandName() + " " + name;
+            c.getErr().println("error: " + ex.getMessage().replace('\n', ' ').strip() + " (" + name + " --help lists the options)");
+            return c.getCommandSpec().exitCodeOnInvalidInput();
+        });
         return cl.execute(args);
     }
 

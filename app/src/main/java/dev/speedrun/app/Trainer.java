@@ -24,6 +24,7 @@ import dev.speedrun.schedules.TrainingHook;
 import dev.speedrun.schedules.Windows;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
+import dev.speedrun.tensor.OutOfDeviceMemoryException;
 import dev.speedrun.tensor.Tensor;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -218,16 +219,38 @@ public final class Trainer {
         return then;
     }
 
+    /** One rank's run; out of device memory is reported with what was being allocated and what to change. */
     private Result runRank(Collectives comm, Ops ops, List<Path> trainFiles, List<Path> valFiles, Path ck, boolean loadGrads)
+            throws IOException {
+        String[] phase = {"the model (parameters, gradients, activations)"};
+        try {
+            return runRank(comm, ops, trainFiles, valFiles, ck, loadGrads, phase);
+        } catch (OutOfDeviceMemoryException e) {
+            int tokens = maxTrainTokens(), world = comm.worldSize();
+            throw new IllegalStateException("rank " + comm.rank() + ": " + e.getMessage() + " for " + phase[0] + " with "
+                    + TrainBatcher.tokensPerRank(sched.batchTokens(sched.totalSteps() - 1), world, gradAccum) + ".." + tokens
+                    + " tokens per micro-batch; use smaller micro-batches (micro_batches " + cfg.microBatches() + " → "
+                    + cfg.microBatches() * 2 + " halves them) or more ranks (world_size " + world + " → " + world * 2 + ")", e);
+        }
+    }
+
+    private static <T> T allocating(String[] phase, String what, java.util.function.Supplier<T> make) {
+        phase[0] = what;
+        return make.get();
+    }
+
+    private Result runRank(Collectives comm, Ops ops, List<Path> trainFiles, List<Path> valFiles, Path ck, boolean loadGrads, String[] phase)
             throws IOException {
         int rank = comm.rank(), world = comm.worldSize();
         boolean lead = rank == 0;
         int maxTokens = maxTrainTokens();
         // evaluation forwards of valTokensPerForward tokens run on the model's forward-only plan
-        try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, Math.max(maxTokens, valTokensPerForward()), world, cfg.seed());
-             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm);
+        try (Gpt model = allocating(phase, "the model (parameters, gradients, activations of " + maxTokens + " tokens)",
+                     () -> new Gpt(modelConfig, ops, precision, maxTokens, Math.max(maxTokens, valTokensPerForward()), world, cfg.seed()));
+             Optimizers opt = allocating(phase, "the optimizer state", () -> Optimizers.build(optimizerConfigs(), model, ops, comm));
              MemoryArena scratch = ops.backend().newArena();
              FiniteGuard guard = new FiniteGuard(model, ops)) {
+            phase[0] = "a training step's buffers";
             Tensor red = scratch.allocate(DType.F64, 2);
             opt.zeroAllGrads();
             if (initWeights != null) loadInitWeights(model);
