@@ -189,8 +189,14 @@ public final class Trainer {
      */
     private Path checkedResume() {
         TrainCheckpoint.Pick pick = TrainCheckpoint.pick(resume);
-        for (String s : pick.skipped()) console.println("train-app: --resume skipped " + s);
         Path ck = pick.checkpoint();
+        List<String> skipped = pick.skipped();
+        if (skipped.isEmpty() && ck.getParent() != null) {
+            // the command hands over the checkpoint it resolved from the run folder: name what that passed over
+            TrainCheckpoint.Pick inFolder = TrainCheckpoint.pick(ck.getParent());
+            if (inFolder.checkpoint().equals(ck)) skipped = inFolder.skipped();
+        }
+        for (String s : skipped) console.println("train-app: --resume skipped " + s);
         int files = TrainCheckpoint.verify(ck);
         List<String> diff = TrainCheckpoint.differences(TrainCheckpoint.readConfigFacts(ck), TrainCheckpoint.configFacts(cfg));
         if (!diff.isEmpty())

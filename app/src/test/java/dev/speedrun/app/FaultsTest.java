@@ -174,7 +174,7 @@ class FaultsTest {
         List<Damage> damages = List.of(
                 new Damage("model.safetensors", f -> truncate(f, Files.exists(f) ? size(f) / 2 : 0)),
                 new Damage("optimizer.safetensors", FaultsTest::flipAByte),
-                new Damage("grads-rank0.safetensors", f -> copy(foreign.resolve(f.getFileName()), f)),
+                new Damage("grads-rank0.safetensors", f -> copy(foreign.resolve("model.safetensors"), f)),
                 new Damage("state.properties", f -> append(f, "data.cursor=0\n")),
                 new Damage("model.safetensors", f -> copy(foreign.resolve(f.getFileName()), f)),
                 new Damage("stray.bin", f -> append(f, "x")),

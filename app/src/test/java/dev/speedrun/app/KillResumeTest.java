@@ -109,6 +109,21 @@ class KillResumeTest {
         System.out.println("KillResumeTest: " + kills + " kills and 1 interrupt survived, bit-identical to the uninterrupted run");
     }
 
+    /** A second Ctrl-C exits at once, even where the run would not reach a step boundary (held in the first validation). */
+    @Test void aSecondInterruptExitsAtOnce() throws Exception {
+        Path out = tmp.resolve("twice");
+        try (TrainProcess p = TrainProcess.start(trainArgs(out, null), List.of(hold("validation", 0)))) {
+            p.await(l -> l.equals("train-app: fault hold validation 0"), 240, "the hold");
+            p.interrupt();
+            p.await(l -> l.contains("interrupted: stopping at the next step boundary"), 30, "the notice of the first interrupt");
+            long t0 = System.nanoTime();
+            p.interrupt();
+            assertEquals(Interrupts.EXIT_CODE, p.waitFor(30), p.output());
+            assertTrue((System.nanoTime() - t0) / 1e9 < 10, "exited at once");
+            assertTrue(p.output().contains("interrupted twice: exiting now"), p.output());
+        }
+    }
+
     static int stepsOf(Path run) throws Exception {
         return TrainCheckpoint.readState(TrainCheckpoint.resolve(run)).step();
     }
