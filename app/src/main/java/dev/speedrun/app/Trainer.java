@@ -228,13 +228,13 @@ public final class Trainer {
     /** One rank's run; out of device memory is reported with what was being allocated and what to change. */
     private Result runRank(Collectives comm, Ops ops, List<Path> trainFiles, List<Path> valFiles, Path ck, boolean loadGrads)
             throws IOException {
-        String[] phase = {"the model (parameters, gradients, activations)"};
+        String[] phase = {"the model"};   // what was being allocated, set as the run goes
         try {
             return runRank(comm, ops, trainFiles, valFiles, ck, loadGrads, phase);
         } catch (OutOfDeviceMemoryException e) {
             int tokens = maxTrainTokens(), world = comm.worldSize();
             throw new IllegalStateException("rank " + comm.rank() + ": " + e.getMessage() + " for " + phase[0] + " with "
-                    + TrainBatcher.tokensPerRank(sched.batchTokens(sched.totalSteps() - 1), world, gradAccum) + ".." + tokens
+                    + TrainBatcher.tokensPerRank(sched.batchTokens(0), world, gradAccum) + ".." + tokens
                     + " tokens per micro-batch; use smaller micro-batches (micro_batches " + cfg.microBatches() + " → "
                     + cfg.microBatches() * 2 + " halves them) or more ranks (world_size " + world + " → " + world * 2 + ")", e);
         }
