@@ -321,7 +321,10 @@ public final class Trainer {
                         throw new Interrupts.StoppedException("interrupted: stopped after step " + (step + 1) + " of " + trainSteps
                                 + " with checkpoint " + lastGood + "; continue with --resume " + runDir);
                 }
-                Path lastCk = checkpoint(model, opt, comm, train.position(), trainSteps, trainTimeMs, tokens);
+                // a resume of a finished run keeps its final checkpoint: it holds this state already (verified
+                // above), and rewriting it would put the only copy of the end state through a delete and a rename
+                Path lastCk = ck != null && start == trainSteps ? ck
+                        : checkpoint(model, opt, comm, train.position(), trainSteps, trainTimeMs, tokens);
                 for (TrainingHook h : parts.hooks()) h.onRunEnd(ctx);
                 if (!lead) return null;
                 Path plot = log.plot("train-app " + runDir.getFileName() + " (" + String.join(",", cfg.plugins()) + ")");

@@ -109,6 +109,20 @@ class KillResumeTest {
         System.out.println("KillResumeTest: " + kills + " kills and 1 interrupt survived, bit-identical to the uninterrupted run");
     }
 
+    /** A kill after the final checkpoint: the resume has nothing to train and leaves the final checkpoint as it was. */
+    @Test void resumingAFinishedRunKeepsItsFinalCheckpoint() throws Exception {
+        Path copy = tmp.resolve("finished");
+        FaultsTest.copyTree(reference, copy);
+        Files.createDirectories(copy.resolve("checkpoints"));
+        Path fin = TrainCheckpoint.resolve(reference);
+        FaultsTest.copyTree(fin, copy.resolve("checkpoints").resolve(fin.getFileName()));
+        TrainCommand again = TinyRunConfig.command(config, tmp.resolve("unused"), null, null);
+        again.resume = copy;
+        assertEquals(0, again.call());
+        assertEquals(0, again.lastResult.stepsTrained());
+        assertSameAsReference(copy);
+    }
+
     /** A second Ctrl-C exits at once, even where the run would not reach a step boundary (held in the first validation). */
     @Test void aSecondInterruptExitsAtOnce() throws Exception {
         Path out = tmp.resolve("twice");
@@ -146,7 +160,12 @@ class KillResumeTest {
     static void assertSameAsReference(Path run) throws Exception {
         Path a = TrainCheckpoint.resolve(reference), b = TrainCheckpoint.resolve(run);
         assertEquals(a.getFileName(), b.getFileName(), "the final checkpoint");
-        for (String f : FILES) assertEquals(-1, Files.mismatch(a.resolve(f), b.resolve(f)), f + " differs from the uninterrupted run");
+        for (String f : FILES)
+            if (Files.mismatch(a.resolve(f), b.resolve(f)) != -1)
+                fail(f + " differs from the uninterrupted run at byte " + Files.mismatch(a.resolve(f), b.resolve(f)) + "; metadata "
+                        + new java.util.TreeMap<>(dev.speedrun.model.Checkpoints.metadata(a.resolve(f))) + " vs "
+                        + new java.util.TreeMap<>(dev.speedrun.model.Checkpoints.metadata(b.resolve(f))) + "; metrics.jsonl of the run:\n"
+                        + String.join("\n", Files.readAllLines(RunLog.metricsFile(run))));
         var sa = TrainCheckpoint.readState(a).info();
         var sb = TrainCheckpoint.readState(b).info();
         for (String k : List.of("step", "data.shard", "data.cursor", "tokens")) assertEquals(sa.get(k), sb.get(k), k);
