@@ -54,6 +54,8 @@ final class RankRuntime {
         if (failure.get() != null) {
             if (failure.get() instanceof RuntimeException re) throw re;
             if (failure.get() instanceof Error er) throw er;
+            if (failure.get() instanceof java.io.IOException io)
+                throw new java.io.UncheckedIOException(dev.speedrun.model.Checkpoints.describe(io), io);
             throw new IllegalStateException(failure.get());
         }
         return result.get();

@@ -25,19 +25,17 @@ final class RunLog implements AutoCloseable {
     private final PrintStream console;
     private final boolean progressBar;
     private final int trainSteps;
-    private final int start;
 
-    private RunLog(Path runDir, BufferedWriter metrics, PrintStream console, boolean progressBar, int trainSteps, int start) {
+    private RunLog(Path runDir, BufferedWriter metrics, PrintStream console, boolean progressBar, int trainSteps) {
         this.runDir = runDir;
         this.metrics = metrics;
         this.console = console;
         this.progressBar = progressBar;
         this.trainSteps = trainSteps;
-        this.start = start;
     }
 
     /** The log of a rank other than 0. */
-    static RunLog silent() { return new RunLog(null, null, null, false, 0, 0); }
+    static RunLog silent() { return new RunLog(null, null, null, false, 0); }
 
     /**
      * Rank 0's log of a run of {@code trainSteps} steps starting at {@code start}. A resumed run
@@ -52,7 +50,7 @@ final class RunLog implements AutoCloseable {
         if (resumed) readMetrics(file, new ObjectMapper(), start, redoVal, train, val);
         RunLog log = new RunLog(runDir, Files.newBufferedWriter(file, StandardOpenOption.CREATE,
                 resumed ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE),
-                console, progressBar, trainSteps, start);
+                console, progressBar, trainSteps);
         log.trainPts.addAll(train);
         log.valPts.addAll(val);
         return log;
@@ -76,7 +74,8 @@ final class RunLog implements AutoCloseable {
         trainPts.add(new LossPlot.Point(stepsDone, trainLoss));
         writeMetric(stepsDone, trainLoss, Double.NaN, 0, lr, tokens, trainTimeMs);
         clearBar();
-        double avg = trainTimeMs / (stepsDone - start);
+        // the clock of a resumed run includes the steps before the resume: the average is over all of them
+        double avg = trainTimeMs / stepsDone;
         console.printf(Locale.ROOT, "step:%d/%d train_loss:%.4f train_time:%.0fms step_avg:%.2fms%n", stepsDone, trainSteps,
                 trainLoss, trainTimeMs, avg);
         bar(stepsDone, trainSteps, avg);
@@ -110,15 +109,31 @@ final class RunLog implements AutoCloseable {
         metrics.flush();
     }
 
-    /** On resume: keeps the metrics of steps before the checkpoint (drops any written after it) and reloads them for the plot. */
+    /**
+     * On resume: keeps the metrics of steps before the checkpoint (drops any written after it, and
+     * a last line cut short by a kill) and reloads them for the plot. The kept lines replace the
+     * file through a temporary file and a rename: a kill during the rewrite loses nothing.
+     */
     private static void readMetrics(Path file, ObjectMapper json, int upTo, boolean redoVal, List<LossPlot.Point> train,
                                     List<LossPlot.Point> val)
             throws IOException {
         if (!Files.isRegularFile(file)) return;
         List<String> kept = new ArrayList<>();
-        for (String line : Files.readAllLines(file)) {
+        List<String> lines = Files.readAllLines(file);
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i);
             if (line.isBlank()) continue;
-            var n = json.readTree(line);
+            com.fasterxml.jackson.databind.JsonNode n;
+            try {
+                n = json.readTree(line);
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                n = null;
+            }
+            if (n == null || !n.has("step") || !n.has("val_loss") || !n.has("train_loss")) {
+                // lines are written whole and flushed one by one: only the last can be cut short
+                if (i == lines.size() - 1) continue;
+                throw new IOException(file + " line " + (i + 1) + " is not a metrics line: " + line);
+            }
             int step = n.get("step").asInt();
             boolean isVal = !n.get("val_loss").isNull();
             if (step > upTo || isVal && step == upTo && redoVal) continue;   // redone by this run
@@ -126,7 +141,9 @@ final class RunLog implements AutoCloseable {
             if (isVal) val.add(new LossPlot.Point(step, n.get("val_loss").asDouble()));
             else train.add(new LossPlot.Point(step, n.get("train_loss").asDouble()));
         }
-        Files.write(file, kept);
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        Files.write(tmp, kept);
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
 
     private void bar(int done, int total, double msPerStep) {

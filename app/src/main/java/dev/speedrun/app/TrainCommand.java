@@ -99,7 +99,13 @@ public final class TrainCommand implements Callable<Integer> {
         Path runDir = resumeRun != null ? resumeRun
                 : plan.processes() > 1 ? sharedRunFolder(cfg.out(), source, env) : runFolder(cfg.out(), source);
         Files.createDirectories(runDir);
-        if (plan.lead()) Files.writeString(runDir.resolve("config.yaml"), resolvedYaml(tree, selected, registry, be, cfg));
+        if (plan.lead()) {
+            // through a rename: a resume reads this file, and a kill during the write must not leave half of it
+            Path part = runDir.resolve("config.yaml.tmp");
+            Files.writeString(part, resolvedYaml(tree, selected, registry, be, cfg));
+            Files.move(part, runDir.resolve("config.yaml"), java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
         int trainSteps = steps != null && steps == 0 ? 0 : cfg.trainSteps();
         console.printf("train-app: config %s, plugins [%s], backend %s, world size %d, %d steps%s%n", source,
                 String.join(", ", cfg.plugins()), be.name(), cfg.worldSize(), trainSteps,

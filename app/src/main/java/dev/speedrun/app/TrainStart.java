@@ -15,11 +15,12 @@ record TrainStart(int step, DataPosition position, double trainTimeMs, long toke
 
     /**
      * Loads checkpoint {@code ck} into this rank's model, optimizer state (a collective over the
-     * ranks) and pending gradients, and returns where it stopped.
+     * ranks) and, when {@code grads} (not a re-sharded resume), pending gradients, and returns
+     * where it stopped.
      */
-    static TrainStart resume(Path ck, Gpt model, Optimizers opt, int rank, int trainSteps) {
+    static TrainStart resume(Path ck, Gpt model, Optimizers opt, int rank, int trainSteps, boolean grads) {
         var st = TrainCheckpoint.readState(ck);
-        TrainCheckpoint.load(ck, model, opt, rank);
+        TrainCheckpoint.load(ck, model, opt, rank, grads);
         if (st.step() > trainSteps)
             throw new ConfigException("--resume: checkpoint is at step " + st.step() + ", beyond this run's " + trainSteps + " steps");
         return new TrainStart(st.step(), st.position(), Double.parseDouble(st.info().getOrDefault("train_time_ms", "0")),

@@ -24,6 +24,7 @@ import dev.speedrun.schedules.TrainingHook;
 import dev.speedrun.schedules.Windows;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
+import dev.speedrun.tensor.OutOfDeviceMemoryException;
 import dev.speedrun.tensor.Tensor;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -171,30 +172,107 @@ public final class Trainer {
         try {
             Files.createDirectories(runDir);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create run folder " + runDir, e);
+            throw new UncheckedIOException("cannot create run folder " + runDir + ": " + Checkpoints.describe(e), e);
         }
-        Path ck = resume == null ? null : TrainCheckpoint.resolve(resume);
+        Path ck = resume == null ? null : checkedResume();
+        boolean grads = ck == null || reshardFrom(ck) == cfg.worldSize();
         if (!plan.note().isEmpty()) console.println("train-app: " + plan.note());
-        return RankRuntime.run(plan, rk -> runRank(rk.comm(), rk.ops(), trainFiles, valFiles, ck));
+        try (Interrupts ignored = Interrupts.install(console)) {
+            return RankRuntime.run(plan, rk -> runRank(rk.comm(), rk.ops(), trainFiles, valFiles, ck, grads));
+        }
     }
 
-    private Result runRank(Collectives comm, Ops ops, List<Path> trainFiles, List<Path> valFiles, Path ck) throws IOException {
+    /**
+     * The checkpoint to resume: the newest complete one (the skipped ones named), every file
+     * checked against its manifest, written by this configuration (what differs is named).
+     */
+    private Path checkedResume() {
+        TrainCheckpoint.Pick pick = TrainCheckpoint.pick(resume);
+        Path ck = pick.checkpoint();
+        List<String> skipped = pick.skipped();
+        if (skipped.isEmpty() && ck.getParent() != null) {
+            // the command hands over the checkpoint it resolved from the run folder: name what that passed over
+            TrainCheckpoint.Pick inFolder = TrainCheckpoint.pick(ck.getParent());
+            if (inFolder.checkpoint().equals(ck)) skipped = inFolder.skipped();
+        }
+        for (String s : skipped) console.println("train-app: --resume skipped " + s);
+        int files = TrainCheckpoint.verify(ck);
+        List<String> diff = TrainCheckpoint.differences(TrainCheckpoint.readConfigFacts(ck), TrainCheckpoint.configFacts(cfg));
+        if (!diff.isEmpty())
+            throw new ConfigException("--resume " + ck + ": the checkpoint was written with another configuration (" + String.join("; ", diff)
+                    + "); resume with the run's own configuration (no --config), or start a new run");
+        console.println("train-app: resuming from " + ck + " (" + files + " files match their checksums)");
+        return ck;
+    }
+
+    /**
+     * The world size the checkpoint was written with. Another one is allowed when the state can
+     * be re-sharded: the optimizer state is saved whole, but each rank's pending gradients (Adam
+     * accumulates over two steps) belong to that rank's data, so only a checkpoint without them
+     * (every gradient zero: the steps right after an Adam step) continues on another world size.
+     */
+    private int reshardFrom(Path ck) {
+        var st = TrainCheckpoint.readState(ck);
+        int then = Integer.parseInt(st.info().getOrDefault("world_size", String.valueOf(cfg.worldSize())));
+        if (then == cfg.worldSize()) return then;
+        if (TrainCheckpoint.pendingGradients(ck, then))
+            throw new ConfigException("--resume " + ck + ": written with world_size " + then + ", this run has " + cfg.worldSize()
+                    + "; it holds pending gradients of " + then + " ranks (Adam accumulates over two steps), which cannot be re-sharded: "
+                    + "resume with --world-size " + then + ", or from a checkpoint right after an Adam step (an even step count)");
+        console.println("train-app: re-sharding the checkpoint of world_size " + then + " onto " + cfg.worldSize()
+                + " ranks (no pending gradients; the run is not bit-identical to one on " + then + " ranks)");
+        return then;
+    }
+
+    /** One rank's run; out of device memory is reported with what was being allocated and what to change. */
+    private Result runRank(Collectives comm, Ops ops, List<Path> trainFiles, List<Path> valFiles, Path ck, boolean loadGrads)
+            throws IOException {
+        String[] phase = {"the model"};   // what was being allocated, set as the run goes
+        try {
+            return runRank(comm, ops, trainFiles, valFiles, ck, loadGrads, phase);
+        } catch (OutOfDeviceMemoryException e) {
+            int tokens = maxTrainTokens(), world = comm.worldSize();
+            throw new IllegalStateException("rank " + comm.rank() + ": " + e.getMessage() + " for " + phase[0] + " with "
+                    + TrainBatcher.tokensPerRank(sched.batchTokens(0), world, gradAccum) + ".." + tokens
+                    + " tokens per micro-batch; use smaller micro-batches (micro_batches " + cfg.microBatches() + " → "
+                    + cfg.microBatches() * 2 + " halves them) or more ranks (world_size " + world + " → " + world * 2 + ")", e);
+        }
+    }
+
+    private static <T> T allocating(String[] phase, String what, java.util.function.Supplier<T> make) {
+        phase[0] = what;
+        return make.get();
+    }
+
+    private Result runRank(Collectives comm, Ops ops, List<Path> trainFiles, List<Path> valFiles, Path ck, boolean loadGrads, String[] phase)
+            throws IOException {
         int rank = comm.rank(), world = comm.worldSize();
         boolean lead = rank == 0;
         int maxTokens = maxTrainTokens();
         // evaluation forwards of valTokensPerForward tokens run on the model's forward-only plan
-        try (Gpt model = new Gpt(modelConfig, ops, precision, maxTokens, Math.max(maxTokens, valTokensPerForward()), world, cfg.seed());
-             Optimizers opt = Optimizers.build(optimizerConfigs(), model, ops, comm);
-             MemoryArena scratch = ops.backend().newArena()) {
+        try (Gpt model = allocating(phase, "the model (parameters, gradients, activations of " + maxTokens + " tokens)",
+                     () -> new Gpt(modelConfig, ops, precision, maxTokens, Math.max(maxTokens, valTokensPerForward()), world, cfg.seed()));
+             Optimizers opt = allocating(phase, "the optimizer state", () -> Optimizers.build(optimizerConfigs(), model, ops, comm));
+             MemoryArena scratch = ops.backend().newArena();
+             FiniteGuard guard = new FiniteGuard(model, ops)) {
+            phase[0] = "a training step's buffers";
             Tensor red = scratch.allocate(DType.F64, 2);
             opt.zeroAllGrads();
             if (initWeights != null) loadInitWeights(model);
-            TrainStart from = ck == null ? TrainStart.FRESH : TrainStart.resume(ck, model, opt, rank, trainSteps);
+            TrainStart from = ck == null ? TrainStart.FRESH : TrainStart.resume(ck, model, opt, rank, trainSteps, loadGrads);
             int start = from.step();
             RankContext ctx = new RankContext(model, opt, sched, trainSteps);
             ctx.step = start;
             for (TrainingHook h : parts.hooks()) h.onRunStart(ctx);
-            TrainStep trainStep = new TrainStep(parts, model, opt, comm, scratch.allocate(precision.statistics(), 2), gradAccum,
+            // after the plugins' hooks: the gradients checked are those the optimizer gets
+            List<TrainingHook> hooks = new ArrayList<>(parts.hooks());
+            hooks.add(guard);
+            hooks.add(new TrainingHook() {
+                @Override public void afterBackward(dev.speedrun.schedules.TrainingContext c) { Faults.hold(Faults.Where.STEP, c.step()); }
+            });
+            TrainingParts stepParts = new TrainingParts(parts.schedules(), hooks, parts.loss(), parts.tokenWeights(), parts.normuonMask(),
+                    parts.adamMask());
+            TrainStep trainStep = new TrainStep(stepParts, model, opt, comm, scratch.allocate(precision.statistics(), 2), gradAccum,
                     cfg.model().maxSeqLen());
             LongWindow yarn = new LongWindow(model);
 
@@ -202,6 +280,7 @@ public final class Trainer {
             double trainTimeMs = from.trainTimeMs();
             long tokens = from.tokens();
             double firstTrain = Double.NaN, lastTrain = Double.NaN;
+            Path lastGood = ck;
             try (TrainBatcher train = new TrainBatcher(trainFiles, world, rank, from.position(), Shard.BOS);
                  ValBatcher val = new ValBatcher(valFiles, world, rank);
                  RunLog log = lead ? RunLog.lead(runDir, ck != null, start, sched.validateAt(start) || start == trainSteps, trainSteps,
@@ -213,24 +292,39 @@ public final class Trainer {
                     yarn.follow(Math.min(step, sched.totalSteps() - 1));
                     if (last || sched.validateAt(step)) {
                         // the clock stops during validation
-                        double v = validate(model, val, parts.loss(), comm, red, sched.validationWindows(step));
+                        double v = validate(model, val, parts.loss(), comm, red, sched.validationWindows(step), step);
                         vals.add(v);
                         for (TrainingHook h : parts.hooks()) h.onValidation(ctx, v);
                         log.validation(step, v, cfg.validation().tokens(), sched.lrMultiplier(Math.min(step, sched.totalSteps())), tokens, trainTimeMs);
                     }
                     if (last) break;
                     long t0 = System.nanoTime();
-                    TrainStep.Outcome done = trainStep.run(ctx, train);
+                    TrainStep.Outcome done;
+                    try {
+                        done = trainStep.run(ctx, train);
+                        FiniteGuard.checkLoss(step, done.trainLoss());
+                    } catch (FiniteGuard.NonFiniteException e) {
+                        // nothing of this step is reported or saved: the last checkpoint is the last good state
+                        throw new FiniteGuard.NonFiniteException(e.step, e.getMessage() + "; nothing of this step was saved; last good checkpoint: "
+                                + (lastGood == null ? "none (no checkpoint written yet)" : lastGood));
+                    }
                     trainTimeMs += (System.nanoTime() - t0) / 1e6;
                     tokens += done.tokens();
                     if (Double.isNaN(firstTrain)) firstTrain = done.trainLoss();
                     lastTrain = done.trainLoss();
                     log.trainStep(step + 1, done.trainLoss(), sched.lrMultiplier(step), tokens, trainTimeMs);
                     int every = cfg.checkpoint().every();
-                    if (every > 0 && (step + 1) % every == 0 && step + 1 < trainSteps)
-                        checkpoint(model, opt, comm, train.position(), step + 1, trainTimeMs, tokens);
+                    boolean stop = stopRequested(comm, red);
+                    if (step + 1 < trainSteps && (stop || every > 0 && (step + 1) % every == 0))
+                        lastGood = checkpoint(model, opt, comm, train.position(), step + 1, trainTimeMs, tokens);
+                    if (stop && step + 1 < trainSteps)
+                        throw new Interrupts.StoppedException("interrupted: stopped after step " + (step + 1) + " of " + trainSteps
+                                + " with checkpoint " + lastGood + "; continue with --resume " + runDir);
                 }
-                Path lastCk = checkpoint(model, opt, comm, train.position(), trainSteps, trainTimeMs, tokens);
+                // a resume of a finished run keeps its final checkpoint: it holds this state already (verified
+                // above), and rewriting it would put the only copy of the end state through a delete and a rename
+                Path lastCk = ck != null && start == trainSteps ? ck
+                        : checkpoint(model, opt, comm, train.position(), trainSteps, trainTimeMs, tokens);
                 for (TrainingHook h : parts.hooks()) h.onRunEnd(ctx);
                 if (!lead) return null;
                 Path plot = log.plot("train-app " + runDir.getFileName() + " (" + String.join(",", cfg.plugins()) + ")");
@@ -238,6 +332,13 @@ public final class Trainer {
                         firstTrain, lastTrain, RunLog.metricsFile(runDir), plot, lastCk);
             }
         }
+    }
+
+    /** Whether Ctrl-C asked to stop, agreed by all ranks (rank 0's signal decides; one tiny reduction per step). */
+    private static boolean stopRequested(Collectives comm, Tensor red) {
+        boolean mine = comm.rank() == 0 && Interrupts.requested();
+        if (comm.worldSize() == 1) return mine;
+        return TrainStep.allSum(comm, red, mine ? 1 : 0, 0)[0] > 0;
     }
 
     /** The {@code --init-weights} file into the freshly initialised model; a tensor that does not fit is named. */
@@ -278,11 +379,12 @@ public final class Trainer {
      * each world-size group), so every rank count evaluates the same chunks; the loss is the mean
      * over all forwards of each forward's mean cross-entropy.
      */
-    private double validate(Gpt model, ValBatcher val, LossFunction loss, Collectives comm, Tensor red, Windows w) {
+    private double validate(Gpt model, ValBatcher val, LossFunction loss, Collectives comm, Tensor red, Windows w, int step) {
         val.reset();
         int n = valTokensPerForward(), forwards = valSteps() * gradAccum;
         double sum = 0;
         for (int i = 0; i < forwards; i++) {
+            if (i == forwards / 2) Faults.hold(Faults.Where.VALIDATION, step);
             Batch b = val.next(n);
             sum += model.evaluate(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(), loss);
         }
@@ -290,6 +392,11 @@ public final class Trainer {
         return s[0] / s[1];
     }
 
+    /**
+     * Writes the checkpoint of {@code step}: every rank its gradients, rank 0 the rest and the
+     * manifest, then the folder gets its name. A failure (a full disk) removes the temporary
+     * folder and names the file; the previous checkpoint is untouched.
+     */
     private Path checkpoint(Gpt model, Optimizers opt, Collectives comm, DataPosition pos, int step, double trainTimeMs, long tokens) {
         Path tmp = runDir.resolve("checkpoints").resolve(String.format("step-%06d.tmp", step));
         comm.barrier();
@@ -303,13 +410,23 @@ public final class Trainer {
             comm.barrier();
             Path dst = null;
             if (comm.rank() == 0) {
-                TrainCheckpoint.writeModelAndState(tmp, model, states, step, pos, Map.of(
+                var digests = TrainCheckpoint.writeModelAndState(tmp, model, states, step, pos, Map.of(
                         "train_time_ms", String.valueOf(trainTimeMs), "tokens", String.valueOf(tokens),
-                        "world_size", String.valueOf(comm.worldSize())));
+                        "world_size", String.valueOf(comm.worldSize())), TrainCheckpoint.configFacts(cfg));
+                TrainCheckpoint.seal(tmp, digests, comm.worldSize());
                 dst = TrainCheckpoint.publish(tmp, runDir, step);
             }
             comm.barrier();
             return dst == null ? TrainCheckpoint.folder(runDir, step) : dst;
+        } catch (RuntimeException e) {
+            if (comm.rank() == 0) {
+                try {
+                    if (Files.exists(tmp)) TrainCheckpoint.deleteTree(tmp);
+                } catch (IOException cleanup) {
+                    e.addSuppressed(cleanup);
+                }
+            }
+            throw e;
         }
     }
 }

@@ -95,8 +95,11 @@ public final class TrainBatcher implements AutoCloseable {
                         + " usable tokens left but the next micro-batch needs " + need + " (" + worldSize + " ranks × "
                         + (n + 1) + "); at least " + missing + " more tokens are needed (add or download more shards)", missing);
             }
+            // take the next shard before closing this one: when the take fails (a shard deleted
+            // mid-run), the batcher still holds an open shard and its close() stays valid
+            ShardPrefetcher.Loaded next = prefetcher.take(nextIndex);
             current.shard().close();
-            current = prefetcher.take(nextIndex);
+            current = next;
             cursor = 0;
             prefetcher.request(nextIndex + 1);
         }

@@ -29,20 +29,46 @@ import java.util.Set;
  * never leaves a half-written checkpoint. Loading converts to the model's dtype; a missing,
  * unknown or misshaped tensor is an error naming it. {@code scalars} may differ only in its
  * padding (world size): the leading entries are loaded, padding entries are set to 1.
+ *
+ * <p>The same tensors and metadata always give the same bytes: the header lists the metadata
+ * sorted by key and the tensors in table order, so a checkpoint's checksum identifies its state.
+ * {@link #save} returns the SHA-256 of what it wrote (computed while writing, so a checkpoint's
+ * manifest costs no second read). A {@link WriteHook} sees every write before it happens: tests and
+ * fault drills make writes fail there as a full disk would.
  */
 public final class Checkpoints {
     private static final long CHUNK = 1 << 20; // elements per host transfer
 
     private Checkpoints() {}
 
-    /** Writes every parameter of {@code table} to {@code file} in {@code dtype} (F64, F32 or BF16). */
-    public static void save(ParameterTable table, Path file, DType dtype, Map<String, String> metadata) {
+    /** Called before each block of bytes is written to a checkpoint's temporary file. */
+    @FunctionalInterface
+    public interface WriteHook {
+        /** May throw, as the file system would, to make the write of {@code bytes} at {@code offset} of {@code target} fail. */
+        void beforeWrite(Path target, long offset, int bytes) throws IOException;
+    }
+
+    private static volatile WriteHook writeHook;
+
+    /** Installs {@code hook} (null: none) for every later write; returns the previous one. */
+    public static WriteHook setWriteHook(WriteHook hook) {
+        WriteHook old = writeHook;
+        writeHook = hook;
+        return old;
+    }
+
+    /**
+     * Writes every parameter of {@code table} to {@code file} in {@code dtype} (F64, F32 or BF16);
+     * returns the file's SHA-256 (lower-case hex).
+     */
+    public static String save(ParameterTable table, Path file, DType dtype, Map<String, String> metadata) {
         String code = code(dtype);
         StringBuilder h = new StringBuilder("{");
         if (metadata != null && !metadata.isEmpty()) {
             h.append("\"__metadata__\":{");
             boolean first = true;
-            for (var e : metadata.entrySet()) {
+            // sorted: a Map.of's iteration order changes from one JVM to the next
+            for (var e : new java.util.TreeMap<>(metadata).entrySet()) {
                 if (!first) h.append(',');
                 first = false;
                 h.append(MiniJson.quote(e.getKey())).append(':').append(MiniJson.quote(e.getValue()));
@@ -70,15 +96,18 @@ public final class Checkpoints {
 
         Path abs = file.toAbsolutePath();
         Path dir = abs.getParent();
+        String digest;
         try {
             if (dir != null) Files.createDirectories(dir);
             Path tmp = Files.createTempFile(dir, abs.getFileName() + ".", ".tmp");
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                Sink out = new Sink(ch, abs);
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded.length).flip();
-                writeFully(ch, len);
-                writeFully(ch, ByteBuffer.wrap(padded));
-                for (Parameter p : ps) writeTensor(ch, p.value(), dtype);
+                out.write(len);
+                out.write(ByteBuffer.wrap(padded));
+                for (Parameter p : ps) writeTensor(out, p.value(), dtype);
                 ch.force(true);
+                digest = java.util.HexFormat.of().formatHex(out.sha.digest());
             } catch (IOException | RuntimeException e) {
                 Files.deleteIfExists(tmp);
                 throw e;
@@ -89,7 +118,48 @@ public final class Checkpoints {
                 Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot write checkpoint " + file + ": " + e.getMessage(), e);
+            throw new UncheckedIOException("cannot write checkpoint " + file + ": " + describe(e), e);
+        }
+        return digest;
+    }
+
+    /** An I/O failure in words: the JDK's messages of some are only the path. */
+    public static String describe(IOException e) {
+        String kind = switch (e) {
+            case java.nio.file.AccessDeniedException a -> "permission denied";
+            case java.nio.file.NoSuchFileException n -> "no such file or folder";
+            case java.nio.file.FileAlreadyExistsException x -> "a file is in the way";
+            case java.nio.file.NotDirectoryException x -> "not a folder";
+            case java.nio.file.FileSystemException f when f.getReason() == null -> f.getClass().getSimpleName();
+            default -> null;   // the message carries the reason (FileSystemException: "path: reason")
+        };
+        String msg = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return kind == null ? msg : msg + " (" + kind + ")";
+    }
+
+    /** Where a checkpoint's bytes go: the write hook, the SHA-256, then the channel. */
+    private static final class Sink {
+        final FileChannel ch;
+        final Path target;
+        final java.security.MessageDigest sha;
+        long offset;
+
+        Sink(FileChannel ch, Path target) {
+            this.ch = ch;
+            this.target = target;
+            try {
+                this.sha = java.security.MessageDigest.getInstance("SHA-256");
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException("SHA-256 is required of every Java platform", e);
+            }
+        }
+
+        void write(ByteBuffer b) throws IOException {
+            WriteHook hook = writeHook;
+            if (hook != null) hook.beforeWrite(target, offset, b.remaining());
+            offset += b.remaining();
+            sha.update(b.duplicate());
+            while (b.hasRemaining()) ch.write(b);
         }
     }
 
@@ -181,7 +251,7 @@ public final class Checkpoints {
         }
     }
 
-    private static void writeTensor(FileChannel ch, Tensor t, DType dtype) throws IOException {
+    private static void writeTensor(Sink out, Tensor t, DType dtype) throws IOException {
         Tensor flat = t.reshape(t.numel());
         long n = t.numel();
         for (long s = 0; s < n; s += CHUNK) {
@@ -190,12 +260,8 @@ public final class Checkpoints {
             ByteBuffer bb = ByteBuffer.allocate(cnt * dtype.byteSize()).order(ByteOrder.LITTLE_ENDIAN);
             MemorySegment seg = MemorySegment.ofBuffer(bb);
             for (int k = 0; k < cnt; k++) HostData.store(seg, dtype, k, v[k]);
-            writeFully(ch, bb);
+            out.write(bb);
         }
-    }
-
-    private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) ch.write(b);
     }
 
     private static String code(DType d) {

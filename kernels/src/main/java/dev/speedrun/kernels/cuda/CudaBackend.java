@@ -112,7 +112,19 @@ public final class CudaBackend implements Backend {
         return c.ptr();
     }
 
-    @Override public Storage allocate(long bytes) { return new CudaStorage(this, device().malloc(bytes), bytes); }
+    /** Device memory; out of memory is an {@link dev.speedrun.tensor.OutOfDeviceMemoryException} with what is free. */
+    @Override public Storage allocate(long bytes) {
+        JCudaDevice d = device();
+        try {
+            return new CudaStorage(this, d.malloc(bytes), bytes);
+        } catch (Cu.CudaException e) {
+            if (!e.getMessage().contains("CUDA_ERROR_OUT_OF_MEMORY")) throw e;
+            // malloc made the context current on this thread: the driver reports this GPU's memory
+            long[] free = {0}, total = {0};
+            jcuda.driver.JCudaDriver.cuMemGetInfo(free, total);
+            throw new dev.speedrun.tensor.OutOfDeviceMemoryException(toString(), bytes, free[0], total[0]);
+        }
+    }
 
     @Override public void free(Storage storage) { device().free(ptr(storage)); }
 

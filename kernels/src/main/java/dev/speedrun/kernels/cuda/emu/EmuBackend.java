@@ -3,19 +3,58 @@ package dev.speedrun.kernels.cuda.emu;
 import dev.speedrun.kernels.cuda.DeviceObserver;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.MemoryArena;
+import dev.speedrun.tensor.OutOfDeviceMemoryException;
 import dev.speedrun.tensor.Storage;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The "cuda-emu" backend: the memory of the emulated CUDA device, off-heap segments that the
  * emulated kernels address directly. Like real device memory it is not host memory to the rest of
  * the program ({@link Storage#hostSegment()} throws), so code that would read a GPU buffer from the
  * host fails here as it would on a GPU; transfers are segment copies.
+ *
+ * <p>Its size is unlimited unless capped ({@link #setMemoryCap}, or the system property
+ * {@value #CAP_PROPERTY} in bytes, with an optional k/m/g suffix): an allocation past the cap
+ * throws {@link OutOfDeviceMemoryException} as cuMemAlloc's out-of-memory would on a GPU, so the
+ * trainer's out-of-memory report is tested on the CPU.
  */
 public final class EmuBackend implements Backend {
     public static final String NAME = "cuda-emu";
+    public static final String CAP_PROPERTY = "cuda.emu.memory-bytes";
+
+    /** Bytes allocated and not freed, over every instance (they are all the same device). */
+    private static final AtomicLong USED = new AtomicLong();
+    private static volatile long cap = parseCap(System.getProperty(CAP_PROPERTY));
+
+    /** Caps the emulated device's memory at {@code bytes} (≤ 0: unlimited); returns the previous cap. */
+    public static long setMemoryCap(long bytes) {
+        long old = cap;
+        cap = bytes;
+        return old;
+    }
+
+    /** Bytes allocated and not yet freed. */
+    public static long usedBytes() { return USED.get(); }
+
+    static long parseCap(String v) {
+        if (v == null || v.isBlank()) return 0;
+        String s = v.strip().toLowerCase(java.util.Locale.ROOT);
+        long mult = switch (s.charAt(s.length() - 1)) {
+            case 'k' -> 1L << 10;
+            case 'm' -> 1L << 20;
+            case 'g' -> 1L << 30;
+            default -> 1;
+        };
+        if (mult > 1) s = s.substring(0, s.length() - 1);
+        try {
+            return Long.parseLong(s) * mult;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("-D" + CAP_PROPERTY + "=" + v + ": expected a byte count such as 268435456, 256m or 1g");
+        }
+    }
 
     /** Emulated device memory. */
     public record EmuStorage(EmuBackend backend, Arena arena, MemorySegment segment) implements Storage {
@@ -41,11 +80,27 @@ public final class EmuBackend implements Backend {
     @Override public String unavailableReason() { return EmuLibrary.problem(EmuLibrary.MAIN); }
 
     @Override public Storage allocate(long bytes) {
+        long size = Math.max(bytes, 1), limit = cap;
+        long now = USED.addAndGet(size);
+        if (limit > 0 && now > limit) {
+            USED.addAndGet(-size);
+            throw new OutOfDeviceMemoryException(NAME + " (capped by -D" + CAP_PROPERTY + ")", size, Math.max(0, limit - (now - size)), limit);
+        }
         Arena arena = Arena.ofShared();
-        return new EmuStorage(this, arena, arena.allocate(Math.max(bytes, 1), MemoryArena.ALIGN));
+        try {
+            return new EmuStorage(this, arena, arena.allocate(size, MemoryArena.ALIGN));
+        } catch (OutOfMemoryError | RuntimeException e) {
+            USED.addAndGet(-size);
+            arena.close();
+            throw e;
+        }
     }
 
-    @Override public void free(Storage storage) { emu(storage).arena().close(); }
+    @Override public void free(Storage storage) {
+        EmuStorage e = emu(storage);
+        USED.addAndGet(-e.byteSize());
+        e.arena().close();
+    }
 
     private static EmuStorage emu(Storage s) {
         if (!(s instanceof EmuStorage e)) throw new IllegalArgumentException("not emulated CUDA memory: " + s);
