@@ -354,6 +354,20 @@ final class TrainCheckpoint {
         return out;
     }
 
+    /**
+     * Fails, naming every key that differs, when checkpoint {@code ck} was written with another
+     * configuration than {@code cfg}; a checkpoint without configuration facts differs in every key,
+     * unless {@code skipWithoutFacts} (the command's early check, before it knows the checkpoint is whole).
+     */
+    static void requireSameConfig(Path ck, dev.speedrun.app.config.TrainConfig cfg, boolean skipWithoutFacts) {
+        Map<String, String> then = readConfigFacts(ck);
+        if (then.isEmpty() && skipWithoutFacts) return;
+        List<String> diff = differences(then, configFacts(cfg));
+        if (!diff.isEmpty())
+            throw new dev.speedrun.app.config.ConfigException("--resume " + ck + ": the checkpoint was written with another configuration ("
+                    + String.join("; ", diff) + "); resume with the run's own configuration (no --config), or start a new run");
+    }
+
     /** The keys whose values differ, {@code key: checkpoint → now}, sorted; empty when they match. */
     static List<String> differences(Map<String, String> then, Map<String, String> now) {
         java.util.TreeSet<String> keys = new java.util.TreeSet<>(then.keySet());

@@ -98,6 +98,9 @@ public final class TrainCommand implements Callable<Integer> {
         RankPlan plan = Ranks.plan(new RankRequest(cfg.backend(), cfg.worldSize(), env));
         Path runDir = resumeRun != null ? resumeRun
                 : plan.processes() > 1 ? sharedRunFolder(cfg.out(), source, env) : runFolder(cfg.out(), source);
+        // a resume under another configuration is refused before the run's config.yaml is replaced
+        // (the Trainer checks again, with the checkpoint it finally picks)
+        if (ck != null && Files.isDirectory(ck)) TrainCheckpoint.requireSameConfig(ck, cfg, true);
         Files.createDirectories(runDir);
         if (plan.lead()) {
             // through a rename: a resume reads this file, and a kill during the write must not leave half of it

@@ -197,10 +197,7 @@ public final class Trainer {
         }
         for (String s : skipped) console.println("train-app: --resume skipped " + s);
         int files = TrainCheckpoint.verify(ck);
-        List<String> diff = TrainCheckpoint.differences(TrainCheckpoint.readConfigFacts(ck), TrainCheckpoint.configFacts(cfg));
-        if (!diff.isEmpty())
-            throw new ConfigException("--resume " + ck + ": the checkpoint was written with another configuration (" + String.join("; ", diff)
-                    + "); resume with the run's own configuration (no --config), or start a new run");
+        TrainCheckpoint.requireSameConfig(ck, cfg, false);
         console.println("train-app: resuming from " + ck + " (" + files + " files match their checksums)");
         return ck;
     }

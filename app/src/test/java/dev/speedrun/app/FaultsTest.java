@@ -203,10 +203,13 @@ class FaultsTest {
         Path wider = variant("wider", "{checkpoint: {every: 2}, model: {model_dim: 32, head_dim: 16}, plugins: [mtp]}");
         TrainCommand b = TinyRunConfig.command(wider, tmp.resolve("unused"), null, 4);
         b.resume = a.lastResult.runDir();
+        Path runConfig = a.lastResult.runDir().resolve("config.yaml");
+        String before = Files.readString(runConfig);
         var e = assertThrows(ConfigException.class, b::call);
         for (String key : List.of("model.model_dim", "model.head_dim", "plugins"))
             assertTrue(e.getMessage().contains(key + ":"), key + " in: " + e.getMessage());
         assertFalse(e.getMessage().contains("checkpoint.every"), "a cadence change is allowed: " + e.getMessage());
+        assertEquals(before, Files.readString(runConfig), "a refused resume leaves the run's config.yaml as it was");
     }
 
     @Test void worldSizeChangesOnlyWhereTheStateCanBeResharded() throws Exception {
