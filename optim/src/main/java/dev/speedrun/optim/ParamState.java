@@ -1,7 +1,9 @@
 package dev.speedrun.optim;
 
 import dev.speedrun.tensor.Tensor;
+import java.util.Collections;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The optimizer state of one parameter, whole (gathered from all ranks), as a checkpoint or the
@@ -10,11 +12,13 @@ import java.util.Map;
  * @param step    number of updates applied (Adam's bias-correction count; 0 for NorMuon)
  * @param tensors named state tensors, each the parameter's full size: Adam "exp_avg" and
  *                "exp_avg_sq" (parameter shape); NorMuon "momentum_buffer" (parameter shape) and
- *                "second_momentum" ([blocks, rows per block])
+ *                "second_momentum" ([blocks, rows per block]); iterated in name order
  */
 public record ParamState(long step, Map<String, Tensor> tensors) {
     public ParamState {
-        tensors = Map.copyOf(tensors);
+        // sorted by name: Map.of/Map.copyOf iterate in an order that changes from one JVM to the next,
+        // and a checkpoint lists the tensors in this order, so a resumed process would write other bytes
+        tensors = Collections.unmodifiableSortedMap(new TreeMap<>(tensors));
     }
 
     public Tensor tensor(String name) {
