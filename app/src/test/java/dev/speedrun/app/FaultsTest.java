@@ -51,23 +51,6 @@ class FaultsTest {
         return p;
     }
 
-    record Cli(int code, String out, String err) {}
-
-    /** {@code train-app args} in this process, its standard output and error captured. */
-    static Cli cli(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        try {
-            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int code = Main.execute(args);
-            return new Cli(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
-
     static Path onlyRun(Path out) throws IOException {
         try (Stream<Path> s = Files.list(out)) { return s.filter(Files::isDirectory).findFirst().orElseThrow(); }
     }
@@ -98,7 +81,7 @@ class FaultsTest {
     @Test void aHugeLearningRateStopsTheRunAtTheBadStep() throws Exception {
         Path cfg = variant("huge-lr", "{optim: {normuon: {lr: 1.0e30}, adam: {lr: 1.0e30}, adam_scalars: {lr: 1.0e30}}}");
         Path out = tmp.resolve("nan");
-        Cli r = cli("train", "--config", cfg.toString(), "--out", out.toString());
+        CliRun r = CliRun.of("train", "--config", cfg.toString(), "--out", out.toString());
         assertEquals(Main.EXIT_NON_FINITE, r.code(), r.err());
         String line = r.err().strip();
         assertFalse(line.contains("\n"), "one line: " + line);
@@ -154,7 +137,7 @@ class FaultsTest {
         Path blocker = tmp.resolve("a-file");
         Files.writeString(blocker, "not a folder");
         Path out = blocker.resolve("runs");
-        Cli r = cli("train", "--config", config.toString(), "--out", out.toString(), "--steps", "1");
+        CliRun r = CliRun.of("train", "--config", config.toString(), "--out", out.toString(), "--steps", "1");
         assertEquals(Main.EXIT_ERROR, r.code(), r.err());
         String line = r.err().strip();
         assertFalse(line.contains("\n") || line.contains("\tat "), "one line, no stack trace: " + line);
