@@ -3,23 +3,25 @@ package dev.speedrun.app;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.model.Parameter;
 import dev.speedrun.model.ParameterTable;
-import dev.speedrun.schedules.TrainingContext;
-import dev.speedrun.schedules.TrainingHook;
-import dev.speedrun.tensor.DType;
-import dev.speedrun.tensor.HostData;
-import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
+import java.util.List;
 
 /**
- * Stops a run at the first non-finite gradient, before the optimizer applies it. The hook runs
- * last after the backward passes: every gradient's sum of squares is accumulated on the device
- * into one scalar ({@link Ops#sumSquares}, no host transfer per tensor) and that one number is
- * read; NaN or Inf in any gradient makes it non-finite. Only then are the gradients searched, one
- * by one, for the first tensor holding a non-finite element. (A sum of squares of finite values
- * can overflow the F32 scalar, at a gradient norm above ~1.8e19: the search then finds nothing and
- * the run goes on.)
+ * Stops a run at the first step with a non-finite gradient or loss, without a host wait of its
+ * own. After the backward passes (and the plugins' {@code afterBackward} hooks, so the gradients
+ * checked are those the optimizer gets) {@link #sumGradients} queues one device reduction per
+ * parameter, Σ grad into that parameter's slot of the step's statistics tensor; the slots come back
+ * with the step's loss in its one readback ({@link TrainStep}), and {@link #check} names the first
+ * parameter, in parameter order, whose sum is NaN or ±Inf. A NaN or an Inf anywhere in a gradient
+ * makes its sum non-finite. (A plain sum, not a sum of squares, so finite gradients overflow the
+ * F32 slot only near 3.4e38 / numel per element; a sum of squares would overflow at 1.8e19.)
+ *
+ * <p>The optimizer has applied the step by the time the slots are read (that is the price of not
+ * waiting mid-step); the run stops before anything of it is reported or saved, so the last
+ * checkpoint is the last good state. With several ranks the slots are summed over the ranks with
+ * the loss, so every rank sees the same verdict and all stop at the same step.
  */
-final class FiniteGuard implements TrainingHook, AutoCloseable {
+final class FiniteGuard {
     /** A non-finite loss or gradient: the run stops with this. */
     static final class NonFiniteException extends RuntimeException {
         final int step;
@@ -30,34 +32,41 @@ final class FiniteGuard implements TrainingHook, AutoCloseable {
         }
     }
 
-    private final ParameterTable params;
+    private final List<Parameter> params;
     private final Ops ops;
-    private final MemoryArena arena;
-    private final Tensor sumSq;   // F32 [1]
 
     FiniteGuard(ParameterTable params, Ops ops) {
-        this.params = params;
+        this.params = List.copyOf(params.parameters());
         this.ops = ops;
-        this.arena = ops.backend().newArena();
-        this.sumSq = arena.allocate(DType.F32, 1);
     }
 
-    @Override public void afterBackward(TrainingContext ctx) { checkGradients(ctx.step()); }
+    /** Slots {@link #sumGradients} writes: one per parameter. */
+    int slots() { return params.size(); }
 
-    /** Throws {@link NonFiniteException} naming the first gradient with a NaN or Inf. */
-    void checkGradients(int step) {
-        boolean first = true;
-        for (Parameter p : params.parameters()) {
-            Tensor g = p.grad();
-            ops.sumSquares(sumSq, g.reshape(g.numel()), !first);
-            first = false;
+    /**
+     * Queues {@code into[i] = Σ grad_i} for every parameter i, on the device (no host transfer).
+     * @param into [{@link #slots()}] in the statistics dtype
+     */
+    void sumGradients(Tensor into) {
+        if (into.numel() != params.size())
+            throw new IllegalArgumentException("FiniteGuard needs " + params.size() + " slots, got " + into);
+        for (int i = 0; i < params.size(); i++) {
+            Tensor g = params.get(i).grad();
+            ops.sum(into.view(i, 1), g.reshape(g.numel()), false);
         }
-        if (first || Double.isFinite(HostData.toDoubles(sumSq)[0])) return;
-        for (Parameter p : params.parameters()) {
-            long at = firstNonFinite(p.grad());
-            if (at >= 0)
-                throw new NonFiniteException(step, "step " + step + ": non-finite gradient: first in '" + p.name() + "' (element " + at
-                        + " of " + p.grad().numel() + ")");
+    }
+
+    /**
+     * Throws {@link NonFiniteException} naming the first parameter whose gradient sum is not finite.
+     * @param sums   the values {@link #sumGradients} wrote (read back), from {@code offset} on
+     */
+    void check(int step, double[] sums, int offset) {
+        for (int i = 0; i < params.size(); i++) {
+            double s = sums[offset + i];
+            if (Double.isFinite(s)) continue;
+            Parameter p = params.get(i);
+            throw new NonFiniteException(step, "step " + step + ": non-finite gradient: first in '" + p.name() + "' (" + p.grad().numel()
+                    + " elements; their sum is " + s + (Double.isNaN(s) ? ": a NaN, or Infs of both signs" : ": an Inf, or finite values past the slot's range") + ")");
         }
     }
 
@@ -65,18 +74,4 @@ final class FiniteGuard implements TrainingHook, AutoCloseable {
     static void checkLoss(int step, double loss) {
         if (!Double.isFinite(loss)) throw new NonFiniteException(step, "step " + step + ": non-finite training loss " + loss);
     }
-
-    /** Index of the first NaN or Inf of {@code t}, or -1 (a host copy: only on the failure path). */
-    static long firstNonFinite(Tensor t) {
-        Tensor flat = t.reshape(t.numel());
-        long n = t.numel(), chunk = 1 << 20;
-        for (long s = 0; s < n; s += chunk) {
-            int cnt = (int) Math.min(chunk, n - s);
-            double[] v = HostData.toDoubles(flat.view(s, cnt));
-            for (int k = 0; k < cnt; k++) if (!Double.isFinite(v[k])) return s + k;
-        }
-        return -1;
-    }
-
-    @Override public void close() { arena.close(); }
 }

@@ -18,9 +18,10 @@ import java.util.Set;
 /**
  * {@code bench step --profile FILE.json}: one training step on a CUDA device (real or
  * {@code cuda-emu}) observed by a {@link DeviceProfile}, structured as {@link TrainStep} runs it:
- * the loss sum zeroed, {@value #MICRO_STEPS} micro-steps of the bench's batch with the loss left
- * on the device, the optimizer step (with {@code --with-optimizer}; else the gradients are zeroed
- * first, as the bench's own steps do), and the step's one loss readback. An unobserved step of the
+ * the statistics zeroed, {@value #MICRO_STEPS} micro-steps of the bench's batch with the loss left
+ * on the device, the {@link FiniteGuard}'s gradient sums, the optimizer step (with
+ * {@code --with-optimizer}; else the gradients are zeroed first, as the bench's own steps do), and
+ * the step's one statistics readback. An unobserved step of the
  * same kind runs first, so caches (cuBLASLt plans, staging buffers) are warm. Attention's work is
  * counted over the batch's own documents.
  */
@@ -44,12 +45,13 @@ final class StepProfiler {
         requireCuda(ops);
         DeviceProfile profile;
         try (MemoryArena arena = ops.backend().newArena()) {
-            Tensor lossSum = arena.allocate(gpt.precision().statistics(), 1);
-            step(gpt, opt, ops, b, lossSum, stepNo, null);
+            FiniteGuard guard = new FiniteGuard(gpt, ops);
+            Tensor stats = arena.allocate(gpt.precision().statistics(), TrainStep.slots(guard));
+            step(gpt, opt, ops, b, guard, stats, stepNo, null);
             try (DeviceProfile p = DeviceProfile.attach(ops)) {
                 profile = p;
                 p.attentionKeys(window -> keysSeen(b.cuSeqlens(), window));
-                step(gpt, opt, ops, b, lossSum, stepNo, p);
+                step(gpt, opt, ops, b, guard, stats, stepNo, p);
             }
         }
         try {
@@ -64,10 +66,12 @@ final class StepProfiler {
     }
 
     /** One step as TrainStep runs it; with a profile, each part in its phase. */
-    private static void step(Gpt gpt, Optimizers opt, Ops ops, Batch b, Tensor lossSum, long[] stepNo, DeviceProfile p) {
+    private static void step(Gpt gpt, Optimizers opt, Ops ops, Batch b, FiniteGuard guard, Tensor stats, long[] stepNo,
+                             DeviceProfile p) {
         phase(p, Phase.OTHER);
         if (opt == null) gpt.zeroGrads();
-        ops.fill(lossSum, 0);
+        ops.fill(stats, 0);
+        Tensor lossSum = stats.view(TrainStep.LOSS, 1);
         phase(p, Phase.MICRO_STEP);
         for (int m = 0; m < MICRO_STEPS; m++) {
             if (m > 0) gpt.reuseWorkingCopies();
@@ -75,13 +79,16 @@ final class StepProfiler {
                     1.0 / MICRO_STEPS, lossSum);
             if (p != null) p.endMicroStep(b.inputs().length);
         }
+        phase(p, Phase.OTHER);
+        guard.sumGradients(stats.view(TrainStep.GUARD, guard.slots()));
         if (opt != null) {
             phase(p, Phase.OPTIMIZER);
             opt.step(StepPlan.record(stepNo[0]++, 1.0, 0.95, Set.of()));
         }
         phase(p, Phase.OTHER);
-        double loss = HostData.scalar(lossSum);
-        if (!Double.isFinite(loss)) throw new IllegalStateException("the profiled step's loss is " + loss);
+        double[] s = HostData.toDoubles(stats);
+        if (!Double.isFinite(s[TrainStep.LOSS])) throw new IllegalStateException("the profiled step's loss is " + s[TrainStep.LOSS]);
+        guard.check((int) stepNo[0], s, TrainStep.GUARD);
         if (p != null) p.endStep();
     }
 

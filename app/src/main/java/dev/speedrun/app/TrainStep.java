@@ -18,33 +18,48 @@ import java.util.Set;
 /**
  * One training step of one rank (spec §3, §5): hooks {@code onStepStart}; {@code gradAccum}
  * micro-batches, each forward+backward with the step's windows and multi-token weights and
- * gradient scale 1/gradAccum; hooks {@code afterBackward}; the optimizers (the scalar optimizer
- * frozen after transitions); hooks {@code afterOptimizerStep}; the loss reduced over the ranks.
+ * gradient scale 1/gradAccum; hooks {@code afterBackward}; the finite guard's gradient sums; the
+ * optimizers (the scalar optimizer frozen after transitions); hooks {@code afterOptimizerStep};
+ * the loss reduced over the ranks.
  *
- * <p>The host never waits for the device inside a step but once: the micro-batches' losses are
- * summed on the device ({@link Gpt#forwardBackward(int[], int[], int[], int, int,
- * dev.speedrun.losses.LossFunction, double[], double, Tensor)}), the step's token count joins
- * them in the same [2] tensor (an asynchronous upload), the ranks reduce it on the device, and
- * the one readback at the end of the step returns both.
+ * <p>The host never waits for the device inside a step but once, at its end. Everything the step
+ * reports lives in one statistics tensor ({@link #slots}): the micro-batches' losses summed on the
+ * device ({@link Gpt#forwardBackward(int[], int[], int[], int, int,
+ * dev.speedrun.losses.LossFunction, double[], double, Tensor)}), the step's token count and rank
+ * 0's stop request (asynchronous uploads, several ranks only), and the {@link FiniteGuard}'s
+ * per-parameter gradient sums. The ranks all-reduce it on the device, and one readback returns it
+ * all.
  */
 final class TrainStep {
-    /** What a step did, summed over the ranks: mean training loss per token, and tokens. */
-    record Outcome(double trainLoss, long tokens) {}
+    /**
+     * What a step did, summed over the ranks: mean training loss per token, tokens, and whether rank
+     * 0 was asked to stop (Ctrl-C) by the end of the step, the same answer on every rank.
+     */
+    record Outcome(double trainLoss, long tokens, boolean stopRequested) {}
+
+    /** Slots of the statistics tensor before the guard's: the loss sum, the tokens, the stop request. */
+    static final int LOSS = 0, TOKENS = 1, STOP = 2, GUARD = 3;
 
     private final TrainingParts parts;
     private final Gpt model;
     private final Optimizers opt;
     private final Collectives comm;
-    /** [2] in the model's statistics dtype: the step's summed loss, then its tokens. */
+    /** [{@link #slots}] in the model's statistics dtype: see the class comment and {@link #LOSS}. */
     private final Tensor sums;
-    private final MemorySegment tokensHost = Arena.ofAuto().allocate(8, 8);
+    private final FiniteGuard guard;
+    /** The tokens and the stop request, staged for their upload (several ranks). */
+    private final MemorySegment uploadHost = Arena.ofAuto().allocate(16, 8);
     private final int gradAccum;
     private final int maxSeqLen;
 
-    /** {@code sums} is a [2] tensor of the rank in {@code model.precision().statistics()} dtype (see the class comment). */
-    TrainStep(TrainingParts parts, Gpt model, Optimizers opt, Collectives comm, Tensor sums, int gradAccum, int maxSeqLen) {
-        if (sums.numel() != 2 || sums.dtype() != model.precision().statistics())
-            throw new IllegalArgumentException("TrainStep needs a [2] " + model.precision().statistics() + " tensor, got " + sums);
+    /** Length of the statistics tensor a step with {@code guard} needs. */
+    static int slots(FiniteGuard guard) { return GUARD + guard.slots(); }
+
+    /** {@code sums} is a [{@link #slots}] tensor of the rank in {@code model.precision().statistics()} dtype (see the class comment). */
+    TrainStep(TrainingParts parts, Gpt model, Optimizers opt, Collectives comm, FiniteGuard guard, Tensor sums, int gradAccum, int maxSeqLen) {
+        if (sums.numel() != slots(guard) || sums.dtype() != model.precision().statistics())
+            throw new IllegalArgumentException("TrainStep needs a [" + slots(guard) + "] " + model.precision().statistics() + " tensor, got " + sums);
+        this.guard = guard;
         this.parts = parts;
         this.model = model;
         this.opt = opt;
@@ -64,7 +79,7 @@ final class TrainStep {
         long batchTokens = sched.batchTokens(step);
         long stepTokens = 0;
         model.ops().fill(sums, 0);
-        Tensor lossSum = sums.view(0, 1);
+        Tensor lossSum = sums.view(LOSS, 1);
         for (int micro = 0; micro < gradAccum; micro++) {
             Batch b = train.next(batchTokens, gradAccum, maxSeqLen);
             if (micro > 0) model.reuseWorkingCopies();   // parameters change only between steps
@@ -73,24 +88,36 @@ final class TrainStep {
             stepTokens += b.size();
         }
         for (TrainingHook h : parts.hooks()) h.afterBackward(ctx);
+        // after the plugins' hooks: the gradients checked are those the optimizer gets
+        guard.sumGradients(sums.view(GUARD, guard.slots()));
         Set<String> frozen = sched.scalarsFrozen(step) ? Set.of(RecordOptimizers.ADAM_SCALARS) : Set.of();
         opt.step(new StepPlan(step, sched.lrMultiplier(step), sched.muonMomentum(step), sched.adamSteps(step), frozen));
         for (TrainingHook h : parts.hooks()) h.afterOptimizerStep(ctx);
-        return reduce(stepTokens);
+        return reduce(step, stepTokens);
     }
 
     /**
-     * The step's one host wait: with several ranks the tokens join the loss on the device and
-     * both are summed over the ranks there (exact for F32 statistics up to 2^24 tokens a step);
-     * then one readback.
+     * The step's one host wait: with several ranks the tokens and rank 0's stop request join the
+     * statistics on the device and all of it is summed over the ranks there (exact for F32
+     * statistics up to 2^24 tokens a step); then one readback, and the guard's verdict.
      */
-    private Outcome reduce(long stepTokens) {
-        if (comm.worldSize() == 1) return new Outcome(HostData.scalar(sums) / stepTokens, stepTokens);
-        HostData.store(tokensHost, sums.dtype(), 0, stepTokens);
-        sums.backend().copyFromHostAsync(sums.view(1, 1), tokensHost);
-        comm.allReduce(sums, Collectives.Reduce.SUM);
-        double[] s = HostData.toDoubles(sums);
-        return new Outcome(s[0] / s[1], (long) s[1]);
+    private Outcome reduce(int step, long stepTokens) {
+        double[] s;
+        boolean stop;
+        if (comm.worldSize() == 1) {
+            s = HostData.toDoubles(sums);
+            stop = Interrupts.requested();
+        } else {
+            HostData.store(uploadHost, sums.dtype(), 0, stepTokens);
+            HostData.store(uploadHost, sums.dtype(), 1, comm.rank() == 0 && Interrupts.requested() ? 1 : 0);
+            sums.backend().copyFromHostAsync(sums.view(TOKENS, 2), uploadHost);
+            comm.allReduce(sums, Collectives.Reduce.SUM);
+            s = HostData.toDoubles(sums);
+            stepTokens = (long) s[TOKENS];
+            stop = s[STOP] > 0;
+        }
+        guard.check(step, s, GUARD);
+        return new Outcome(s[LOSS] / stepTokens, stepTokens, stop);
     }
 
     /** Sums two numbers over the ranks. */

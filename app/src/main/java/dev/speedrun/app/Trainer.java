@@ -250,8 +250,7 @@ public final class Trainer {
         try (Gpt model = allocating(phase, "the model (parameters, gradients, activations of " + maxTokens + " tokens)",
                      () -> new Gpt(modelConfig, ops, precision, maxTokens, Math.max(maxTokens, valTokensPerForward()), world, cfg.seed()));
              Optimizers opt = allocating(phase, "the optimizer state", () -> Optimizers.build(optimizerConfigs(), model, ops, comm));
-             MemoryArena scratch = ops.backend().newArena();
-             FiniteGuard guard = new FiniteGuard(model, ops)) {
+             MemoryArena scratch = ops.backend().newArena()) {
             phase[0] = "a training step's buffers";
             Tensor red = scratch.allocate(DType.F64, 2);
             opt.zeroAllGrads();
@@ -261,16 +260,15 @@ public final class Trainer {
             RankContext ctx = new RankContext(model, opt, sched, trainSteps);
             ctx.step = start;
             for (TrainingHook h : parts.hooks()) h.onRunStart(ctx);
-            // after the plugins' hooks: the gradients checked are those the optimizer gets
             List<TrainingHook> hooks = new ArrayList<>(parts.hooks());
-            hooks.add(guard);
             hooks.add(new TrainingHook() {
                 @Override public void afterBackward(dev.speedrun.schedules.TrainingContext c) { Faults.hold(Faults.Where.STEP, c.step()); }
             });
             TrainingParts stepParts = new TrainingParts(parts.schedules(), hooks, parts.loss(), parts.tokenWeights(), parts.normuonMask(),
                     parts.adamMask());
-            TrainStep trainStep = new TrainStep(stepParts, model, opt, comm, scratch.allocate(precision.statistics(), 2), gradAccum,
-                    cfg.model().maxSeqLen());
+            FiniteGuard guard = new FiniteGuard(model, ops);
+            TrainStep trainStep = new TrainStep(stepParts, model, opt, comm, guard,
+                    scratch.allocate(precision.statistics(), TrainStep.slots(guard)), gradAccum, cfg.model().maxSeqLen());
             LongWindow yarn = new LongWindow(model);
 
             List<Double> vals = new ArrayList<>();
@@ -311,7 +309,7 @@ public final class Trainer {
                     lastTrain = done.trainLoss();
                     log.trainStep(step + 1, done.trainLoss(), sched.lrMultiplier(step), tokens, trainTimeMs);
                     int every = cfg.checkpoint().every();
-                    boolean stop = stopRequested(comm, red);
+                    boolean stop = done.stopRequested();
                     if (step + 1 < trainSteps && (stop || every > 0 && (step + 1) % every == 0))
                         lastGood = checkpoint(model, opt, comm, train.position(), step + 1, trainTimeMs, tokens);
                     if (stop && step + 1 < trainSteps)
@@ -332,12 +330,6 @@ public final class Trainer {
     }
 
     /** Whether Ctrl-C asked to stop, agreed by all ranks (rank 0's signal decides; one tiny reduction per step). */
-    private static boolean stopRequested(Collectives comm, Tensor red) {
-        boolean mine = comm.rank() == 0 && Interrupts.requested();
-        if (comm.worldSize() == 1) return mine;
-        return TrainStep.allSum(comm, red, mine ? 1 : 0, 0)[0] > 0;
-    }
-
     /** The {@code --init-weights} file into the freshly initialised model; a tensor that does not fit is named. */
     private void loadInitWeights(Gpt model) {
         try {

@@ -13,6 +13,7 @@ import dev.speedrun.model.GptConfig;
 import dev.speedrun.model.Parameter;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.HostData;
+import dev.speedrun.tensor.Tensor;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -62,19 +63,33 @@ class FaultsTest {
 
     @Test void theGuardNamesTheFirstNonFiniteGradient() {
         TrainConfig cfg = ConfigLoader.load(config.toString(), Map.of());
-        try (Gpt model = new Gpt(modelOf(cfg), Kernels.cpu(), DType.F32, 64, 1, 0); FiniteGuard guard = new FiniteGuard(model, Kernels.cpu())) {
-            model.zeroGrads();
-            guard.checkGradients(0);   // all finite: passes
+        try (Gpt model = new Gpt(modelOf(cfg), Kernels.cpu(), DType.F32, 64, 1, 0);
+             var arena = Kernels.cpu().backend().newArena()) {
+            FiniteGuard guard = new FiniteGuard(model, Kernels.cpu());
             List<Parameter> ps = model.parameters();
+            assertEquals(ps.size(), guard.slots());
+            // the slots sit after other statistics in the step's tensor: check at an offset
+            int off = TrainStep.GUARD;
+            Tensor sums = arena.allocate(DType.F32, off + guard.slots());
+            java.util.function.IntConsumer check = step -> {
+                guard.sumGradients(sums.view(off, guard.slots()));
+                guard.check(step, HostData.toDoubles(sums), off);
+            };
+            model.zeroGrads();
+            check.accept(0);   // all finite: passes
             Parameter late = ps.get(ps.size() - 1), early = ps.get(ps.size() / 2);
-            long k = late.grad().numel() / 3;
-            HostData.write(late.grad().reshape(late.grad().numel()).view(k, 1), new double[] {Double.NaN});
-            var e = assertThrows(FiniteGuard.NonFiniteException.class, () -> guard.checkGradients(7));
-            assertTrue(e.getMessage().contains("'" + late.name() + "'") && e.getMessage().contains("element " + k) && e.getMessage().startsWith("step 7"),
+            HostData.write(late.grad().reshape(late.grad().numel()).view(late.grad().numel() / 3, 1), new double[] {Double.NaN});
+            var e = assertThrows(FiniteGuard.NonFiniteException.class, () -> check.accept(7));
+            assertTrue(e.getMessage().contains("'" + late.name() + "'") && e.getMessage().contains("NaN") && e.getMessage().startsWith("step 7"),
                     e.getMessage());
+            assertEquals(7, e.step);
             HostData.write(early.grad().reshape(early.grad().numel()).view(0, 1), new double[] {Double.POSITIVE_INFINITY});
-            e = assertThrows(FiniteGuard.NonFiniteException.class, () -> guard.checkGradients(8));
-            assertTrue(e.getMessage().contains("'" + early.name() + "'"), "the first tensor in parameter order: " + e.getMessage());
+            e = assertThrows(FiniteGuard.NonFiniteException.class, () -> check.accept(8));
+            assertTrue(e.getMessage().contains("'" + early.name() + "'") && e.getMessage().contains("Infinity"),
+                    "the first tensor in parameter order: " + e.getMessage());
+            // finite values again: the slots are overwritten, not accumulated, so the guard passes
+            model.zeroGrads();
+            check.accept(9);
         }
     }
 

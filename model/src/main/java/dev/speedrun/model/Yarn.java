@@ -45,7 +45,8 @@ public final class Yarn {
             host[j] *= s + g * (1 - s);
         }
         attnScale *= 0.2 * Math.log((double) newWindow / oldWindow) + 1;
-        HostData.write(freqs, host);
+        // a window change happens inside a run, between steps: queued, so the host does not wait
+        HostData.writeAsync(freqs, host);
     }
 
     /** Current frequencies (a copy), [headDim/2]. */

@@ -47,6 +47,19 @@ public final class HostData {
         }
     }
 
+    /**
+     * Like {@link #write(Tensor, double[])} without a host wait: the values are taken at the call
+     * and copied in the order of the device's queued work ({@link Backend#copyFromHostAsync}).
+     */
+    public static void writeAsync(Tensor t, double[] values) {
+        if (values.length != t.numel()) throw new IllegalArgumentException(values.length + " values for " + t);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = a.allocate(Math.max(1, t.byteSize()), 8);
+            for (int i = 0; i < values.length; i++) store(host, t.dtype(), i, values[i]);
+            t.backend().copyFromHostAsync(t, host);
+        }
+    }
+
     public static void write(Tensor t, float[] values) {
         double[] d = new double[values.length];
         for (int i = 0; i < d.length; i++) d[i] = values[i];
