@@ -54,6 +54,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private boolean splitEmbed;
     /** The next forward may skip the working-copy refresh ({@link #reuseWorkingCopies}). */
     private boolean reuseWorking;
+    /** Told when each gradient is final in a backward ({@link #setGradientListener}); null: nobody. */
+    private GradientListener gradientListener;
+    /** Per parameter (table order): announced to the listener in the running backward. */
+    private boolean[] announced;
+    private final java.util.IdentityHashMap<Parameter, Integer> paramIndex = new java.util.IdentityHashMap<>();
 
     // sizes
     private final int L, C, H, D, HD, F, V, G;
@@ -192,6 +197,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         x0Lambdas = get("x0_lambdas");
         scalars = get("scalars");
         embed.setHasGrad(false);
+        for (int j = 0; j < params.size(); j++) paramIndex.put(params.get(j), j);
+        announced = new boolean[params.size()];
 
         // the record's FP8 head applies to its mixed precision; a backend without FP8 GEMMs keeps BF16 and says so once
         boolean wanted = precision == Precision.MIXED && fp8 == LmHeadFp8.ON;
@@ -440,6 +447,36 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * parameters only between steps.
      */
     public void reuseWorkingCopies() { reuseWorking = true; }
+
+    /**
+     * Installs {@code l} (null: none) to be told, in every following backward until replaced, when
+     * each parameter's gradient is final ({@link GradientListener}). The trainer sets it for the last
+     * micro-batch of a step only: that backward finishes the step's gradients.
+     */
+    public void setGradientListener(GradientListener l) { gradientListener = l; }
+
+    /** Tells the listener that {@code p}'s gradient is final in this backward (once per backward). */
+    private void ready(Parameter p) {
+        if (gradientListener == null) return;
+        int j = paramIndex.get(p);
+        if (announced[j]) throw new IllegalStateException("gradient of '" + p.name() + "' announced twice in one backward");
+        announced[j] = true;
+        gradientListener.ready(p);
+    }
+
+    /** The end of the backward: the gradients written last (embeddings, scalars, smear gate) and any unused ones. */
+    private void readyRest() {
+        if (gradientListener == null) return;
+        for (int j = 0; j < params.size(); j++) if (!announced[j]) ready(params.get(j));
+    }
+
+    /** Whether layer i is the last writer (in the backward: the lowest attention layer) of its value embedding's gradient. */
+    private boolean lastValueEmbedUse(int i) {
+        int ve = cfg.valueEmbedOf(i);
+        if (ve < 0 || !cfg.hasAttention(i)) return false;
+        for (int j = 0; j < i; j++) if (cfg.hasAttention(j) && cfg.valueEmbedOf(j) == ve) return false;
+        return true;
+    }
 
     /** Zeros every gradient. */
     public void zeroGrads() { for (Parameter p : params) ops.fill(p.grad(), 0); }
@@ -718,6 +755,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** The forward in reverse; the loss has left ∂L/∂logits in the logits buffer. */
     private void backward(int T, int nCu, int wsShort, int wsLong) {
+        java.util.Arrays.fill(announced, false);   // a new backward (also after one that failed half-way)
         Inputs in = train.inputs().at(T, nCu);
         Embedding e = train.embedding().at(T);
         Skip sk = train.skip().at(T);
@@ -735,6 +773,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             ops.matmul(d.headNorm(), dLogits, mm(lmHead), false, false, 1, 0);
             ops.matmul(lmHead.grad(), dLogits, hd.norm(), true, false, 1, 1);
         }
+        if (splitEmbed) ready(lmHead);   // tied: the embedding backward adds to it last
         ops.fill(d.headX(), 0);
         ops.rmsNormBackward(d.headX(), d.headNorm(), hd.x(), hd.rrms());
         Tensor dStream = d.stream(), dNext = d.streamNext();
@@ -753,9 +792,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             Tensor mlpIn = b.mlpIn();
             ops.matmul(d.act(), dStream, mm(cProj[i]), false, true, 1, 0);
             ops.matmul(cProj[i].grad(), b.act(), dStream, true, false, 1, 1);
+            ready(cProj[i]);
             ops.fill(d.fc(), 0);
             ops.reluSquaredBackward(d.fc(), d.act(), b.fc());
             ops.matmul(cFc[i].grad(), d.fc(), b.mlpNorm(), true, false, 1, 1);
+            ready(cFc[i]);
             ops.matmul(d.mlpNorm(), d.fc(), mm(cFc[i]), false, false, 1, 0);
             ops.rmsNormBackward(dStream, d.mlpNorm(), mlpIn, b.mlpRrms()); // dStream = ∂/∂mlpIn
             if (b.attn() != null) attentionBackward(i, b, in, d, dStream, window(i, wsShort, wsLong));   // dStream = ∂/∂in
@@ -774,6 +815,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
                 Tensor t = dStream; dStream = dNext; dNext = t;
             }
         }
+        ready(x0Lambdas);   // each layer wrote its entry, layer 0 last
         // dStream = ∂/∂x0 through layer 0's residual input; d.x0 holds the x0_λ paths
         ops.add(d.x0(), d.x0(), dStream);
         // x0 = rmsNorm(smear(table[tokens]))
@@ -783,6 +825,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.smearBackward(d.lookup(), smearGate.grad().reshape(G), scg(cfg.smearLambdaIndex()), d.smeared(), e.lookup(),
                 smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()), e.smearGate());
         ops.embeddingBackward(splitEmbed ? embed.grad() : lmHead.grad(), d.lookup(), in.tokens());
+        readyRest();
     }
 
     /**
@@ -803,6 +846,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.fill(d.attnNorm(), 0);
         ops.headGateBackward(d.attended(), d.attnNorm(), attnGate[i].grad(), d.gated(), a.attended(), a.norm(), attnGate[i].value(),
                 a.gate());
+        ready(attnGate[i]);
         // attended = attention(q, k, v)
         ops.fill(d.q(), 0);
         ops.fill(d.k(), 0);
@@ -812,6 +856,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
         if (ve >= 0) ops.embeddingBackward(valueEmbeds[ve].grad(), byToken(d.v()), in.tokens());
+        if (lastValueEmbedUse(i)) ready(valueEmbeds[ve]);   // shared by several layers: the lowest writes last
         // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
         Tensor dkRotated = d.k();
         if (cfg.isLongWindow(i)) {
@@ -832,6 +877,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.matmul(dw(i, 0), byToken(d.qProj()), a.qkvIn(), true, false, 1, 1);
         ops.matmul(dw(i, 1), byToken(d.kProj()), a.qkvIn(), true, false, 1, 1);
         ops.matmul(dw(i, 2), byToken(d.v()), a.qkvIn(), true, false, 1, 1);
+        ready(qkvo[i]);
         ops.matmul(d.qkvIn(), byToken(d.qProj()), w(i, 0), false, false, 1, 0);
         ops.matmul(d.qkvIn(), byToken(d.kProj()), w(i, 1), false, false, 1, 1);
         ops.matmul(d.qkvIn(), byToken(d.v()), w(i, 2), false, false, 1, 1);
