@@ -88,8 +88,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * The activation buffers of one forward size. {@code headRows} bounds the rows of logits
      * computed at once: the LM head and the loss run in row chunks of at most that many tokens.
      */
-    private record Plan(int tokens, int cuCapacity, int headRows, Inputs inputs, Embedding embedding, Skip skip, List<Block> blocks,
-                        AttentionScratch attnScratch, Head head) {
+    private record Plan(int tokens, int cuCapacity, int headRows, Activations.InputSets inputSets, Embedding embedding, Skip skip,
+                        List<Block> blocks, AttentionScratch attnScratch, Head head) {
+        /** The input set of the last upload. */
+        Inputs inputs() { return inputSets.current(); }
+
         /** The blocks' views for a micro-batch of T tokens. */
         List<Block> blocks(int T) {
             List<Block> bs = new ArrayList<>(blocks.size());
@@ -304,7 +307,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private Plan plan(Slab.Take t, int tokens, boolean forwardOnly, int headRows) {
         long T = tokens;
         int cuCapacity = tokens + 129; // BOS-aligned batches pad cu_seqlens to a multiple of 128
-        Inputs in = new Inputs(t.take(DType.I32, T), t.take(DType.I32, T), t.take(DType.I32, cuCapacity));
+        // training: two input sets, so the next micro-batch's upload (copy stream) overlaps this one's compute
+        Inputs[] sets = new Inputs[forwardOnly ? 1 : 2];
+        for (int k = 0; k < sets.length; k++) sets[k] = new Inputs(t.take(DType.I32, T), t.take(DType.I32, T), t.take(DType.I32, cuCapacity));
+        Activations.InputSets in = new Activations.InputSets(sets);
         Embedding emb = new Embedding(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C));
         Skip sk = new Skip(t.take(stat, 1), t.take(dtype, T, C));
         List<Block> bs = new ArrayList<>();
@@ -507,6 +513,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         trainingHead(T);
         double value = loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
         backward(T, cuSeqlens.length, wsShort, wsLong);
+        inputsRead(train);
         return value;
     }
 
@@ -526,6 +533,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         head(train, 0, T);
         loss.trainStepOnDevice(lossBatch(train, 0, T, mtpWeights, true), gradScale, lossSum);
         backward(T, cuSeqlens.length, wsShort, wsLong);
+        inputsRead(train);
     }
 
     /**
@@ -537,7 +545,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         int T = upload(train, tokens, targets, cuSeqlens);
         forward(train, T, cuSeqlens.length, wsShort, wsLong);
         trainingHead(T);
-        return loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
+        double value = loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
+        inputsRead(train);
+        return value;
     }
 
     /**
@@ -554,7 +564,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // one chunk: the loss's own mean, bit for bit what a one-plan model returns ((mean·T)/T may differ in the last bit)
         if (T <= rows) {
             head(eval, 0, T);
-            return loss.evaluate(lossBatch(eval, 0, T, one, false));
+            double mean = loss.evaluate(lossBatch(eval, 0, T, one, false));
+            inputsRead(eval);
+            return mean;
         }
         double sum = 0;
         for (int r0 = 0; r0 < T; r0 += rows) {
@@ -562,6 +574,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             head(eval, r0, r1);
             sum += loss.evaluate(lossBatch(eval, r0, r1, one, false)) * (r1 - r0);
         }
+        inputsRead(eval);
         return sum / T;
     }
 
@@ -604,21 +617,33 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             if (tokens[i] < 0 || tokens[i] >= vs) throw new IllegalArgumentException("input token " + tokens[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
             if (targets[i] < 0 || targets[i] >= vs) throw new IllegalArgumentException("target " + targets[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
         }
-        Inputs in = plan.inputs().at(T, cu.length);
-        copyInts(in.tokens(), tokens);
-        copyInts(in.targets(), targets);
-        copyInts(in.cuSeqlens(), cu);
+        // the next input set: its copies wait for the work that read it last (the micro-batch before the previous), not for this one's
+        Activations.InputSets sets = plan.inputSets();
+        if (sets.uploads == null) sets.uploads = ops.backend().newUploadStream(sets.count());
+        int k = sets.advance();
+        sets.uploads.acquire(k);
+        Inputs in = sets.current().at(T, cu.length);
+        copyInts(sets.uploads, in.tokens(), tokens);
+        copyInts(sets.uploads, in.targets(), targets);
+        copyInts(sets.uploads, in.cuSeqlens(), cu);
+        sets.uploads.publish(k);
         return T;
     }
 
+    /** After queueing the last work that reads the plan's current inputs (backward, loss, evaluation): the set may be rewritten once that ran. */
+    private void inputsRead(Plan plan) {
+        Activations.InputSets sets = plan.inputSets();
+        sets.uploads.release(sets.currentIndex());
+    }
+
     /**
-     * An input array to the device without a host wait: the backend takes the bytes at the call
-     * (pinned staging on a GPU) and copies them in stream order, so the previous micro-step's
-     * kernels still read the old inputs and this one's the new ({@link dev.speedrun.tensor.Backend#copyFromHostAsync}).
+     * An input array to the device without a host wait: the upload stream takes the bytes at the
+     * call (pinned staging on a GPU) and copies them on the copy stream into the set that
+     * {@link #upload} acquired ({@link dev.speedrun.tensor.UploadStream}).
      */
-    private void copyInts(Tensor dst, int[] src) {
+    private void copyInts(dev.speedrun.tensor.UploadStream up, Tensor dst, int[] src) {
         MemorySegment.copy(src, 0, staging, ValueLayout.JAVA_INT, 0, src.length);
-        dst.backend().copyFromHostAsync(dst, staging);
+        up.copy(dst, staging);
     }
 
     // ------------------------------------------------------------------ forward

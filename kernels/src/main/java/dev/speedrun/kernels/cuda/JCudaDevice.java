@@ -217,13 +217,24 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
      * {@link #MAX_STAGING} buffers (in steady state a step reuses the same few), and only past that
      * does an upload wait for the oldest copy.
      */
-    synchronized void copyFromHostAsync(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
+    void copyFromHostAsync(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
+        copyFromHostAsync(base, offset, src, bytes, Lane.COMPUTE);
+    }
+
+    /**
+     * As above on {@code lane}'s stream (the uploads' copy stream: {@link CopyStreamUploads}). A
+     * staging buffer's event is recorded on the stream of its copy; the busy queue may then hold
+     * copies of two streams, and its oldest-first scan only stops early (never frees a buffer whose
+     * copy has not run).
+     */
+    synchronized void copyFromHostAsync(Cu.DevPtr base, long offset, MemorySegment src, long bytes, Lane lane) {
         if (bytes == 0) return;
         makeCurrent();
+        Cu.Stream on = stream(lane);
         Staging s = takeStaging(bytes);
         MemorySegment.copy(src, 0, s.segment, 0, bytes);
-        Cu.check(cuMemcpyHtoDAsync(base.withByteOffset(offset), s.host, bytes, stream), () -> "cuMemcpyHtoDAsync(" + bytes + " bytes)");
-        Cu.check(cuEventRecord(s.copied, stream), () -> "cuEventRecord");
+        Cu.check(cuMemcpyHtoDAsync(base.withByteOffset(offset), s.host, bytes, on), () -> "cuMemcpyHtoDAsync(" + bytes + " bytes)");
+        Cu.check(cuEventRecord(s.copied, on), () -> "cuEventRecord");
         busyStaging.addLast(s);
     }
 
@@ -334,33 +345,37 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     // ------------------------------------------------------------------ streams and events
 
-    /** The communication stream (NCCL), made on first use; see {@link Lane}. */
-    private volatile Cu.Stream commStream;
+    /** The communication stream (NCCL) and the copy stream (uploads), made on first use; see {@link Lane}. */
+    private volatile Cu.Stream commStream, copyStream;
     /** Events made by {@link #createEvent}, by index; destroyed with the device. */
     private final List<CUevent> events = new ArrayList<>();
 
-    @Override public long commStreamHandle() { return commStream().handle(); }
-
-    private Cu.Stream commStream() {
-        Cu.Stream s = commStream;
-        if (s != null) return s;
-        synchronized (this) {
-            if (commStream == null) {
-                makeCurrent();
-                Cu.Stream c = new Cu.Stream();
-                // a blocking stream as the compute stream: both order the same way against synchronous driver calls
-                Cu.check("cuStreamCreate(communication)", cuStreamCreate(c, CUstream_flags.CU_STREAM_DEFAULT));
-                commStream = c;
-            }
-            return commStream;
-        }
-    }
+    @Override public long commStreamHandle() { return stream(Lane.COMMUNICATION).handle(); }
 
     private Cu.Stream stream(Lane lane) {
         return switch (lane) {
             case COMPUTE -> stream;
-            case COMMUNICATION -> commStream();
+            case COMMUNICATION -> {
+                Cu.Stream s = commStream;
+                yield s != null ? s : newStream(lane);
+            }
+            case COPY -> {
+                Cu.Stream s = copyStream;
+                yield s != null ? s : newStream(lane);
+            }
         };
+    }
+
+    /** Makes the stream of {@code lane} once: a blocking stream as the compute stream, so all order the same way against synchronous driver calls. */
+    private synchronized Cu.Stream newStream(Lane lane) {
+        Cu.Stream have = lane == Lane.COPY ? copyStream : commStream;
+        if (have != null) return have;
+        makeCurrent();
+        Cu.Stream c = new Cu.Stream();
+        Cu.check(cuStreamCreate(c, CUstream_flags.CU_STREAM_DEFAULT), () -> "cuStreamCreate(" + lane + ")");
+        if (lane == Lane.COPY) copyStream = c;
+        else commStream = c;
+        return c;
     }
 
     /** An event without timing (cheaper to record and wait for), owned by the device. */
@@ -392,7 +407,9 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         for (CUevent e : events) Cu.check("cuEventDestroy", cuEventDestroy(e));
         events.clear();
         if (commStream != null) Cu.check("cuStreamDestroy(communication)", cuStreamDestroy(commStream));
+        if (copyStream != null) Cu.check("cuStreamDestroy(copy)", cuStreamDestroy(copyStream));
         commStream = null;
+        copyStream = null;
     }
 
     // ------------------------------------------------------------------ GEMM

@@ -38,7 +38,7 @@ import java.util.concurrent.Future;
  */
 public final class NcclCollectives implements Collectives {
     /** What the collectives need from their GPU (JCudaDevice; tests use a host stand-in). */
-    interface Device {
+    interface Device extends StreamEvents {
         void makeCurrent();
 
         /** The compute stream (kernels, cuBLASLt); not used by the collectives, which run on {@link #commStreamHandle()}. */
@@ -47,14 +47,6 @@ public final class NcclCollectives implements Collectives {
         /** The communication stream's raw handle (cudaStream_t), where every NCCL call runs. */
         long commStreamHandle();
 
-        /** Creates an event (no timing) and returns its index for {@link #recordEvent} and {@link #waitEvent}. */
-        int createEvent();
-
-        /** Records event {@code event} on {@code lane}'s stream (it completes when the work queued there so far has run). */
-        void recordEvent(int event, Lane lane);
-
-        /** Makes {@code lane}'s stream wait on the device for the last recording of {@code event}. */
-        void waitEvent(Lane lane, int event);
 
         void synchronize();
 
