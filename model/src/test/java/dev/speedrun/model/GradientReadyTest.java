@@ -15,10 +15,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The gradient-ready hook ({@link GradientListener}) on the tiny fixture model, tied and split: every
+ * The gradient-ready hook ({@link GradientListener}) on the tiny fixture model, tied and split, in
+ * one dtype and in the record's mixed precision with the FP8 LM head: every
  * parameter is announced once per backward, no op touches a gradient after its announcement (a
  * recording {@link Ops} wrapper sees every tensor each op gets; the backward reads parameter
  * gradients only where it accumulates into them, so any touch counts as a write), the
@@ -29,9 +30,9 @@ class GradientReadyTest {
     /** One op call and the tensors it got, or one announcement. */
     private record Event(String op, List<Tensor> tensors, Parameter ready) {}
 
-    @ParameterizedTest(name = "split={0}")
-    @ValueSource(booleans = {false, true})
-    void everyGradientIsAnnouncedOnceAfterItsLastWrite(boolean split) {
+    @ParameterizedTest(name = "split={0} mixed={1}")
+    @CsvSource({"false, false", "true, false", "false, true", "true, true"})
+    void everyGradientIsAnnouncedOnceAfterItsLastWrite(boolean split, boolean mixed) {
         TinyModelFixture fx = TinyModelFixture.read();
         GptConfig cfg = TestSupport.config(fx.config());
         Ops cpu = Kernels.cpu();
@@ -51,7 +52,9 @@ class GradientReadyTest {
             }
         });
         int T = fx.tokens().length;
-        try (Gpt gpt = new Gpt(cfg, recording, DType.F64, T, 1, 0)) {
+        // mixed: the record's dtypes with the FP8 LM head (its own gradient GEMM), else one dtype
+        try (Gpt gpt = mixed ? new Gpt(cfg, recording, Precision.MIXED, LmHeadFp8.ON, T, T, 1, 0) : new Gpt(cfg, recording, DType.F64, T, 1, 0)) {
+            assertEquals(mixed, gpt.fp8Head(), "the FP8 head runs in the mixed case");
             Checkpoints.load(gpt, fx.weights());
             gpt.setSplitEmbed(split);
             double[] mtp = fx.results().getFirst().mtpWeights();
