@@ -20,7 +20,12 @@ import java.util.Set;
  * micro-batches, each forward+backward with the step's windows and multi-token weights and
  * gradient scale 1/gradAccum; hooks {@code afterBackward}; the finite guard's gradient sums; the
  * optimizers (the scalar optimizer frozen after transitions); hooks {@code afterOptimizerStep};
- * the loss reduced over the ranks.
+ * the loss reduced over the ranks. The last micro-batch's backward tells the optimizers each
+ * gradient as it becomes final ({@link Optimizers#gradientListener}), so on several ranks their
+ * collectives start during the backward (on a GPU: on the communication stream, overlapped with
+ * the rest of the backward); the {@code afterBackward} hooks and the guard therefore may see
+ * gradients of the stepping optimizers partly averaged already (the guard is not affected: a
+ * non-finite value stays non-finite).
  *
  * <p>The host never waits for the device inside a step but once, at its end. Everything the step
  * reports lives in one statistics tensor ({@link #slots}): the micro-batches' losses summed on the
@@ -80,18 +85,27 @@ final class TrainStep {
         long stepTokens = 0;
         model.ops().fill(sums, 0);
         Tensor lossSum = sums.view(LOSS, 1);
+        // the schedules are pure functions of the step: the plan is known before the backward, whose
+        // last micro-batch starts the gradients' collectives as they become final (docs/optim.md)
+        Set<String> frozen = sched.scalarsFrozen(step) ? Set.of(RecordOptimizers.ADAM_SCALARS) : Set.of();
+        StepPlan plan = new StepPlan(step, sched.lrMultiplier(step), sched.muonMomentum(step), sched.adamSteps(step), frozen);
         for (int micro = 0; micro < gradAccum; micro++) {
             Batch b = train.next(batchTokens, gradAccum, maxSeqLen);
             if (micro > 0) model.reuseWorkingCopies();   // parameters change only between steps
-            model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(),
-                    parts.loss(), mtp, 1.0 / gradAccum, lossSum);
+            boolean last = micro == gradAccum - 1;
+            if (last) model.setGradientListener(opt.gradientListener(plan));
+            try {
+                model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(),
+                        parts.loss(), mtp, 1.0 / gradAccum, lossSum);
+            } finally {
+                if (last) model.setGradientListener(null);
+            }
             stepTokens += b.size();
         }
         for (TrainingHook h : parts.hooks()) h.afterBackward(ctx);
         // after the plugins' hooks: the gradients checked are those the optimizer gets
         guard.sumGradients(sums.view(GUARD, guard.slots()));
-        Set<String> frozen = sched.scalarsFrozen(step) ? Set.of(RecordOptimizers.ADAM_SCALARS) : Set.of();
-        opt.step(new StepPlan(step, sched.lrMultiplier(step), sched.muonMomentum(step), sched.adamSteps(step), frozen));
+        opt.step(plan);
         for (TrainingHook h : parts.hooks()) h.afterOptimizerStep(ctx);
         return reduce(step, stepTokens);
     }

@@ -1,6 +1,7 @@
 package dev.speedrun.model;
 
 import dev.speedrun.tensor.Tensor;
+import dev.speedrun.tensor.UploadStream;
 
 /**
  * The model's buffers besides its parameters, as records of views into the model's one arena
@@ -28,6 +29,32 @@ final class Activations {
             Tensor targets,     // [T]      next-token targets
             Tensor cuSeqlens) { // [S]      document boundaries, S ≤ maxTokens + 129
         Inputs at(int T, int S) { return new Inputs(rows(tokens, T), rows(targets, T), cuSeqlens.slice(0, S)); }
+    }
+
+    /**
+     * A plan's input buffer sets (two for training: the copy stream writes the next micro-batch's
+     * while the current one computes; docs/cuda.md, "Streams") and their upload stream, made on
+     * the first upload. {@link #current()} is the set the last upload wrote.
+     */
+    static final class InputSets {
+        private final Inputs[] sets;
+        private int current;
+        UploadStream uploads;
+
+        InputSets(Inputs... sets) { this.sets = sets.clone(); }
+
+        int count() { return sets.length; }
+
+        /** The set of the last upload (and of the work queued since). */
+        Inputs current() { return sets[current]; }
+
+        int currentIndex() { return current; }
+
+        /** Moves on to the next set (round robin) and returns its index. */
+        int advance() {
+            current = (current + 1) % sets.length;
+            return current;
+        }
     }
 
     /** Token embedding, smear and the first norm: x0, the stream every block mixes back in. */

@@ -54,6 +54,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private boolean splitEmbed;
     /** The next forward may skip the working-copy refresh ({@link #reuseWorkingCopies}). */
     private boolean reuseWorking;
+    /** Told when each gradient is final in a backward ({@link #setGradientListener}); null: nobody. */
+    private GradientListener gradientListener;
+    /** Per parameter (table order): announced to the listener in the running backward. */
+    private boolean[] announced;
+    private final java.util.IdentityHashMap<Parameter, Integer> paramIndex = new java.util.IdentityHashMap<>();
 
     // sizes
     private final int L, C, H, D, HD, F, V, G;
@@ -83,8 +88,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * The activation buffers of one forward size. {@code headRows} bounds the rows of logits
      * computed at once: the LM head and the loss run in row chunks of at most that many tokens.
      */
-    private record Plan(int tokens, int cuCapacity, int headRows, Inputs inputs, Embedding embedding, Skip skip, List<Block> blocks,
-                        AttentionScratch attnScratch, Head head) {
+    private record Plan(int tokens, int cuCapacity, int headRows, Activations.InputSets inputSets, Embedding embedding, Skip skip,
+                        List<Block> blocks, AttentionScratch attnScratch, Head head) {
+        /** The input set of the last upload. */
+        Inputs inputs() { return inputSets.current(); }
+
         /** The blocks' views for a micro-batch of T tokens. */
         List<Block> blocks(int T) {
             List<Block> bs = new ArrayList<>(blocks.size());
@@ -192,6 +200,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         x0Lambdas = get("x0_lambdas");
         scalars = get("scalars");
         embed.setHasGrad(false);
+        for (int j = 0; j < params.size(); j++) paramIndex.put(params.get(j), j);
+        announced = new boolean[params.size()];
 
         // the record's FP8 head applies to its mixed precision; a backend without FP8 GEMMs keeps BF16 and says so once
         boolean wanted = precision == Precision.MIXED && fp8 == LmHeadFp8.ON;
@@ -297,7 +307,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private Plan plan(Slab.Take t, int tokens, boolean forwardOnly, int headRows) {
         long T = tokens;
         int cuCapacity = tokens + 129; // BOS-aligned batches pad cu_seqlens to a multiple of 128
-        Inputs in = new Inputs(t.take(DType.I32, T), t.take(DType.I32, T), t.take(DType.I32, cuCapacity));
+        // training: two input sets, so the next micro-batch's upload (copy stream) overlaps this one's compute
+        Inputs[] sets = new Inputs[forwardOnly ? 1 : 2];
+        for (int k = 0; k < sets.length; k++) sets[k] = new Inputs(t.take(DType.I32, T), t.take(DType.I32, T), t.take(DType.I32, cuCapacity));
+        Activations.InputSets in = new Activations.InputSets(sets);
         Embedding emb = new Embedding(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C));
         Skip sk = new Skip(t.take(stat, 1), t.take(dtype, T, C));
         List<Block> bs = new ArrayList<>();
@@ -441,6 +454,36 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      */
     public void reuseWorkingCopies() { reuseWorking = true; }
 
+    /**
+     * Installs {@code l} (null: none) to be told, in every following backward until replaced, when
+     * each parameter's gradient is final ({@link GradientListener}). The trainer sets it for the last
+     * micro-batch of a step only: that backward finishes the step's gradients.
+     */
+    public void setGradientListener(GradientListener l) { gradientListener = l; }
+
+    /** Tells the listener that {@code p}'s gradient is final in this backward (once per backward). */
+    private void ready(Parameter p) {
+        if (gradientListener == null) return;
+        int j = paramIndex.get(p);
+        if (announced[j]) throw new IllegalStateException("gradient of '" + p.name() + "' announced twice in one backward");
+        announced[j] = true;
+        gradientListener.ready(p);
+    }
+
+    /** The end of the backward: the gradients written last (embeddings, scalars, smear gate) and any unused ones. */
+    private void readyRest() {
+        if (gradientListener == null) return;
+        for (int j = 0; j < params.size(); j++) if (!announced[j]) ready(params.get(j));
+    }
+
+    /** Whether layer i is the last writer (in the backward: the lowest attention layer) of its value embedding's gradient. */
+    private boolean lastValueEmbedUse(int i) {
+        int ve = cfg.valueEmbedOf(i);
+        if (ve < 0 || !cfg.hasAttention(i)) return false;
+        for (int j = 0; j < i; j++) if (cfg.hasAttention(j) && cfg.valueEmbedOf(j) == ve) return false;
+        return true;
+    }
+
     /** Zeros every gradient. */
     public void zeroGrads() { for (Parameter p : params) ops.fill(p.grad(), 0); }
 
@@ -470,6 +513,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         trainingHead(T);
         double value = loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
         backward(T, cuSeqlens.length, wsShort, wsLong);
+        inputsRead(train);
         return value;
     }
 
@@ -489,6 +533,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         head(train, 0, T);
         loss.trainStepOnDevice(lossBatch(train, 0, T, mtpWeights, true), gradScale, lossSum);
         backward(T, cuSeqlens.length, wsShort, wsLong);
+        inputsRead(train);
     }
 
     /**
@@ -500,7 +545,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         int T = upload(train, tokens, targets, cuSeqlens);
         forward(train, T, cuSeqlens.length, wsShort, wsLong);
         trainingHead(T);
-        return loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
+        double value = loss.trainStep(lossBatch(train, 0, T, mtpWeights, true), gradScale);
+        inputsRead(train);
+        return value;
     }
 
     /**
@@ -517,7 +564,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // one chunk: the loss's own mean, bit for bit what a one-plan model returns ((mean·T)/T may differ in the last bit)
         if (T <= rows) {
             head(eval, 0, T);
-            return loss.evaluate(lossBatch(eval, 0, T, one, false));
+            double mean = loss.evaluate(lossBatch(eval, 0, T, one, false));
+            inputsRead(eval);
+            return mean;
         }
         double sum = 0;
         for (int r0 = 0; r0 < T; r0 += rows) {
@@ -525,6 +574,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             head(eval, r0, r1);
             sum += loss.evaluate(lossBatch(eval, r0, r1, one, false)) * (r1 - r0);
         }
+        inputsRead(eval);
         return sum / T;
     }
 
@@ -567,21 +617,33 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             if (tokens[i] < 0 || tokens[i] >= vs) throw new IllegalArgumentException("input token " + tokens[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
             if (targets[i] < 0 || targets[i] >= vs) throw new IllegalArgumentException("target " + targets[i] + " at " + i + " outside vocabulary 0.." + (vs - 1));
         }
-        Inputs in = plan.inputs().at(T, cu.length);
-        copyInts(in.tokens(), tokens);
-        copyInts(in.targets(), targets);
-        copyInts(in.cuSeqlens(), cu);
+        // the next input set: its copies wait for the work that read it last (the micro-batch before the previous), not for this one's
+        Activations.InputSets sets = plan.inputSets();
+        if (sets.uploads == null) sets.uploads = ops.backend().newUploadStream(sets.count());
+        int k = sets.advance();
+        sets.uploads.acquire(k);
+        Inputs in = sets.current().at(T, cu.length);
+        copyInts(sets.uploads, in.tokens(), tokens);
+        copyInts(sets.uploads, in.targets(), targets);
+        copyInts(sets.uploads, in.cuSeqlens(), cu);
+        sets.uploads.publish(k);
         return T;
     }
 
+    /** After queueing the last work that reads the plan's current inputs (backward, loss, evaluation): the set may be rewritten once that ran. */
+    private void inputsRead(Plan plan) {
+        Activations.InputSets sets = plan.inputSets();
+        sets.uploads.release(sets.currentIndex());
+    }
+
     /**
-     * An input array to the device without a host wait: the backend takes the bytes at the call
-     * (pinned staging on a GPU) and copies them in stream order, so the previous micro-step's
-     * kernels still read the old inputs and this one's the new ({@link dev.speedrun.tensor.Backend#copyFromHostAsync}).
+     * An input array to the device without a host wait: the upload stream takes the bytes at the
+     * call (pinned staging on a GPU) and copies them on the copy stream into the set that
+     * {@link #upload} acquired ({@link dev.speedrun.tensor.UploadStream}).
      */
-    private void copyInts(Tensor dst, int[] src) {
+    private void copyInts(dev.speedrun.tensor.UploadStream up, Tensor dst, int[] src) {
         MemorySegment.copy(src, 0, staging, ValueLayout.JAVA_INT, 0, src.length);
-        dst.backend().copyFromHostAsync(dst, staging);
+        up.copy(dst, staging);
     }
 
     // ------------------------------------------------------------------ forward
@@ -718,6 +780,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** The forward in reverse; the loss has left ∂L/∂logits in the logits buffer. */
     private void backward(int T, int nCu, int wsShort, int wsLong) {
+        java.util.Arrays.fill(announced, false);   // a new backward (also after one that failed half-way)
         Inputs in = train.inputs().at(T, nCu);
         Embedding e = train.embedding().at(T);
         Skip sk = train.skip().at(T);
@@ -735,6 +798,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             ops.matmul(d.headNorm(), dLogits, mm(lmHead), false, false, 1, 0);
             ops.matmul(lmHead.grad(), dLogits, hd.norm(), true, false, 1, 1);
         }
+        if (splitEmbed) ready(lmHead);   // tied: the embedding backward adds to it last
         ops.fill(d.headX(), 0);
         ops.rmsNormBackward(d.headX(), d.headNorm(), hd.x(), hd.rrms());
         Tensor dStream = d.stream(), dNext = d.streamNext();
@@ -753,9 +817,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             Tensor mlpIn = b.mlpIn();
             ops.matmul(d.act(), dStream, mm(cProj[i]), false, true, 1, 0);
             ops.matmul(cProj[i].grad(), b.act(), dStream, true, false, 1, 1);
+            ready(cProj[i]);
             ops.fill(d.fc(), 0);
             ops.reluSquaredBackward(d.fc(), d.act(), b.fc());
             ops.matmul(cFc[i].grad(), d.fc(), b.mlpNorm(), true, false, 1, 1);
+            ready(cFc[i]);
             ops.matmul(d.mlpNorm(), d.fc(), mm(cFc[i]), false, false, 1, 0);
             ops.rmsNormBackward(dStream, d.mlpNorm(), mlpIn, b.mlpRrms()); // dStream = ∂/∂mlpIn
             if (b.attn() != null) attentionBackward(i, b, in, d, dStream, window(i, wsShort, wsLong));   // dStream = ∂/∂in
@@ -774,6 +840,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
                 Tensor t = dStream; dStream = dNext; dNext = t;
             }
         }
+        ready(x0Lambdas);   // each layer wrote its entry, layer 0 last
         // dStream = ∂/∂x0 through layer 0's residual input; d.x0 holds the x0_λ paths
         ops.add(d.x0(), d.x0(), dStream);
         // x0 = rmsNorm(smear(table[tokens]))
@@ -783,6 +850,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.smearBackward(d.lookup(), smearGate.grad().reshape(G), scg(cfg.smearLambdaIndex()), d.smeared(), e.lookup(),
                 smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()), e.smearGate());
         ops.embeddingBackward(splitEmbed ? embed.grad() : lmHead.grad(), d.lookup(), in.tokens());
+        readyRest();
     }
 
     /**
@@ -803,6 +871,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.fill(d.attnNorm(), 0);
         ops.headGateBackward(d.attended(), d.attnNorm(), attnGate[i].grad(), d.gated(), a.attended(), a.norm(), attnGate[i].value(),
                 a.gate());
+        ready(attnGate[i]);
         // attended = attention(q, k, v)
         ops.fill(d.q(), 0);
         ops.fill(d.k(), 0);
@@ -812,6 +881,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
         if (ve >= 0) ops.embeddingBackward(valueEmbeds[ve].grad(), byToken(d.v()), in.tokens());
+        if (lastValueEmbedUse(i)) ready(valueEmbeds[ve]);   // shared by several layers: the lowest writes last
         // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
         Tensor dkRotated = d.k();
         if (cfg.isLongWindow(i)) {
@@ -832,6 +902,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.matmul(dw(i, 0), byToken(d.qProj()), a.qkvIn(), true, false, 1, 1);
         ops.matmul(dw(i, 1), byToken(d.kProj()), a.qkvIn(), true, false, 1, 1);
         ops.matmul(dw(i, 2), byToken(d.v()), a.qkvIn(), true, false, 1, 1);
+        ready(qkvo[i]);
         ops.matmul(d.qkvIn(), byToken(d.qProj()), w(i, 0), false, false, 1, 0);
         ops.matmul(d.qkvIn(), byToken(d.kProj()), w(i, 1), false, false, 1, 1);
         ops.matmul(d.qkvIn(), byToken(d.v()), w(i, 2), false, false, 1, 1);

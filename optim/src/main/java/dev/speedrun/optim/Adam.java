@@ -1,11 +1,13 @@
 package dev.speedrun.optim;
 
+import dev.speedrun.kernels.Collectives;
 import dev.speedrun.kernels.Collectives.Reduce;
 import dev.speedrun.model.Parameter;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
 import dev.speedrun.tensor.Tensor;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -16,6 +18,13 @@ import java.util.Map;
  * moments for those rows only (ZeRO-1), and the rows are all-gathered; smaller parameters (and,
  * unlike the record, which requires divisibility, any whose dim 0 does not divide) are all-reduced
  * and updated on every rank.
+ *
+ * <p>Overlap (the record's DistAdam): on several ranks, {@link #gradientReady} starts a parameter's
+ * reduce-scatter or all-reduce asynchronously as soon as the backward has finished its gradient;
+ * {@link #step} awaits each just before that parameter's update (starting the collective itself
+ * for parameters the hook did not announce) and all-gathers the sharded rows asynchronously,
+ * awaiting all gathers at its end. The arithmetic is that of the synchronous order, so the result
+ * is the same bit for bit.
  *
  * <p>With {@code lr = initial_lr · multiplier · lr_mul}: the Ops kernel computes
  * {@code u = m/(√v+eps)·lr·√(1−β2ᵗ)/(1−β1ᵗ)}, {@code u += p·mask·decay}, {@code p −= u} with
@@ -34,6 +43,9 @@ public final class Adam extends AbstractOptimizer {
         final long shardNumel;
         final Tensor m, v;
         long step;
+        /** The gradient's collective started by {@link #gradientReady}, and for which step; null: none. */
+        Collectives.Pending sync;
+        long syncStep;
 
         Slot(Parameter p, boolean sharded, long shardNumel, Tensor m, Tensor v) {
             this.p = p;
@@ -45,6 +57,9 @@ public final class Adam extends AbstractOptimizer {
     }
 
     private final List<Slot> slots = new ArrayList<>();
+    private final Map<Parameter, Slot> byParam = new IdentityHashMap<>();
+    /** The all-gathers started by {@link #step}, awaited at its end. */
+    private final List<Collectives.Pending> gathers = new ArrayList<>();
 
     public Adam(OptimizerConfig config, List<Parameter> params, OptimizerContext ctx) {
         super(config, params, ctx);
@@ -56,7 +71,9 @@ public final class Adam extends AbstractOptimizer {
             long n = sharded ? numel / world : numel;
             DType sd = config.stateDType() != null ? config.stateDType() : p.value().dtype();
             // allocations are zero-filled: fresh moments
-            slots.add(new Slot(p, sharded, n, arena.allocate(sd, n), arena.allocate(sd, n)));
+            Slot s = new Slot(p, sharded, n, arena.allocate(sd, n), arena.allocate(sd, n));
+            slots.add(s);
+            byParam.put(p, s);
         }
     }
 
@@ -64,6 +81,26 @@ public final class Adam extends AbstractOptimizer {
 
     /** Whether {@code p}'s state and update are sharded across ranks (visible for tests and docs). */
     public boolean isSharded(Parameter p) { return slot(p).sharded; }
+
+    /**
+     * Starts {@code p}'s gradient collective (several ranks): the gradient is final, and nothing
+     * writes it before {@link #step} awaits the collective (the backward is done with it, and the
+     * gradients are zeroed only after the step).
+     */
+    @Override public void gradientReady(Parameter p, StepPlan plan) {
+        Slot s = byParam.get(p);
+        if (s == null || coll.worldSize() == 1 || !p.hasGrad()) return;
+        if (s.sync != null) s.sync.await();   // a step that never ran (it failed): its collective is dropped
+        s.sync = startSync(s);
+        s.syncStep = plan.step();
+    }
+
+    /** The gradient's average over the ranks: this rank's rows in place (sharded), else all of it. */
+    private Collectives.Pending startSync(Slot s) {
+        Tensor grad = flat(s.p.grad());
+        if (!s.sharded) return coll.allReduceAsync(grad, Reduce.AVG);
+        return coll.reduceScatterAsync(grad.view(coll.rank() * s.shardNumel, s.shardNumel), grad, Reduce.AVG);   // in place
+    }
 
     @Override public void step(StepPlan plan) {
         int world = coll.worldSize();
@@ -75,17 +112,26 @@ public final class Adam extends AbstractOptimizer {
             s.step++;
             if (world == 1) {
                 update(s, value, grad, lr, decay);
-            } else if (s.sharded) {
+                continue;
+            }
+            if (s.sync == null || s.syncStep != plan.step()) {
+                if (s.sync != null) s.sync.await();
+                s.sync = startSync(s);
+            }
+            s.sync.await();   // the averaged gradient is read below
+            s.sync = null;
+            if (s.sharded) {
                 long off = coll.rank() * s.shardNumel;
                 Tensor gShard = grad.view(off, s.shardNumel), pShard = value.view(off, s.shardNumel);
-                coll.reduceScatter(gShard, grad, Reduce.AVG); // in place: this rank's rows
                 update(s, pShard, gShard, lr, decay);
-                coll.allGather(value, pShard);
+                // in place; nothing reads or writes the value until the await below
+                gathers.add(coll.allGatherAsync(value, pShard));
             } else {
-                coll.allReduce(grad, Reduce.AVG);
                 update(s, value, grad, lr, decay);
             }
         }
+        for (Collectives.Pending g : gathers) g.await();
+        gathers.clear();
     }
 
     private void update(Slot s, Tensor p, Tensor g, double lr, double decay) {

@@ -1,5 +1,6 @@
 package dev.speedrun.optim;
 
+import dev.speedrun.kernels.Collectives;
 import dev.speedrun.kernels.Collectives.Reduce;
 import dev.speedrun.model.Parameter;
 import dev.speedrun.tensor.DType;
@@ -31,6 +32,15 @@ import java.util.Objects;
  * reduce-scattered (average) so that each rank owns n_pad/world matrices (and only their state),
  * updates those, and the parameters are all-gathered back.
  *
+ * <p>Overlap (the record's order, one step further): on several ranks, {@link #gradientReady}
+ * stacks each gradient into its group's stack as the backward finishes it, and starts the group's
+ * reduce-scatter asynchronously once the last member's gradient is in (on a GPU it runs while the
+ * backward goes on). {@link #step} then starts the reduce-scatters of the groups the hook did not
+ * complete, and group by group awaits the reduce-scatter, updates this rank's matrices and starts
+ * the group's all-gather asynchronously; it awaits all gathers at its end, before copying the
+ * gathered matrices into the parameters. Same arithmetic as the synchronous order: same results,
+ * bit for bit.
+ *
  * <p>Dtypes: the momentum buffer and second moments in {@link OptimizerConfig#stateDType()} (null:
  * the parameter's dtype, the record's rule: F32 for attn/mlp, BF16 for the BF16 attn_gate), the
  * gradient stack in the gradient's dtype (averaged in it, as the record's reduce-scatter).
@@ -45,6 +55,8 @@ public final class NorMuon extends AbstractOptimizer {
         final Group group;
         final int index;     // position in the group's stack
         final int owner;
+        /** The step whose gradient is in the group's stack (set by {@link #gradientReady}); -1: none yet. */
+        long stackedStep = -1;
         Tensor buf;          // [R*C] momentum buffer, owner only
         Tensor s2;           // [blocks, R/blocks] second moments, owner only
 
@@ -65,6 +77,10 @@ public final class NorMuon extends AbstractOptimizer {
         int perRank;
         Tensor gradStack;  // [n_pad, R, C] grad dtype
         Tensor valueStack; // [n_pad, R, C] value dtype
+        /** Members stacked by the hook for {@link #pendingStep}, and the reduce-scatter started once all were. */
+        int stacked;
+        long pendingStep = -1;
+        Collectives.Pending scatter, gather;
 
         Group(GroupKey key) { this.key = key; }
     }
@@ -157,26 +173,71 @@ public final class NorMuon extends AbstractOptimizer {
     /** Rank that holds {@code p}'s state and computes its update. */
     public int owner(Parameter p) { return matrix(p).owner; }
 
+    /**
+     * Stacks {@code p}'s final gradient (several ranks) and, when it completes its group, starts the
+     * group's reduce-scatter: nothing writes the stack until {@link #step} has awaited it (the
+     * next stacking is the next step's hook).
+     */
+    @Override public void gradientReady(Parameter p, StepPlan plan) {
+        Matrix m = matrices.get(p);
+        if (m == null || coll.worldSize() == 1) return;
+        Group g = m.group;
+        if (g.pendingStep != plan.step()) {
+            if (g.scatter != null) g.scatter.await();   // a step that never ran (it failed): its collective is dropped
+            g.scatter = null;
+            g.stacked = 0;
+            g.pendingStep = plan.step();
+        }
+        if (m.stackedStep == plan.step()) return;
+        stack(m);
+        m.stackedStep = plan.step();
+        if (++g.stacked == g.members.size()) g.scatter = startScatter(g);
+    }
+
+    /** The gradient into its slot of the group's stack (zeros for a parameter without one). */
+    private void stack(Matrix m) {
+        Tensor slot = m.group.gradStack.get(m.index);
+        if (m.p.hasGrad()) ops.convert(slot, m.p.grad());
+        else ops.fill(slot, 0);
+    }
+
+    /** The stack's average over the ranks; this rank's matrices [perRank, R, C] in place. */
+    private Collectives.Pending startScatter(Group g) {
+        long from = (long) coll.rank() * g.perRank;
+        return coll.reduceScatterAsync(g.gradStack.slice(from, from + g.perRank), g.gradStack, Reduce.AVG);
+    }
+
     @Override public void step(StepPlan plan) {
         int world = coll.worldSize(), rank = coll.rank();
+        if (world == 1) {
+            for (Group g : groups) for (Matrix m : g.members) if (m.p.hasGrad()) update(m, m.p.grad(), plan);
+            return;
+        }
+        // every group's reduce-scatter first (those the hook has not started), as the record
         for (Group g : groups) {
-            if (world == 1) {
-                for (Matrix m : g.members) if (m.p.hasGrad()) update(m, m.p.grad(), plan);
-                continue;
-            }
-            for (Matrix m : g.members) {
-                Tensor slot = g.gradStack.get(m.index);
-                if (m.p.hasGrad()) ops.convert(slot, m.p.grad());
-                else ops.fill(slot, 0);
-            }
+            if (g.scatter != null && g.pendingStep == plan.step()) continue;
+            if (g.scatter != null) g.scatter.await();
+            for (Matrix m : g.members) if (m.stackedStep != plan.step()) stack(m);
+            g.scatter = startScatter(g);
+        }
+        // then group by group: wait, update this rank's share, start the all-gather
+        for (Group g : groups) {
             long from = (long) rank * g.perRank, to = from + g.perRank;
-            coll.reduceScatter(g.gradStack.slice(from, to), g.gradStack, Reduce.AVG);
+            g.scatter.await();
+            g.scatter = null;
+            g.pendingStep = -1;
             for (Matrix m : g.members) {
+                m.stackedStep = -1;
                 if (m.owner != rank) continue;
                 if (m.p.hasGrad()) update(m, g.gradStack.get(m.index), plan);
                 ops.convert(g.valueStack.get(m.index), m.p.value());
             }
-            coll.allGather(g.valueStack, g.valueStack.slice(from, to));
+            // in place; nothing touches the value stack until its await below
+            g.gather = coll.allGatherAsync(g.valueStack, g.valueStack.slice(from, to));
+        }
+        for (Group g : groups) {
+            g.gather.await();
+            g.gather = null;
             for (Matrix m : g.members) if (m.owner != rank) ops.convert(m.p.value(), g.valueStack.get(m.index));
         }
     }

@@ -28,6 +28,17 @@ public interface Optimizer extends AutoCloseable {
      */
     void step(StepPlan plan);
 
+    /**
+     * {@code p}'s gradient is final for the step of {@code plan}, which this instance steps at: the
+     * backward will not touch it again (the model's gradient-ready hook in the step's last
+     * backward, routed by {@link Optimizers#gradientListener}). An instance may start the
+     * gradient's collectives here, asynchronously, and await them in {@link #step} (the record's
+     * overlap of communication with the backward; docs/optim.md). Called in the backward's order,
+     * the same on every rank; {@link #step} must give the same result whether or not this was
+     * called. The default does nothing.
+     */
+    default void gradientReady(Parameter p, StepPlan plan) {}
+
     /** Names of the tensors in this optimizer's {@link ParamState}. */
     List<String> stateNames();
 

@@ -3,11 +3,13 @@ package dev.speedrun.optim;
 import dev.speedrun.kernels.Collectives;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.collective.InProcessCollectives;
+import dev.speedrun.model.GradientListener;
 import dev.speedrun.model.Parameter;
 import dev.speedrun.model.ParameterTable;
 import dev.speedrun.tensor.MemoryArena;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -26,12 +28,18 @@ import java.util.Set;
 public final class Optimizers implements AutoCloseable {
     private final List<Optimizer> optimizers;
     private final Map<String, Optimizer> byParam = new LinkedHashMap<>();
+    /** The same by parameter object (the hook's lookup, once per parameter and step). */
+    private final Map<Parameter, Optimizer> byParameter = new IdentityHashMap<>();
     private final Ops ops;
 
     private Optimizers(List<Optimizer> optimizers, Ops ops) {
         this.optimizers = List.copyOf(optimizers);
         this.ops = ops;
-        for (Optimizer o : optimizers) for (Parameter p : o.parameters()) byParam.put(p.name(), o);
+        for (Optimizer o : optimizers)
+            for (Parameter p : o.parameters()) {
+                byParam.put(p.name(), o);
+                byParameter.put(p, o);
+            }
     }
 
     /** Single rank. */
@@ -131,6 +139,19 @@ public final class Optimizers implements AutoCloseable {
                 zeroGrads(o);
             }
         }
+    }
+
+    /**
+     * The model's gradient-ready hook for the last backward before {@link #step}{@code (plan)}:
+     * each final gradient goes to its instance's {@link Optimizer#gradientReady} when that instance
+     * steps at {@code plan} (not frozen, {@link Optimizer#stepsAt}); gradients of instances that
+     * keep accumulating (Adam on even steps) or are discarded (frozen) are left alone.
+     */
+    public GradientListener gradientListener(StepPlan plan) {
+        return p -> {
+            Optimizer o = byParameter.get(p);
+            if (o != null && !plan.frozen().contains(o.name()) && o.stepsAt(plan)) o.gradientReady(p, plan);
+        };
     }
 
     /** Zeroes every gradient (the trainer calls this once before the first backward). */

@@ -34,6 +34,16 @@ public interface Backend {
      */
     default void copyFromHostAsync(Tensor dst, MemorySegment src) { copyFromHost(dst, src); }
 
+    /**
+     * A new {@link UploadStream} for inputs rotating through {@code sets} buffer sets (the model's
+     * double-buffered micro-batch inputs). A GPU backend copies on its copy stream, ordered by
+     * events; the default is {@link UploadStream#inOrder}.
+     */
+    default UploadStream newUploadStream(int sets) {
+        if (sets < 1) throw new IllegalArgumentException("an upload stream needs at least one buffer set, got " + sets);
+        return UploadStream.inOrder(this);
+    }
+
     /** Copies {@code src.byteSize()} bytes of {@code src} into host memory. */
     void copyToHost(MemorySegment dst, Tensor src);
 

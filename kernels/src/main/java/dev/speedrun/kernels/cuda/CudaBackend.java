@@ -136,6 +136,12 @@ public final class CudaBackend implements Backend {
         device().copyFromHostAsync(ptr(dst.storage()), dst.byteOffset(), src, dst.byteSize());
     }
 
+    /** Uploads on the device's copy stream, ordered by events ({@link CopyStreamUploads}). */
+    @Override public dev.speedrun.tensor.UploadStream newUploadStream(int sets) {
+        JCudaDevice d = device();
+        return new CopyStreamUploads(d, (dst, src) -> d.copyFromHostAsync(ptr(dst.storage()), dst.byteOffset(), src, dst.byteSize(), Lane.COPY), sets);
+    }
+
     @Override public void copyToHost(MemorySegment dst, Tensor src) {
         device().copyToHost(dst, ptr(src.storage()), src.byteOffset(), src.byteSize());
     }

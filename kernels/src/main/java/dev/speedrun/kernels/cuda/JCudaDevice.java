@@ -29,6 +29,7 @@ import static jcuda.driver.JCudaDriver.cuModuleUnload;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+import static jcuda.driver.JCudaDriver.cuStreamWaitEvent;
 
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.MemoryArena;
@@ -54,7 +55,8 @@ import jcuda.driver.CUstream_flags;
 
 /**
  * One GPU through JCuda's driver API: its primary context (made current on every calling thread),
- * one stream that all kernels, copies, cuBLASLt and NCCL calls use, the kernel modules loaded from
+ * its streams (kernels, copies and cuBLASLt on the compute stream; NCCL on a communication stream,
+ * ordered by events: {@link Lane}), the kernel modules loaded from
  * the jar's fatbins, scratch buffers, a cuBLASLt workspace and one memory arena. Every driver call
  * is checked and reported with the CUDA error name. With {@code -Dspeedrun.cuda.sync=true} each
  * launch is followed by a synchronize so an asynchronous fault names its kernel.
@@ -162,7 +164,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     @Override public int computeCapability() { return computeCapability; }
 
-    /** Raw cudaStream_t of the device stream (for cuBLASLt and NCCL). */
+    /** Raw cudaStream_t of the compute stream (for cuBLASLt; NCCL runs on {@link #commStreamHandle()}). */
     @Override public long streamHandle() { return stream.handle(); }
 
     // ------------------------------------------------------------------ memory
@@ -215,13 +217,24 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
      * {@link #MAX_STAGING} buffers (in steady state a step reuses the same few), and only past that
      * does an upload wait for the oldest copy.
      */
-    synchronized void copyFromHostAsync(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
+    void copyFromHostAsync(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
+        copyFromHostAsync(base, offset, src, bytes, Lane.COMPUTE);
+    }
+
+    /**
+     * As above on {@code lane}'s stream (the uploads' copy stream: {@link CopyStreamUploads}). A
+     * staging buffer's event is recorded on the stream of its copy; the busy queue may then hold
+     * copies of two streams, and its oldest-first scan only stops early (never frees a buffer whose
+     * copy has not run).
+     */
+    synchronized void copyFromHostAsync(Cu.DevPtr base, long offset, MemorySegment src, long bytes, Lane lane) {
         if (bytes == 0) return;
         makeCurrent();
+        Cu.Stream on = stream(lane);
         Staging s = takeStaging(bytes);
         MemorySegment.copy(src, 0, s.segment, 0, bytes);
-        Cu.check(cuMemcpyHtoDAsync(base.withByteOffset(offset), s.host, bytes, stream), () -> "cuMemcpyHtoDAsync(" + bytes + " bytes)");
-        Cu.check(cuEventRecord(s.copied, stream), () -> "cuEventRecord");
+        Cu.check(cuMemcpyHtoDAsync(base.withByteOffset(offset), s.host, bytes, on), () -> "cuMemcpyHtoDAsync(" + bytes + " bytes)");
+        Cu.check(cuEventRecord(s.copied, on), () -> "cuEventRecord");
         busyStaging.addLast(s);
     }
 
@@ -330,6 +343,75 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
     }
 
+    // ------------------------------------------------------------------ streams and events
+
+    /** The communication stream (NCCL) and the copy stream (uploads), made on first use; see {@link Lane}. */
+    private volatile Cu.Stream commStream, copyStream;
+    /** Events made by {@link #createEvent}, by index; destroyed with the device. */
+    private final List<CUevent> events = new ArrayList<>();
+
+    @Override public long commStreamHandle() { return stream(Lane.COMMUNICATION).handle(); }
+
+    private Cu.Stream stream(Lane lane) {
+        return switch (lane) {
+            case COMPUTE -> stream;
+            case COMMUNICATION -> {
+                Cu.Stream s = commStream;
+                yield s != null ? s : newStream(lane);
+            }
+            case COPY -> {
+                Cu.Stream s = copyStream;
+                yield s != null ? s : newStream(lane);
+            }
+        };
+    }
+
+    /** Makes the stream of {@code lane} once: a blocking stream as the compute stream, so all order the same way against synchronous driver calls. */
+    private synchronized Cu.Stream newStream(Lane lane) {
+        Cu.Stream have = lane == Lane.COPY ? copyStream : commStream;
+        if (have != null) return have;
+        makeCurrent();
+        Cu.Stream c = new Cu.Stream();
+        Cu.check(cuStreamCreate(c, CUstream_flags.CU_STREAM_DEFAULT), () -> "cuStreamCreate(" + lane + ")");
+        if (lane == Lane.COPY) copyStream = c;
+        else commStream = c;
+        return c;
+    }
+
+    /** An event without timing (cheaper to record and wait for), owned by the device. */
+    @Override public synchronized int createEvent() {
+        makeCurrent();
+        CUevent e = new CUevent();
+        Cu.check("cuEventCreate", cuEventCreate(e, jcuda.driver.CUevent_flags.CU_EVENT_DISABLE_TIMING));
+        events.add(e);
+        return events.size() - 1;
+    }
+
+    @Override public void recordEvent(int event, Lane lane) {
+        makeCurrent();
+        CUevent e;
+        synchronized (this) { e = events.get(event); }
+        Cu.check(cuEventRecord(e, stream(lane)), () -> "cuEventRecord(" + lane + ")");
+    }
+
+    @Override public void waitEvent(Lane lane, int event) {
+        makeCurrent();
+        CUevent e;
+        synchronized (this) { e = events.get(event); }
+        // flags 0: CU_EVENT_WAIT_DEFAULT
+        Cu.check(cuStreamWaitEvent(stream(lane), e, 0), () -> "cuStreamWaitEvent(" + lane + ")");
+    }
+
+    /** Part of {@link #close}: the events and the streams other than the compute stream, after the context is idle. */
+    private void closeStreams() {
+        for (CUevent e : events) Cu.check("cuEventDestroy", cuEventDestroy(e));
+        events.clear();
+        if (commStream != null) Cu.check("cuStreamDestroy(communication)", cuStreamDestroy(commStream));
+        if (copyStream != null) Cu.check("cuStreamDestroy(copy)", cuStreamDestroy(copyStream));
+        commStream = null;
+        copyStream = null;
+    }
+
     // ------------------------------------------------------------------ GEMM
 
     @Override public synchronized Gemm gemm() {
@@ -398,6 +480,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         allStaging.clear();
         slotArena.close();
         for (CUmodule m : modules.values()) Cu.check("cuModuleUnload", cuModuleUnload(m));
+        closeStreams();
         Cu.check("cuStreamDestroy", cuStreamDestroy(stream));
         CUdevice dev = new CUdevice();
         Cu.check("cuDeviceGet", cuDeviceGet(dev, ordinal));

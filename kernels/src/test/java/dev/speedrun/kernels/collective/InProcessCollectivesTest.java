@@ -88,6 +88,48 @@ class InProcessCollectivesTest {
         }
     }
 
+    /**
+     * The asynchronous forms (the interface's defaults) run the collective at the call: the same
+     * values as the synchronous ones, bit for bit, readable before {@code await()}, which is a no-op.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 2, 3})
+    void asynchronousFormsGiveTheSynchronousResults(int world) {
+        int chunk = 5;
+        ConcurrentHashMap<Integer, double[][]> sync = new ConcurrentHashMap<>(), async = new ConcurrentHashMap<>();
+        InProcessCollectives.run(world, c -> {
+            try (MemoryArena a = Backends.cpu().newArena()) {
+                for (boolean asynchronous : new boolean[] {false, true}) {
+                    Tensor full = a.allocate(DType.BF16, (long) world * chunk), mine = full.slice((long) c.rank() * chunk, (long) (c.rank() + 1) * chunk);
+                    Tensor all = a.allocate(DType.F32, (long) world * chunk);
+                    HostData.write(full, input(c.rank(), world * chunk));
+                    HostData.write(all, input(c.rank(), world * chunk));
+                    double[][] got = new double[3][];
+                    if (asynchronous) {
+                        Collectives.Pending rs = c.reduceScatterAsync(mine, full, Reduce.AVG);
+                        got[0] = HostData.toDoubles(mine);
+                        rs.await();
+                        Collectives.Pending ar = c.allReduceAsync(all, Reduce.SUM);
+                        got[1] = HostData.toDoubles(all);
+                        ar.await();
+                        c.allGatherAsync(full, mine).await();
+                    } else {
+                        c.reduceScatter(mine, full, Reduce.AVG);
+                        got[0] = HostData.toDoubles(mine);
+                        c.allReduce(all, Reduce.SUM);
+                        got[1] = HostData.toDoubles(all);
+                        c.allGather(full, mine);
+                    }
+                    got[2] = HostData.toDoubles(full);
+                    (asynchronous ? async : sync).put(c.rank(), got);
+                }
+            }
+        });
+        for (int r = 0; r < world; r++)
+            for (int k = 0; k < 3; k++)
+                assertArrayEquals(sync.get(r)[k], async.get(r)[k], "rank " + r + ", " + new String[] {"reduce-scatter", "all-reduce", "all-gather"}[k]);
+    }
+
     @Test
     void broadcastCopiesTheRootToEveryRankInBf16() {
         int world = 3, n = 4, root = 2;

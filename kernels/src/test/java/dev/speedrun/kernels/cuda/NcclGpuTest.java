@@ -19,7 +19,11 @@ import java.util.concurrent.Future;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
-/** NCCL collectives on every GPU of this machine (world size = GPU count, 1 on a single-GPU box). */
+/**
+ * NCCL collectives on every GPU of this machine (world size = GPU count, 1 on a single-GPU box),
+ * synchronous and asynchronous (on the communication stream, ordered by events with the kernels
+ * on the compute stream).
+ */
 @Tag("gpu")
 @org.junit.jupiter.api.Timeout(value = 180, threadMode = org.junit.jupiter.api.Timeout.ThreadMode.SEPARATE_THREAD)
 class NcclGpuTest {
@@ -79,6 +83,26 @@ class NcclGpuTest {
             HostData.write(buf, mine);
             c.broadcast(buf, 0);
             assertEquals(10, HostData.toDoubles(buf)[0], 1e-6, "broadcast from rank 0 on rank " + r);
+            // asynchronous, on the communication stream: the collective starts after the compute stream's
+            // kernels queued before it (the fill), and compute queued after await() sees its result (the add)
+            dev.speedrun.kernels.Ops ops = new CudaOps(dev);
+            Tensor twice = arena.allocate(DType.F32, N);
+            for (int rep = 0; rep < 3; rep++) {   // the events are reused after the first round
+                ops.fill(buf, rep + 1);
+                var pending = c.allReduceAsync(buf, Reduce.SUM);
+                pending.await();
+                ops.add(twice, buf, buf);
+                double[] w2 = new double[N];
+                java.util.Arrays.fill(w2, 2.0 * n * (rep + 1));
+                assertArrayEquals(w2, HostData.toDoubles(twice), 1e-6, "async allReduce, round " + rep + ", on rank " + r);
+            }
+            HostData.write(in, inv);
+            var rsAsync = c.reduceScatterAsync(out, in, Reduce.SUM);
+            var agAsync = c.allGatherAsync(gathered, buf);   // buf: n·3 everywhere after the last round
+            agAsync.await();
+            rsAsync.await();
+            assertArrayEquals(rs, HostData.toDoubles(out), 1e-4, "async reduceScatter on rank " + r);
+            for (int q = 0; q < n; q++) assertEquals(3.0 * n, HostData.toDoubles(gathered)[q * N], 1e-6, "async allGather chunk " + q + " on rank " + r);
             c.barrier();
         }
     }
