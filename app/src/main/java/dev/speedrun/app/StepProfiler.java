@@ -21,8 +21,10 @@ import java.util.Set;
  * the loss sum zeroed, {@value #MICRO_STEPS} micro-steps of the bench's batch with the loss left
  * on the device, the optimizer step (with {@code --with-optimizer}; else the gradients are zeroed
  * first, as the bench's own steps do), and the step's one loss readback. An unobserved step of the
- * same kind runs first, so caches (cuBLASLt plans, staging buffers) are warm. Attention's work is
- * counted over the batch's own documents.
+ * same kind runs first, so caches (cuBLASLt plans, staging buffers) are warm; with CUDA graphs
+ * (each micro-step in a replayable region, as {@link TrainStep} runs it) two run first, so every
+ * micro-step's segment has been seen twice and captured and the profiled step is the steady state
+ * (its micro-steps replayed). Attention's work is counted over the batch's own documents.
  */
 final class StepProfiler {
     /** Micro-steps of the profiled step: two, so a per-micro-step host wait shows as 2 per step. */
@@ -39,17 +41,20 @@ final class StepProfiler {
             throw new IllegalArgumentException("--profile needs a CUDA backend (--backend cuda or cuda-emu), got " + ops.backend().name());
     }
 
-    /** Profiles one step of {@code gpt} on {@code b} and writes the JSON to {@code file} (atomically); returns the profile. */
-    static DeviceProfile run(Path file, Gpt gpt, Optimizers opt, Ops ops, Batch b, long[] stepNo) {
+    /**
+     * Profiles one step of {@code gpt} on {@code b} (micro-steps as replayable regions when
+     * {@code graphs}) and writes the JSON to {@code file} (atomically); returns the profile.
+     */
+    static DeviceProfile run(Path file, Gpt gpt, Optimizers opt, Ops ops, Batch b, long[] stepNo, boolean graphs) {
         requireCuda(ops);
         DeviceProfile profile;
         try (MemoryArena arena = ops.backend().newArena()) {
             Tensor lossSum = arena.allocate(gpt.precision().statistics(), 1);
-            step(gpt, opt, ops, b, lossSum, stepNo, null);
+            for (int i = 0; i < (graphs ? 2 : 1); i++) step(gpt, opt, ops, b, lossSum, stepNo, null, graphs);
             try (DeviceProfile p = DeviceProfile.attach(ops)) {
                 profile = p;
                 p.attentionKeys(window -> keysSeen(b.cuSeqlens(), window));
-                step(gpt, opt, ops, b, lossSum, stepNo, p);
+                step(gpt, opt, ops, b, lossSum, stepNo, p, graphs);
             }
         }
         try {
@@ -58,21 +63,24 @@ final class StepProfiler {
             throw new UncheckedIOException("--profile " + file + ": " + e.getMessage(), e);
         }
         System.out.printf("profile (%d tokens × %d micro-steps, %s rates): %.0f launches per micro-step, %.0f host syncs per step, "
-                        + "%.4f µs per token estimated; written to %s%n", b.inputs().length, MICRO_STEPS, profile.ratesName(),
-                profile.launchesPerMicroStep(), profile.hostSyncsPerStep(), profile.estimatedMicrosPerToken(), file);
+                        + "%.4f µs per token estimated; %.0f driver launches per micro-step, %d graph replays (graphs %s); written to %s%n",
+                b.inputs().length, MICRO_STEPS, profile.ratesName(), profile.launchesPerMicroStep(), profile.hostSyncsPerStep(),
+                profile.estimatedMicrosPerToken(), profile.driverLaunchesPerMicroStep(), profile.graphReplays(), graphs ? "on" : "off", file);
         return profile;
     }
 
     /** One step as TrainStep runs it; with a profile, each part in its phase. */
-    private static void step(Gpt gpt, Optimizers opt, Ops ops, Batch b, Tensor lossSum, long[] stepNo, DeviceProfile p) {
+    private static void step(Gpt gpt, Optimizers opt, Ops ops, Batch b, Tensor lossSum, long[] stepNo, DeviceProfile p, boolean graphs) {
         phase(p, Phase.OTHER);
         if (opt == null) gpt.zeroGrads();
         ops.fill(lossSum, 0);
         phase(p, Phase.MICRO_STEP);
         for (int m = 0; m < MICRO_STEPS; m++) {
             if (m > 0) gpt.reuseWorkingCopies();
-            gpt.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), b.wsShort(), b.wsLong(), b.loss(), b.mtpWeights(),
-                    1.0 / MICRO_STEPS, lossSum);
+            Runnable micro = () -> gpt.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), b.wsShort(), b.wsLong(), b.loss(),
+                    b.mtpWeights(), 1.0 / MICRO_STEPS, lossSum);
+            if (graphs) ops.backend().replayable(micro);
+            else micro.run();
             if (p != null) p.endMicroStep(b.inputs().length);
         }
         if (opt != null) {

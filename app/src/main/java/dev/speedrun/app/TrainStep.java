@@ -68,8 +68,10 @@ final class TrainStep {
         for (int micro = 0; micro < gradAccum; micro++) {
             Batch b = train.next(batchTokens, gradAccum, maxSeqLen);
             if (micro > 0) model.reuseWorkingCopies();   // parameters change only between steps
-            model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(),
-                    parts.loss(), mtp, 1.0 / gradAccum, lossSum);
+            // a micro-step's launches as one replayable segment (after its input uploads): on CUDA an
+            // identical earlier micro-step is replayed as one graph (docs/cuda.md, "CUDA graphs")
+            model.ops().backend().replayable(() -> model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(),
+                    w.longBlocks(), parts.loss(), mtp, 1.0 / gradAccum, lossSum));
             stepTokens += b.size();
         }
         for (TrainingHook h : parts.hooks()) h.afterBackward(ctx);

@@ -60,10 +60,10 @@ class StepProfileEmuTest {
         try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7)) {
             // a first run for the one-time work (the BF16 embedding-backward accumulator is zeroed on
             // its first use), so the counted run's warm-up and profiled step launch the same kernels
-            StepProfiler.run(tmp.resolve("first.json"), gpt, null, ops, batch(cfg, T), new long[] {0});
+            StepProfiler.run(tmp.resolve("first.json"), gpt, null, ops, batch(cfg, T), new long[] {0}, false);
             Map<Kernel, Long> before = counts(lib);
             double cublasBefore = lib.cublasLtCounts()[0];
-            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0});
+            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0}, false);
             // run() issues an unobserved warm-up step identical to the observed one (no optimizer: same launches)
             long emu = 0;
             Map<Kernel, Long> after = counts(lib);
@@ -100,7 +100,7 @@ class StepProfileEmuTest {
         Ops ops = Kernels.ops("cuda-emu");
         try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7);
              Optimizers opt = RecordOptimizers.build(gpt, ops, Precision.MIXED)) {
-            DeviceProfile p = StepProfiler.run(tmp.resolve("record.json"), gpt, opt, ops, batch(cfg, T), new long[] {0});
+            DeviceProfile p = StepProfiler.run(tmp.resolve("record.json"), gpt, opt, ops, batch(cfg, T), new long[] {0}, true);
             assertTrue(p.hostSyncsPerStep() <= 1, "host syncs per step: " + p.hostSyncsPerStep());
             assertTrue(p.launches(Phase.OPTIMIZER) > 0, "the optimizer step was profiled");
         }

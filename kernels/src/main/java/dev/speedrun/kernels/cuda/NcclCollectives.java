@@ -31,6 +31,9 @@ public final class NcclCollectives implements Collectives {
         dev.speedrun.tensor.Backend backend();
 
         Tensor scratch(int slot, long floats);
+
+        /** Sends the launches a replayable region has queued ({@link LaunchQueue}), so a collective runs after them. */
+        default void flush() {}
     }
 
     private final Nccl nccl;
@@ -118,6 +121,7 @@ public final class NcclCollectives implements Collectives {
     @Override public int worldSize() { return worldSize; }
 
     @Override public void allReduce(Tensor buf, Reduce op) {
+        device.flush();
         device.makeCurrent();
         MemorySegment p = addr(buf);
         long n = buf.numel();
@@ -130,6 +134,7 @@ public final class NcclCollectives implements Collectives {
         if (in.numel() != out.numel() * worldSize)
             throw new IllegalArgumentException("reduceScatter: in has " + in.numel() + " elements, expected " + worldSize + " × " + out.numel());
         if (in.dtype() != out.dtype()) throw new IllegalArgumentException("reduceScatter: dtypes differ");
+        device.flush();
         device.makeCurrent();
         MemorySegment s = addr(in), r = addr(out);
         long n = out.numel();
@@ -142,6 +147,7 @@ public final class NcclCollectives implements Collectives {
         if (out.numel() != in.numel() * worldSize)
             throw new IllegalArgumentException("allGather: out has " + out.numel() + " elements, expected " + worldSize + " × " + in.numel());
         if (in.dtype() != out.dtype()) throw new IllegalArgumentException("allGather: dtypes differ");
+        device.flush();
         device.makeCurrent();
         MemorySegment s = addr(in), r = addr(out);
         long n = in.numel();
@@ -152,6 +158,7 @@ public final class NcclCollectives implements Collectives {
 
     @Override public void broadcast(Tensor buf, int root) {
         if (root < 0 || root >= worldSize) throw new IllegalArgumentException("broadcast root " + root + " outside [0, " + worldSize + ")");
+        device.flush();
         device.makeCurrent();
         MemorySegment p = addr(buf);
         long n = buf.numel();
