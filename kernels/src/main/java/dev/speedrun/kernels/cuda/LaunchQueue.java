@@ -198,6 +198,16 @@ public final class LaunchQueue implements AutoCloseable {
         }
     }
 
+    /** Launches and GEMMs queued and not yet sent. */
+    public synchronized int pending() {
+        int p = 0, count = 0;
+        while (p < len) {
+            p += (int) INT.get(buf, p) == KERNEL ? 40 + (int) INT.get(buf, p + 36) : 56;
+            count++;
+        }
+        return count;
+    }
+
     /** Whether a region is open. */
     public synchronized boolean recording() { return depth > 0; }
 
