@@ -104,6 +104,8 @@ public final class LaunchQueue implements AutoCloseable {
     private int len;
     private long hash = SEED;
     private long graphLaunches, graphCaptures, eagerLaunches, evictions, recorded;
+    /** The same counts over every queue of the process (tests of code that does not expose its device). */
+    private static final java.util.concurrent.atomic.AtomicLongArray ALL = new java.util.concurrent.atomic.AtomicLongArray(5);
 
     /** A segment's bytes and hash; lookups use a key over the live buffer (no copy). */
     private record Key(byte[] bytes, int len, long hash) {
@@ -118,6 +120,7 @@ public final class LaunchQueue implements AutoCloseable {
         @Override protected boolean removeEldestEntry(Map.Entry<Key, Graph> eldest) {
             if (size() <= GRAPHS) return false;
             evictions++;
+            ALL.incrementAndGet(3);
             eldest.getValue().destroy();
             return true;
         }
@@ -163,6 +166,9 @@ public final class LaunchQueue implements AutoCloseable {
     public synchronized Stats stats() {
         return new Stats(graphLaunches, graphCaptures, eagerLaunches, evictions, recorded, graphs.size());
     }
+
+    /** {@link #stats} summed over every queue this process has made ({@code cached}: 0). */
+    public static Stats processTotals() { return new Stats(ALL.get(0), ALL.get(1), ALL.get(2), ALL.get(3), ALL.get(4), 0); }
 
     /**
      * Runs {@code work} with this device's launches recorded (when graphs are on) and sends them at
@@ -235,6 +241,7 @@ public final class LaunchQueue implements AutoCloseable {
         putInt(n);
         for (long o = 0; o < n; o += 8) putLong(values.get(JAVA_LONG_UNALIGNED, o));
         recorded++;
+        ALL.incrementAndGet(4);
         return true;
     }
 
@@ -255,6 +262,7 @@ public final class LaunchQueue implements AutoCloseable {
         putInt(Float.floatToRawIntBits(alpha));
         putInt(Float.floatToRawIntBits(beta));
         recorded++;
+        ALL.incrementAndGet(4);
         return true;
     }
 
@@ -287,6 +295,7 @@ public final class LaunchQueue implements AutoCloseable {
                 return;
             }
             graphCaptures++;
+            ALL.incrementAndGet(1);
             report(DeviceObserver.DriverCall.GRAPH_CAPTURE);
             graphs.put(new Key(copy, n, probe.hash()), made);
             launch(made);
@@ -298,12 +307,14 @@ public final class LaunchQueue implements AutoCloseable {
 
     private void launch(Graph g) {
         graphLaunches++;
+        ALL.incrementAndGet(0);
         report(DeviceObserver.DriverCall.GRAPH_LAUNCH);
         g.launch();
     }
 
     private void eager(int launches) {
         eagerLaunches += launches;
+        ALL.addAndGet(2, launches);
         DeviceObserver o = observer;
         if (o != null) for (int i = 0; i < launches; i++) o.driverCall(DeviceObserver.DriverCall.EAGER_LAUNCH);
     }
