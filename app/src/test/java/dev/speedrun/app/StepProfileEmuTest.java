@@ -106,6 +106,46 @@ class StepProfileEmuTest {
         }
     }
 
+    /**
+     * With CUDA graphs (bench step's default) the profiled step is the steady state: each micro-step
+     * one graph launch, the kernels still all run (the emulator's own counts over the two warm-up
+     * steps and the profiled one are three times the profiled launches), and the same launches and
+     * FLOPs are profiled as without graphs; without graphs every launch is a driver launch.
+     */
+    @Test void withGraphsEachMicroStepIsOneDriverLaunch() throws Exception {
+        requireEmu();
+        GptConfig cfg = GptConfig.preset("tiny");
+        int T = 4 * cfg.blockSize() * 4;
+        Ops ops = Kernels.ops("cuda-emu");
+        EmuLibrary lib = EmuLibrary.main();
+        try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7)) {
+            DeviceProfile eager = StepProfiler.run(tmp.resolve("eager.json"), gpt, null, ops, batch(cfg, T), new long[] {0}, false);
+            assertEquals(eager.launchesPerMicroStep(), eager.driverLaunchesPerMicroStep(), "no graphs: every launch goes to the driver");
+            assertEquals(0, eager.graphReplays());
+            Map<Kernel, Long> before = counts(lib);
+            double cublasBefore = lib.cublasLtCounts()[0];
+            Path file = tmp.resolve("graphs.json");
+            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0}, true);
+            long emu = 0;
+            Map<Kernel, Long> after = counts(lib);
+            for (Kernel k : Kernel.values()) emu += after.get(k) - before.get(k);
+            emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
+            long observed = 0;
+            for (Phase ph : Phase.values()) observed += p.launches(ph);
+            assertEquals(emu, 3 * observed, "launches the emulator ran over two warm-up steps and the profiled one");
+            assertEquals(eager.launchesPerMicroStep(), p.launchesPerMicroStep(), "graphs change what is sent, not what runs");
+            assertEquals(1, p.driverLaunchesPerMicroStep(), "each micro-step replayed as one graph");
+            assertEquals(StepProfiler.MICRO_STEPS, p.graphReplays());
+            JsonNode j = new ObjectMapper().readTree(file.toFile());
+            assertEquals(1, j.get("driver_launches_per_micro_step").asDouble());
+            assertEquals(StepProfiler.MICRO_STEPS, j.get("graph_replays").asLong());
+            assertEquals(0, j.get("graph_captures").asLong(), "captured in the warm-up steps");
+            JsonNode micro = j.get("phases").get("micro_step");
+            assertEquals(1, micro.get("graph_launches").asDouble());
+            assertEquals(0, micro.get("eager_launches").asDouble());
+        }
+    }
+
     private static Map<Kernel, Long> counts(EmuLibrary lib) {
         Map<Kernel, Long> m = new EnumMap<>(Kernel.class);
         for (Kernel k : Kernel.values()) m.put(k, lib.launchCount(k.cName()));
