@@ -21,14 +21,20 @@ import java.util.Set;
  * the loss sum zeroed, {@value #MICRO_STEPS} micro-steps of the bench's batch with the loss left
  * on the device, the optimizer step (with {@code --with-optimizer}; else the gradients are zeroed
  * first, as the bench's own steps do), and the step's one loss readback. An unobserved step of the
- * same kind runs first, so caches (cuBLASLt plans, staging buffers) are warm; with CUDA graphs
- * (each micro-step in a replayable region, as {@link TrainStep} runs it) two run first, so every
- * micro-step's segment has been seen twice and captured and the profiled step is the steady state
- * (its micro-steps replayed). Attention's work is counted over the batch's own documents.
+ * same kind run first ({@value #WARMUP_STEPS}), so caches (cuBLASLt plans, staging buffers) are
+ * warm and, with CUDA graphs (each micro-step a replayable region, as {@link TrainStep} runs it),
+ * every micro-step's segment has been captured: the profiled step is the steady state. Attention's
+ * work is counted over the batch's own documents.
  */
 final class StepProfiler {
     /** Micro-steps of the profiled step: two, so a per-micro-step host wait shows as 2 per step. */
     static final int MICRO_STEPS = 2;
+    /**
+     * Unobserved steps before the profiled one: two, so that with graphs every micro-step's segment
+     * has been seen twice (captured) and the profiled step replays; the same without graphs, so both
+     * profile a step of the same parity (the record's optimizer runs Adam on odd steps only).
+     */
+    static final int WARMUP_STEPS = 2;
 
     private StepProfiler() {}
 
@@ -50,7 +56,7 @@ final class StepProfiler {
         DeviceProfile profile;
         try (MemoryArena arena = ops.backend().newArena()) {
             Tensor lossSum = arena.allocate(gpt.precision().statistics(), 1);
-            for (int i = 0; i < (graphs ? 2 : 1); i++) step(gpt, opt, ops, b, lossSum, stepNo, null, graphs);
+            for (int i = 0; i < WARMUP_STEPS; i++) step(gpt, opt, ops, b, lossSum, stepNo, null, graphs);
             try (DeviceProfile p = DeviceProfile.attach(ops)) {
                 profile = p;
                 p.attentionKeys(window -> keysSeen(b.cuSeqlens(), window));

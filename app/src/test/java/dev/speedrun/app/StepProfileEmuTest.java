@@ -64,14 +64,14 @@ class StepProfileEmuTest {
             Map<Kernel, Long> before = counts(lib);
             double cublasBefore = lib.cublasLtCounts()[0];
             DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0}, false);
-            // run() issues an unobserved warm-up step identical to the observed one (no optimizer: same launches)
+            // run() issues unobserved warm-up steps identical to the observed one (no optimizer: same launches)
             long emu = 0;
             Map<Kernel, Long> after = counts(lib);
             for (Kernel k : Kernel.values()) emu += after.get(k) - before.get(k);
             emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
             long observed = 0;
             for (Phase ph : Phase.values()) observed += p.launches(ph);
-            assertEquals(emu, 2 * observed, "launches the emulator ran over the warm-up and the profiled step");
+            assertEquals(emu, (StepProfiler.WARMUP_STEPS + 1) * observed, "launches the emulator ran over the warm-up and the profiled steps");
 
             long gemmWeights = 0;
             for (ParamSpec s : Gpt.specs(cfg, 1))
@@ -108,9 +108,9 @@ class StepProfileEmuTest {
 
     /**
      * With CUDA graphs (bench step's default) the profiled step is the steady state: each micro-step
-     * one graph launch, the kernels still all run (the emulator's own counts over the two warm-up
-     * steps and the profiled one are three times the profiled launches), and the same launches and
-     * FLOPs are profiled as without graphs; without graphs every launch is a driver launch.
+     * one graph launch, the kernels still all run (the emulator's own counts over the warm-up steps
+     * and the profiled one are that many times the profiled launches), and the same launches and
+     * estimate are profiled as without graphs; without graphs every launch is a driver launch.
      */
     @Test void withGraphsEachMicroStepIsOneDriverLaunch() throws Exception {
         requireEmu();
@@ -132,8 +132,9 @@ class StepProfileEmuTest {
             emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
             long observed = 0;
             for (Phase ph : Phase.values()) observed += p.launches(ph);
-            assertEquals(emu, 3 * observed, "launches the emulator ran over two warm-up steps and the profiled one");
+            assertEquals(emu, (StepProfiler.WARMUP_STEPS + 1) * observed, "launches the emulator ran over the warm-up steps and the profiled one");
             assertEquals(eager.launchesPerMicroStep(), p.launchesPerMicroStep(), "graphs change what is sent, not what runs");
+            assertEquals(eager.estimatedMicrosPerToken(), p.estimatedMicrosPerToken(), 1e-12 * eager.estimatedMicrosPerToken());
             assertEquals(1, p.driverLaunchesPerMicroStep(), "each micro-step replayed as one graph");
             assertEquals(StepProfiler.MICRO_STEPS, p.graphReplays());
             JsonNode j = new ObjectMapper().readTree(file.toFile());
