@@ -454,6 +454,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         double[] ms = new double[reps];
         try {
             for (int i = 0; i < reps; i++) {
+                flush();   // an event is a stream call: what a region queued goes first
                 Cu.check("cuEventRecord", cuEventRecord(start, stream));
                 work.run();
                 flush();
