@@ -358,7 +358,11 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     // ------------------------------------------------------------------ CUDA graphs
 
-    @Override public void flush() { queue.flush(); }
+    /** Sends what a region queued; the context first, since a segment may start with a cuBLASLt call (which does not set it). */
+    @Override public void flush() {
+        makeCurrent();
+        queue.flush();
+    }
 
     @Override public void replayable(Runnable work) { queue.replayable(work); }
 
