@@ -24,7 +24,9 @@ import picocli.CommandLine.Option;
  * FLOPs (12 · H · D · Σ_queries keys seen, i.e. forward QKᵀ and PV plus twice that backward).
  * Matmul parameters are all parameters except the embedding lookups (embed, value embeddings);
  * the tied/untied lm_head is a matmul and counts. {@code --with-optimizer} adds the optimizer
- * step (not counted in the FLOPs); {@code --dtype mixed} is the record's mixed precision.
+ * step (not counted in the FLOPs); {@code --dtype mixed} is the record's mixed precision. On a
+ * CUDA backend each micro-step runs as a replayable region (CUDA graphs, docs/cuda.md), as in
+ * training; {@code --no-graphs} sends every launch on its own.
  */
 @Command(name = "step", mixinStandardHelpOptions = true,
         description = "Times forward+backward micro-steps of the model (optionally with the optimizer step) and prints ms/step, tokens/s, GFLOP/s.")
@@ -50,6 +52,11 @@ public final class BenchStepCommand implements Callable<Integer> {
             description = "after timing the largest --tokens count, profile one training step there on a CUDA device (cuda or cuda-emu): "
                     + "launches, FLOPs and bytes per kernel family, host syncs, the estimate at the device's peak rates (docs/cuda.md)")
     java.nio.file.Path profile;
+
+    @Option(names = "--no-graphs",
+            description = "send every kernel launch on its own instead of replaying identical micro-steps as CUDA graphs "
+                    + "(graphs are on by default on CUDA backends; also -Dspeedrun.cuda.graphs=false or SPEEDRUN_CUDA_GRAPHS=0)")
+    boolean noGraphs;
 
     @Override public Integer call() {
         GptConfig cfg = config();
@@ -94,22 +101,27 @@ public final class BenchStepCommand implements Callable<Integer> {
                     if (cfg.hasAttention(l))
                         flops += 12.0 * cfg.numHeads() * cfg.headDim() * keysSeen(cu, (cfg.isLongWindow(l) ? wl : ws) * bs);
                 double[] w = {1.0};
-                for (int i = 0; i < warmup; i++) step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w);
-                double[] ms = Timings.sortedMs(iters, () -> step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w));
+                boolean graphs = !noGraphs;
+                for (int i = 0; i < warmup; i++) step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w, graphs);
+                double[] ms = Timings.sortedMs(iters, () -> step(gpt, opt, stepNo, ops, in, tg, cu, ws, wl, loss, w, graphs));
                 double med = Timings.median(ms);
                 System.out.printf("%8d %8d %8d %11.2f %12.2f %12.0f %9.2f%n", T, ws * bs, wl * bs, med, ms[0], T / med * 1e3, flops / med / 1e6);
                 if (profile != null && T == maxT)
-                    StepProfiler.run(profile, gpt, opt, ops, new StepProfiler.Batch(in, tg, cu, ws, wl, loss, w), stepNo);
+                    StepProfiler.run(profile, gpt, opt, ops, new StepProfiler.Batch(in, tg, cu, ws, wl, loss, w), stepNo, !noGraphs);
             }
         }
         return 0;
     }
 
-    /** One micro-step; with an optimizer, its step too (it zeroes the gradients it consumed, as in training). */
+    /**
+     * One micro-step (a replayable region when {@code graphs}); with an optimizer, its step too (it
+     * zeroes the gradients it consumed, as in training).
+     */
     private static void step(Gpt gpt, Optimizers opt, long[] stepNo, Ops ops, int[] in, int[] tg, int[] cu, int ws, int wl,
-                             LossFunction loss, double[] w) {
+                             LossFunction loss, double[] w, boolean graphs) {
         if (opt == null) gpt.zeroGrads();
-        gpt.forwardBackward(in, tg, cu, ws, wl, loss, w, 1.0);
+        if (graphs) ops.backend().replayable(() -> gpt.forwardBackward(in, tg, cu, ws, wl, loss, w, 1.0));
+        else gpt.forwardBackward(in, tg, cu, ws, wl, loss, w, 1.0);
         if (opt != null) opt.step(StepPlan.record(stepNo[0]++, 1.0, 0.95, Set.of()));
         ops.backend().synchronize();
     }

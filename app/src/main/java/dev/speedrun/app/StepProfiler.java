@@ -21,13 +21,21 @@ import java.util.Set;
  * the statistics zeroed, {@value #MICRO_STEPS} micro-steps of the bench's batch with the loss left
  * on the device, the {@link FiniteGuard}'s gradient sums, the optimizer step (with
  * {@code --with-optimizer}; else the gradients are zeroed first, as the bench's own steps do), and
- * the step's one statistics readback. An unobserved step of the
- * same kind runs first, so caches (cuBLASLt plans, staging buffers) are warm. Attention's work is
- * counted over the batch's own documents.
+ * the step's one statistics readback. Unobserved steps of the same kind run first
+ * ({@value #WARMUP_STEPS}), so caches (cuBLASLt plans, staging buffers) are
+ * warm and, with CUDA graphs (each micro-step a replayable region, as {@link TrainStep} runs it),
+ * every micro-step's segment has been captured: the profiled step is the steady state. Attention's
+ * work is counted over the batch's own documents.
  */
 final class StepProfiler {
     /** Micro-steps of the profiled step: two, so a per-micro-step host wait shows as 2 per step. */
     static final int MICRO_STEPS = 2;
+    /**
+     * Unobserved steps before the profiled one: two, so that with graphs every micro-step's segment
+     * has been seen twice (captured) and the profiled step replays; the same without graphs, so both
+     * profile a step of the same parity (the record's optimizer runs Adam on odd steps only).
+     */
+    static final int WARMUP_STEPS = 2;
 
     private StepProfiler() {}
 
@@ -40,18 +48,21 @@ final class StepProfiler {
             throw new IllegalArgumentException("--profile needs a CUDA backend (--backend cuda or cuda-emu), got " + ops.backend().name());
     }
 
-    /** Profiles one step of {@code gpt} on {@code b} and writes the JSON to {@code file} (atomically); returns the profile. */
-    static DeviceProfile run(Path file, Gpt gpt, Optimizers opt, Ops ops, Batch b, long[] stepNo) {
+    /**
+     * Profiles one step of {@code gpt} on {@code b} (micro-steps as replayable regions when
+     * {@code graphs}) and writes the JSON to {@code file} (atomically); returns the profile.
+     */
+    static DeviceProfile run(Path file, Gpt gpt, Optimizers opt, Ops ops, Batch b, long[] stepNo, boolean graphs) {
         requireCuda(ops);
         DeviceProfile profile;
         try (MemoryArena arena = ops.backend().newArena()) {
             FiniteGuard guard = new FiniteGuard(gpt, ops);
             Tensor stats = arena.allocate(gpt.precision().statistics(), TrainStep.slots(guard));
-            step(gpt, opt, ops, b, guard, stats, stepNo, null);
+            for (int i = 0; i < WARMUP_STEPS; i++) step(gpt, opt, ops, b, guard, stats, stepNo, null, graphs);
             try (DeviceProfile p = DeviceProfile.attach(ops)) {
                 profile = p;
                 p.attentionKeys(window -> keysSeen(b.cuSeqlens(), window));
-                step(gpt, opt, ops, b, guard, stats, stepNo, p);
+                step(gpt, opt, ops, b, guard, stats, stepNo, p, graphs);
             }
         }
         try {
@@ -60,14 +71,15 @@ final class StepProfiler {
             throw new UncheckedIOException("--profile " + file + ": " + e.getMessage(), e);
         }
         System.out.printf("profile (%d tokens × %d micro-steps, %s rates): %.0f launches per micro-step, %.0f host syncs per step, "
-                        + "%.4f µs per token estimated; written to %s%n", b.inputs().length, MICRO_STEPS, profile.ratesName(),
-                profile.launchesPerMicroStep(), profile.hostSyncsPerStep(), profile.estimatedMicrosPerToken(), file);
+                        + "%.4f µs per token estimated; %.0f driver launches per micro-step, %d graph replays (graphs %s); written to %s%n",
+                b.inputs().length, MICRO_STEPS, profile.ratesName(), profile.launchesPerMicroStep(), profile.hostSyncsPerStep(),
+                profile.estimatedMicrosPerToken(), profile.driverLaunchesPerMicroStep(), profile.graphReplays(), graphs ? "on" : "off", file);
         return profile;
     }
 
     /** One step as TrainStep runs it; with a profile, each part in its phase. */
     private static void step(Gpt gpt, Optimizers opt, Ops ops, Batch b, FiniteGuard guard, Tensor stats, long[] stepNo,
-                             DeviceProfile p) {
+                             DeviceProfile p, boolean graphs) {
         phase(p, Phase.OTHER);
         if (opt == null) gpt.zeroGrads();
         ops.fill(stats, 0);
@@ -75,8 +87,10 @@ final class StepProfiler {
         phase(p, Phase.MICRO_STEP);
         for (int m = 0; m < MICRO_STEPS; m++) {
             if (m > 0) gpt.reuseWorkingCopies();
-            gpt.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), b.wsShort(), b.wsLong(), b.loss(), b.mtpWeights(),
-                    1.0 / MICRO_STEPS, lossSum);
+            Runnable micro = () -> gpt.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), b.wsShort(), b.wsLong(), b.loss(),
+                    b.mtpWeights(), 1.0 / MICRO_STEPS, lossSum);
+            if (graphs) ops.backend().replayable(micro);
+            else micro.run();
             if (p != null) p.endMicroStep(b.inputs().length);
         }
         phase(p, Phase.OTHER);

@@ -95,8 +95,11 @@ final class TrainStep {
             boolean last = micro == gradAccum - 1;
             if (last) model.setGradientListener(opt.gradientListener(plan));
             try {
-                model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(), w.longBlocks(),
-                        parts.loss(), mtp, 1.0 / gradAccum, lossSum);
+                // a micro-step's launches as one replayable segment (after its input uploads): on CUDA an
+                // identical earlier micro-step is replayed as one graph (docs/cuda.md, "CUDA graphs"); the
+                // last one's collectives, started from the gradient listener, end segments where they start
+                model.ops().backend().replayable(() -> model.forwardBackward(b.inputs(), b.targets(), b.cuSeqlens(), w.shortBlocks(),
+                        w.longBlocks(), parts.loss(), mtp, 1.0 / gradAccum, lossSum));
             } finally {
                 if (last) model.setGradientListener(null);
             }

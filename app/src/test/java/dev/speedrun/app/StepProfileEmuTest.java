@@ -60,18 +60,18 @@ class StepProfileEmuTest {
         try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7)) {
             // a first run for the one-time work (the BF16 embedding-backward accumulator is zeroed on
             // its first use), so the counted run's warm-up and profiled step launch the same kernels
-            StepProfiler.run(tmp.resolve("first.json"), gpt, null, ops, batch(cfg, T), new long[] {0});
+            StepProfiler.run(tmp.resolve("first.json"), gpt, null, ops, batch(cfg, T), new long[] {0}, false);
             Map<Kernel, Long> before = counts(lib);
             double cublasBefore = lib.cublasLtCounts()[0];
-            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0});
-            // run() issues an unobserved warm-up step identical to the observed one (no optimizer: same launches)
+            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0}, false);
+            // run() issues unobserved warm-up steps identical to the observed one (no optimizer: same launches)
             long emu = 0;
             Map<Kernel, Long> after = counts(lib);
             for (Kernel k : Kernel.values()) emu += after.get(k) - before.get(k);
             emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
             long observed = 0;
             for (Phase ph : Phase.values()) observed += p.launches(ph);
-            assertEquals(emu, 2 * observed, "launches the emulator ran over the warm-up and the profiled step");
+            assertEquals(emu, (StepProfiler.WARMUP_STEPS + 1) * observed, "launches the emulator ran over the warm-up and the profiled steps");
 
             long gemmWeights = 0;
             for (ParamSpec s : Gpt.specs(cfg, 1))
@@ -100,9 +100,50 @@ class StepProfileEmuTest {
         Ops ops = Kernels.ops("cuda-emu");
         try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7);
              Optimizers opt = RecordOptimizers.build(gpt, ops, Precision.MIXED)) {
-            DeviceProfile p = StepProfiler.run(tmp.resolve("record.json"), gpt, opt, ops, batch(cfg, T), new long[] {0});
+            DeviceProfile p = StepProfiler.run(tmp.resolve("record.json"), gpt, opt, ops, batch(cfg, T), new long[] {0}, true);
             assertTrue(p.hostSyncsPerStep() <= 1, "host syncs per step: " + p.hostSyncsPerStep());
             assertTrue(p.launches(Phase.OPTIMIZER) > 0, "the optimizer step was profiled");
+        }
+    }
+
+    /**
+     * With CUDA graphs (bench step's default) the profiled step is the steady state: each micro-step
+     * one graph launch, the kernels still all run (the emulator's own counts over the warm-up steps
+     * and the profiled one are that many times the profiled launches), and the same launches and
+     * estimate are profiled as without graphs; without graphs every launch is a driver launch.
+     */
+    @Test void withGraphsEachMicroStepIsOneDriverLaunch() throws Exception {
+        requireEmu();
+        GptConfig cfg = GptConfig.preset("tiny");
+        int T = 4 * cfg.blockSize() * 4;
+        Ops ops = Kernels.ops("cuda-emu");
+        EmuLibrary lib = EmuLibrary.main();
+        try (Gpt gpt = new Gpt(cfg, ops, Precision.MIXED, T, 1, 7)) {
+            DeviceProfile eager = StepProfiler.run(tmp.resolve("eager.json"), gpt, null, ops, batch(cfg, T), new long[] {0}, false);
+            assertEquals(eager.launchesPerMicroStep(), eager.driverLaunchesPerMicroStep(), "no graphs: every launch goes to the driver");
+            assertEquals(0, eager.graphReplays());
+            Map<Kernel, Long> before = counts(lib);
+            double cublasBefore = lib.cublasLtCounts()[0];
+            Path file = tmp.resolve("graphs.json");
+            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0}, true);
+            long emu = 0;
+            Map<Kernel, Long> after = counts(lib);
+            for (Kernel k : Kernel.values()) emu += after.get(k) - before.get(k);
+            emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
+            long observed = 0;
+            for (Phase ph : Phase.values()) observed += p.launches(ph);
+            assertEquals(emu, (StepProfiler.WARMUP_STEPS + 1) * observed, "launches the emulator ran over the warm-up steps and the profiled one");
+            assertEquals(eager.launchesPerMicroStep(), p.launchesPerMicroStep(), "graphs change what is sent, not what runs");
+            assertEquals(eager.estimatedMicrosPerToken(), p.estimatedMicrosPerToken(), 1e-12 * eager.estimatedMicrosPerToken());
+            assertEquals(1, p.driverLaunchesPerMicroStep(), "each micro-step replayed as one graph");
+            assertEquals(StepProfiler.MICRO_STEPS, p.graphReplays());
+            JsonNode j = new ObjectMapper().readTree(file.toFile());
+            assertEquals(1, j.get("driver_launches_per_micro_step").asDouble());
+            assertEquals(StepProfiler.MICRO_STEPS, j.get("graph_replays").asLong());
+            assertEquals(0, j.get("graph_captures").asLong(), "captured in the warm-up steps");
+            JsonNode micro = j.get("phases").get("micro_step");
+            assertEquals(1, micro.get("graph_launches").asDouble());
+            assertEquals(0, micro.get("eager_launches").asDouble());
         }
     }
 

@@ -57,6 +57,16 @@ public interface DeviceProfile extends AutoCloseable {
 
     double launchesPerMicroStep();
 
+    /**
+     * Calls that sent work to the driver per micro-step: kernel launches and GEMMs sent one by one
+     * plus CUDA graph launches (docs/cuda.md, "CUDA graphs"); equal to {@link #launchesPerMicroStep}
+     * without graphs, 1 when each micro-step is one replayed graph.
+     */
+    double driverLaunchesPerMicroStep();
+
+    /** CUDA graphs launched while profiled, all phases. */
+    long graphReplays();
+
     /** Host waits of all phases per step. */
     double hostSyncsPerStep();
 

@@ -53,6 +53,16 @@ public interface Backend {
     /** Waits until all queued work is done. */
     default void synchronize() {}
 
+    /**
+     * Runs {@code work}, letting a backend with a launch queue record the device work it issues and
+     * replay a sequence identical, byte for byte, to one it saw before as one CUDA graph (docs/cuda.md,
+     * "CUDA graphs"). The results are exactly those of {@code work.run()}: anything other than a
+     * kernel launch (a copy, a host read, an allocation, a collective) first sends what was recorded,
+     * and only an identical sequence is ever replayed. Regions nest (an inner one joins the outer).
+     * By default (no queue, as on the CPU): {@code work.run()}.
+     */
+    default void replayable(Runnable work) { work.run(); }
+
     /** A new arena on this backend; everything it allocates is freed together on close. */
     default MemoryArena newArena() { return new MemoryArena(this); }
 }

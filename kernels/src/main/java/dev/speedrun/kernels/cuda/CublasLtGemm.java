@@ -10,7 +10,9 @@ import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -18,9 +20,12 @@ import java.util.Map;
  * (CUBLAS_COMPUTE_32F), BF16 or F32 output, strided batches; FP8 (E4M3/E5M2) with per-tensor
  * device scales for the LM head on sm_89+ ({@link #matmulFp8}). Descriptors and the chosen
  * algorithm are cached per shape, dtypes and pointer alignment. Not thread-safe: one per device
- * thread.
+ * thread. Inside a replayable region of its device ({@link #deferTo}) a GEMM is recorded by its
+ * prepared plan's number, pointers, scale pointers, alpha and beta, and sent when the queue
+ * flushes ({@link #gemmNow}): the FP8 scale pointers are set on the descriptor then, right before
+ * the call that reads them (and that a capture bakes into the graph).
  */
-public final class CublasLtGemm implements Gemm, AutoCloseable {
+public final class CublasLtGemm implements Gemm, AutoCloseable, LaunchQueue.GemmDriver {
     private final CublasLt lt;
     private final MemorySegment handle;
     private final MemorySegment stream;
@@ -30,15 +35,18 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment scalars;
     private final Map<Key, Prepared> cache = new HashMap<>();
+    /** Every prepared plan by its number (a recorded GEMM names its plan by number; plans are never dropped before close). */
+    private final List<Prepared> plans = new ArrayList<>();
     private DeviceObserver observer;
+    private LaunchQueue queue;
 
     private record Key(GemmPlan plan, int aType, int bType, int cType, int alignA, int alignB, int alignC, boolean fp8) {}
 
     private record Prepared(MemorySegment desc, MemorySegment aLayout, MemorySegment bLayout, MemorySegment cLayout,
-                            MemorySegment algo) {}
+                            MemorySegment algo, int id) {}
 
     /** Cached answer for a problem cuBLASLt has no algorithm for (the caller's fallback runs). */
-    private static final Prepared NO_ALGORITHM = new Prepared(null, null, null, null, null);
+    private static final Prepared NO_ALGORITHM = new Prepared(null, null, null, null, null, -1);
 
     public CublasLtGemm(CublasLt lt, long streamHandle, long workspaceAddress, long workspaceBytes, int computeCapability) {
         this.lt = lt;
@@ -54,6 +62,12 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
 
     /** Reports every GEMM run to {@code o} (profiling); null: none. */
     public void observe(DeviceObserver o) { observer = o; }
+
+    /** GEMMs called inside a replayable region of {@code q}'s device are recorded there and sent when it flushes. */
+    public void deferTo(LaunchQueue q) {
+        queue = q;
+        q.gemmDriver(this);
+    }
 
     /** cuBLASLt data type of a tensor dtype, or -1 when cuBLASLt is not used for it. */
     static int cudaType(DType t) {
@@ -118,23 +132,32 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
             cache.put(key, p);
         }
         if (p == NO_ALGORITHM) return false;
-        if (aScale != null) {
-            // cuBLAS's A scale belongs to our b, its B scale to our a.
-            setDesc(p.desc, CublasLt.DESC_A_SCALE_POINTER, bScale.address());
-            setDesc(p.desc, CublasLt.DESC_B_SCALE_POINTER, aScale.address());
-        }
         if (observer != null)
             observer.gemm(new DeviceObserver.Gemm(s.batch(), s.m(), s.n(), s.k(), a.dtype(), b.dtype(), out.dtype(), beta != 0));
-        scalars.set(JAVA_FLOAT, 0, (float) alpha);
-        scalars.set(JAVA_FLOAT, 4, (float) beta);
-        MemorySegment A = MemorySegment.ofAddress(b.address()), B = MemorySegment.ofAddress(a.address()),
-                C = MemorySegment.ofAddress(out.address());
-        Prepared q = p;
+        // cuBLAS's A is our b (and its A scale belongs to our b), its B our a.
+        long sa = aScale == null ? 0 : bScale.address(), sb = aScale == null ? 0 : aScale.address();
+        if (queue != null && queue.gemm(p.id, b.address(), a.address(), out.address(), sa, sb, (float) alpha, (float) beta)) return true;
+        gemmNow(p.id, b.address(), a.address(), out.address(), sa, sb, (float) alpha, (float) beta);
+        return true;
+    }
+
+    /**
+     * Sends one GEMM of prepared plan {@code plan} now: {@code a}, {@code b}, {@code c} and the scale
+     * pointers in cuBLAS's terms (0: no scales), alpha and beta as host scalars (read at the call).
+     */
+    @Override public void gemmNow(int plan, long a, long b, long c, long aScale, long bScale, float alpha, float beta) {
+        Prepared q = plans.get(plan);
+        if (aScale != 0) {
+            setDesc(q.desc, CublasLt.DESC_A_SCALE_POINTER, aScale);
+            setDesc(q.desc, CublasLt.DESC_B_SCALE_POINTER, bScale);
+        }
+        scalars.set(JAVA_FLOAT, 0, alpha);
+        scalars.set(JAVA_FLOAT, 4, beta);
+        MemorySegment A = MemorySegment.ofAddress(a), B = MemorySegment.ofAddress(b), C = MemorySegment.ofAddress(c);
         int rc = call(() -> (int) lt.matmul.invokeExact(handle, q.desc, scalars.asSlice(0, 4),
                 A, q.aLayout, B, q.bLayout, scalars.asSlice(4, 4), C, q.cLayout, C, q.cLayout, q.algo, workspace,
                 workspaceBytes, stream));
-        if (rc != 0) lt.check("cublasLtMatmul(" + s + ")", rc);   // the message only on failure: no string per GEMM
-        return true;
+        if (rc != 0) lt.check("cublasLtMatmul(plan " + plan + ")", rc);   // the message only on failure: no string per GEMM
     }
 
     private void setDesc(MemorySegment desc, int attr, long pointer) {
@@ -183,11 +206,13 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
         // caller takes its fallback; anything else is an error.
         if (status != CublasLt.CUBLAS_STATUS_NOT_SUPPORTED) lt.check("cublasLtMatmulAlgoGetHeuristic", status);
         if (status != 0 || count.get(JAVA_INT, 0) < 1 || result.get(JAVA_INT, CublasLt.HEURISTIC_STATE_OFFSET) != 0) {
-            Prepared none = new Prepared(desc, aL, bL, cL, null);
+            Prepared none = new Prepared(desc, aL, bL, cL, null, -1);
             destroy(none);
             return NO_ALGORITHM;
         }
-        return new Prepared(desc, aL, bL, cL, result);
+        Prepared made = new Prepared(desc, aL, bL, cL, result, plans.size());
+        plans.add(made);
+        return made;
     }
 
     private MemorySegment layout(int type, GemmPlan.Layout l, long batch) {
@@ -227,6 +252,7 @@ public final class CublasLtGemm implements Gemm, AutoCloseable {
     @Override public void close() {
         for (Prepared p : cache.values()) if (p != NO_ALGORITHM) destroy(p);
         cache.clear();
+        plans.clear();
         call(() -> (int) lt.destroy.invokeExact(handle));
         arena.close();
     }

@@ -153,6 +153,9 @@ public final class CudaBackend implements Backend {
 
     @Override public void synchronize() { device().synchronize(); }
 
+    /** A region of the device's launch queue: identical launch sequences replay as one CUDA graph ({@link LaunchQueue}). */
+    @Override public void replayable(Runnable work) { device().replayable(work); }
+
     @Override public MemoryArena newArena() { return new MemoryArena(this); }
 
     /** Backends of the same GPU are interchangeable (ServiceLoader makes a new instance per lookup). */

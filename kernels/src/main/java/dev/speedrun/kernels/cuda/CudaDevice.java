@@ -49,4 +49,21 @@ public interface CudaDevice {
      * {@link LaunchProfile}); null stops reporting. Costs nothing while none is set.
      */
     void observe(DeviceObserver observer);
+
+    /**
+     * Sends the launches a {@linkplain #replayable region} has queued ({@link LaunchQueue#flush}).
+     * Every call that reaches the device's stream other than a launch or vendor GEMM calls this
+     * first, and so must any new one (a communication stream, events).
+     */
+    default void flush() {}
+
+    /**
+     * Runs {@code work} with the device's launches recorded, so that a sequence identical to one
+     * seen before is replayed as one CUDA graph ({@link LaunchQueue}); the results are those of
+     * running {@code work} directly. Without graphs: {@code work.run()}.
+     */
+    default void replayable(Runnable work) { work.run(); }
+
+    /** Graph launches, captures and eager launches so far ({@link LaunchQueue.Stats#NONE} without graphs). */
+    default LaunchQueue.Stats graphStats() { return LaunchQueue.Stats.NONE; }
 }

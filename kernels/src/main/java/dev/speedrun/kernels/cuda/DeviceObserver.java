@@ -36,4 +36,20 @@ public interface DeviceObserver {
 
     /** The host waited for the device. */
     void hostSync(HostSync kind);
+
+    /**
+     * How work reached the driver ({@link LaunchQueue}, docs/cuda.md "CUDA graphs"): the calls above
+     * report what was asked for, these what was sent.
+     */
+    enum DriverCall {
+        /** One kernel launch or cuBLASLt GEMM sent on its own (outside a region, or a segment not replayed). */
+        EAGER_LAUNCH,
+        /** A segment captured as a graph (its launches are recorded, not run; a GRAPH_LAUNCH follows). */
+        GRAPH_CAPTURE,
+        /** A cached graph launched: one driver call for a whole segment. */
+        GRAPH_LAUNCH
+    }
+
+    /** A driver-level call was made; by default ignored. */
+    default void driverCall(DriverCall call) {}
 }

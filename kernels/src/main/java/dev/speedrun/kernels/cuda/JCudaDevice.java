@@ -13,6 +13,10 @@ import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
 import static jcuda.driver.JCudaDriver.cuEventQuery;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
@@ -26,8 +30,10 @@ import static jcuda.driver.JCudaDriver.cuMemsetD8;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 import static jcuda.driver.JCudaDriver.cuStreamWaitEvent;
 
@@ -49,8 +55,11 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUstream_flags;
 
 /**
@@ -67,6 +76,11 @@ import jcuda.driver.CUstream_flags;
  * calling thread's current context is another one ({@link #makeCurrent}). Uploads of per-step
  * inputs ({@link #copyFromHostAsync}) go through pinned staging buffers with cuMemcpyHtoDAsync,
  * recycled by event once their copy has run, so the host never waits for them.
+ *
+ * <p>CUDA graphs ({@link LaunchQueue}, docs/cuda.md "CUDA graphs"): inside a {@link #replayable}
+ * region launches and cuBLASLt GEMMs are queued as bytes; every other stream call here (copies,
+ * memsets, allocation, scratch growth, events, synchronize, NCCL through {@link #flush}) sends the
+ * queue first, replaying an identical earlier segment with one cuGraphLaunch.
  */
 public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, AutoCloseable {
     /** cuBLASLt workspace (the cuda-notes' 32 MB). */
@@ -101,6 +115,8 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     private String gemmProblem = "";
     private CudaBackend.CudaStorage workspace;
     private MemoryArena arena;
+    /** Launches of replayable regions (graphs off with -Dspeedrun.cuda.sync=true: a graph would hide which kernel faulted). */
+    private final LaunchQueue queue = new LaunchQueue(new GraphDriver(), !SYNC_EACH_LAUNCH && LaunchQueue.enabledByDefault());
 
     JCudaDevice(CudaBackend backend, int ordinal) {
         this.backend = backend;
@@ -146,6 +162,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     @Override public void observe(DeviceObserver o) {
         observer = o;
+        queue.observe(o);
         synchronized (this) {
             if (gemm instanceof CublasLtGemm g) g.observe(o);
         }
@@ -170,6 +187,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     // ------------------------------------------------------------------ memory
 
     Cu.DevPtr malloc(long bytes) {
+        flush();
         makeCurrent();
         Cu.DevPtr p = new Cu.DevPtr();
         Cu.check("cuMemAlloc(" + bytes + " bytes) on " + name, cuMemAlloc(p, Math.max(bytes, 1)));
@@ -178,6 +196,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     }
 
     void free(Cu.DevPtr p) {
+        flush();
         makeCurrent();
         hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
@@ -186,6 +205,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     void copyFromHost(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
         if (bytes == 0) return;
+        flush();
         makeCurrent();
         hostSync(DeviceObserver.HostSync.COPY_FROM_HOST);
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
@@ -229,6 +249,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
      */
     synchronized void copyFromHostAsync(Cu.DevPtr base, long offset, MemorySegment src, long bytes, Lane lane) {
         if (bytes == 0) return;
+        flush();
         makeCurrent();
         Cu.Stream on = stream(lane);
         Staging s = takeStaging(bytes);
@@ -281,6 +302,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     void copyToHost(MemorySegment dst, Cu.DevPtr base, long offset, long bytes) {
         if (bytes == 0) return;
+        flush();
         makeCurrent();
         hostSync(DeviceObserver.HostSync.COPY_TO_HOST);
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
@@ -293,6 +315,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     void copy(Cu.DevPtr dst, long dstOffset, Cu.DevPtr src, long srcOffset, long bytes) {
         if (bytes == 0) return;
+        flush();
         makeCurrent();
         Cu.check(cuMemcpyDtoDAsync(dst.withByteOffset(dstOffset), src.withByteOffset(srcOffset), bytes, stream),
                 () -> "cuMemcpyDtoDAsync(" + bytes + " bytes)");
@@ -307,6 +330,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     @Override public synchronized Tensor scratch(int slot, long floats) {
         Tensor t = scratch.get(slot);
         if (t == null || t.numel() < floats) {
+            flush();   // queued launches may still name the old buffer
             CudaBackend.CudaStorage old = scratchStorage.remove(slot);
             if (old != null) backend.free(old);
             long n = Math.max(floats, 1024);
@@ -330,6 +354,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         sl.write(args);
         DeviceObserver o = observer;
         if (o != null) o.launch(kernel, grid, block, args);
+        if (queue.kernel(kernel, grid, block, sharedBytes, sl.values())) return;   // recorded in a region
         makeCurrent();
         int rc = cuLaunchKernel(functions.get(kernel), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
                 sharedBytes, stream, slotPointers.get(kernel), null);
@@ -338,6 +363,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     }
 
     @Override public void synchronize() {
+        flush();
         makeCurrent();
         hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
         Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
@@ -388,6 +414,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     }
 
     @Override public void recordEvent(int event, Lane lane) {
+        flush();   // the launches a region queued come before the event (as before every stream call)
         makeCurrent();
         CUevent e;
         synchronized (this) { e = events.get(event); }
@@ -395,6 +422,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
     }
 
     @Override public void waitEvent(Lane lane, int event) {
+        flush();
         makeCurrent();
         CUevent e;
         synchronized (this) { e = events.get(event); }
@@ -412,6 +440,66 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         copyStream = null;
     }
 
+    // ------------------------------------------------------------------ CUDA graphs
+
+    /** Sends what a region queued; the context first, since a segment may start with a cuBLASLt call (which does not set it). */
+    @Override public void flush() {
+        makeCurrent();
+        queue.flush();
+    }
+
+    @Override public void replayable(Runnable work) { queue.replayable(work); }
+
+    @Override public LaunchQueue.Stats graphStats() { return queue.stats(); }
+
+    /**
+     * What the queue sends: a recorded launch written back into the kernel's parameter block and
+     * launched, and graphs by stream capture. Capture mode THREAD_LOCAL: only this thread's
+     * unsafe calls are checked, so the other ranks' threads (their own devices) go on meanwhile.
+     * The CUgraph template is destroyed once instantiated (the executable graph does not need it).
+     */
+    private final class GraphDriver implements LaunchQueue.Driver {
+        @Override public void launchNow(Kernel kernel, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+                                        byte[] buf, int off, int len) {
+            KernelArgs.Slots sl = slots.get(kernel);   // made by the launch that recorded it
+            MemorySegment.copy(buf, off, sl.values(), java.lang.foreign.ValueLayout.JAVA_BYTE, 0, len);
+            makeCurrent();
+            int rc = cuLaunchKernel(functions.get(kernel), gx, gy, gz, bx, by, bz, sharedBytes, stream, slotPointers.get(kernel), null);
+            Cu.check(rc, () -> "cuLaunchKernel(" + kernel.cName() + ", grid " + gx + "×" + gy + "×" + gz + ", block " + bx + "×" + by + "×" + bz + ")");
+        }
+
+        @Override public LaunchQueue.Graph capture(Runnable issue) {
+            makeCurrent();
+            Cu.check("cuStreamBeginCapture", cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+            CUgraph graph = new CUgraph();
+            try {
+                issue.run();
+            } catch (RuntimeException | Error e) {
+                // end the capture so the stream is usable again; the partial graph is dropped
+                if (cuStreamEndCapture(stream, graph) == CUresult.CUDA_SUCCESS) cuGraphDestroy(graph);
+                throw e;
+            }
+            Cu.check("cuStreamEndCapture", cuStreamEndCapture(stream, graph));
+            CUgraphExec exec = new CUgraphExec();
+            try {
+                Cu.check("cuGraphInstantiate", cuGraphInstantiate(exec, graph, 0));
+            } finally {
+                Cu.check("cuGraphDestroy", cuGraphDestroy(graph));
+            }
+            return new LaunchQueue.Graph() {
+                @Override public void launch() {
+                    makeCurrent();
+                    Cu.check(cuGraphLaunch(exec, stream), () -> "cuGraphLaunch");
+                }
+
+                @Override public void destroy() {
+                    makeCurrent();
+                    Cu.check("cuGraphExecDestroy", cuGraphExecDestroy(exec));
+                }
+            };
+        }
+    }
+
     // ------------------------------------------------------------------ GEMM
 
     @Override public synchronized Gemm gemm() {
@@ -423,6 +511,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
                     workspace = (CudaBackend.CudaStorage) backend.allocate(WORKSPACE_BYTES);
                     CublasLtGemm g = new CublasLtGemm(lt, stream.handle(), workspace.address(), WORKSPACE_BYTES, computeCapability);
                     g.observe(observer);
+                    g.deferTo(queue);
                     gemm = g;
                 } catch (RuntimeException e) {
                     gemmProblem = e.getMessage();
@@ -444,6 +533,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
      * CUDA events on the device stream.
      */
     public double timeMillis(Runnable work, int warmup, int reps) {
+        flush();
         makeCurrent();
         for (int i = 0; i < warmup; i++) work.run();
         CUevent start = new CUevent(), end = new CUevent();
@@ -452,8 +542,10 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         double[] ms = new double[reps];
         try {
             for (int i = 0; i < reps; i++) {
+                flush();   // an event is a stream call: what a region queued goes first
                 Cu.check("cuEventRecord", cuEventRecord(start, stream));
                 work.run();
+                flush();
                 Cu.check("cuEventRecord", cuEventRecord(end, stream));
                 hostSync(DeviceObserver.HostSync.EVENT_SYNCHRONIZE);
                 Cu.check("cuEventSynchronize", cuEventSynchronize(end));
@@ -471,6 +563,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
 
     @Override public synchronized void close() {
         makeCurrent();
+        queue.close();   // sends what is queued, destroys the graphs
         Cu.check("cuCtxSynchronize", cuCtxSynchronize());
         if (gemm instanceof CublasLtGemm g) g.close();
         if (arena != null) arena.close();

@@ -66,5 +66,8 @@ public final class KernelArgs {
 
         /** The parameter pointer array ({@code void**}), valid after {@link #write}. */
         public MemorySegment pointers() { return pointers; }
+
+        /** The value slots the pointers point at (a whole number of 8-byte slots): what a launch queue records and writes back. */
+        public MemorySegment values() { return values; }
     }
 }

@@ -51,6 +51,13 @@ public final class LaunchProfile implements DeviceObserver, DeviceProfile {
         final Map<KernelCost.GemmClass, Double> gemmFlops = new EnumMap<>(KernelCost.GemmClass.class);
         final Map<HostSync, Long> syncs = new EnumMap<>(HostSync.class);
         long hostSyncs;
+        /** What reached the driver ({@link DriverCall}): launches sent one by one, graphs captured and launched. */
+        final Map<DriverCall, Long> driver = new EnumMap<>(DriverCall.class);
+
+        long driver(DriverCall c) { return driver.getOrDefault(c, 0L); }
+
+        /** Driver calls that run work: the eager launches plus the graph launches. */
+        long driverLaunches() { return driver(DriverCall.EAGER_LAUNCH) + driver(DriverCall.GRAPH_LAUNCH); }
     }
 
     private final String device;
@@ -100,6 +107,28 @@ public final class LaunchProfile implements DeviceObserver, DeviceProfile {
         p.all.add(c, rates);
         p.families.computeIfAbsent(family, f -> new Totals()).add(c, rates);
         if (c.gemm() != null) p.gemmFlops.merge(c.gemm(), c.flops(), Double::sum);
+    }
+
+    @Override public synchronized void driverCall(DriverCall call) { phases.get(phase).driver.merge(call, 1L, Long::sum); }
+
+    /** Driver calls of kind {@code c} in phase {@code p}. */
+    public synchronized long driverCalls(Phase p, DriverCall c) { return phases.get(p).driver(c); }
+
+    /** Kernel launches and GEMMs sent one by one plus graph launches, per micro-step. */
+    @Override public synchronized double driverLaunchesPerMicroStep() { return per(phases.get(Phase.MICRO_STEP).driverLaunches(), microSteps); }
+
+    /** Graphs launched in all phases (replays of a cached segment, the launch right after its capture included). */
+    @Override public synchronized long graphReplays() {
+        long n = 0;
+        for (PhaseTotals p : phases.values()) n += p.driver(DriverCall.GRAPH_LAUNCH);
+        return n;
+    }
+
+    /** Graphs captured in all phases. */
+    public synchronized long graphCaptures() {
+        long n = 0;
+        for (PhaseTotals p : phases.values()) n += p.driver(DriverCall.GRAPH_CAPTURE);
+        return n;
     }
 
     @Override public synchronized void hostSync(HostSync kind) {
@@ -158,6 +187,9 @@ public final class LaunchProfile implements DeviceObserver, DeviceProfile {
         b.append("  \"micro_steps\": ").append(microSteps).append(",\n");
         b.append("  \"tokens\": ").append(tokens).append(",\n");
         b.append("  \"launches_per_micro_step\": ").append(num(launchesPerMicroStep())).append(",\n");
+        b.append("  \"driver_launches_per_micro_step\": ").append(num(driverLaunchesPerMicroStep())).append(",\n");
+        b.append("  \"graph_replays\": ").append(graphReplays()).append(",\n");
+        b.append("  \"graph_captures\": ").append(graphCaptures()).append(",\n");
         b.append("  \"host_syncs_per_step\": ").append(num(hostSyncsPerStep())).append(",\n");
         b.append("  \"fp8_gemm_flop_fraction\": ").append(num(gemmFlopFraction(KernelCost.GemmClass.FP8))).append(",\n");
         b.append("  \"f32_gemm_flop_fraction\": ").append(num(gemmFlopFraction(KernelCost.GemmClass.F32))).append(",\n");
@@ -177,6 +209,10 @@ public final class LaunchProfile implements DeviceObserver, DeviceProfile {
     private static void phaseJson(StringBuilder b, PhaseTotals p, long per, String unit) {
         b.append("{\"per\": ").append(str(unit)).append(", ");
         totalsJson(b, p.all, per);
+        b.append(", \"driver_launches\": ").append(num(per(p.driverLaunches(), per)))
+                .append(", \"eager_launches\": ").append(num(per(p.driver(DriverCall.EAGER_LAUNCH), per)))
+                .append(", \"graph_launches\": ").append(num(per(p.driver(DriverCall.GRAPH_LAUNCH), per)))
+                .append(", \"graph_captures\": ").append(num(per(p.driver(DriverCall.GRAPH_CAPTURE), per)));
         b.append(", \"host_syncs\": ").append(num(per(p.hostSyncs, per))).append(", \"host_syncs_by_kind\": {");
         int i = 0;
         for (var e : p.syncs.entrySet())

@@ -53,6 +53,9 @@ public final class NcclCollectives implements Collectives {
         dev.speedrun.tensor.Backend backend();
 
         Tensor scratch(int slot, long floats);
+
+        /** Sends the launches a replayable region has queued ({@link LaunchQueue}), so a collective runs after them. */
+        default void flush() {}
     }
 
     private final Nccl nccl;
@@ -94,6 +97,8 @@ public final class NcclCollectives implements Collectives {
 
     /** Before an NCCL call: the communication stream waits for what the compute stream has queued so far. */
     private void begin() {
+        // launches a replayable region has queued come before the collective that reads their results
+        device.flush();
         device.makeCurrent();
         device.recordEvent(inputsReady, Lane.COMPUTE);
         device.waitEvent(Lane.COMMUNICATION, inputsReady);

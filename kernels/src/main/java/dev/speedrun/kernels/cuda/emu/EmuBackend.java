@@ -8,6 +8,8 @@ import dev.speedrun.tensor.Storage;
 import dev.speedrun.tensor.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -20,6 +22,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@value #CAP_PROPERTY} in bytes, with an optional k/m/g suffix): an allocation past the cap
  * throws {@link OutOfDeviceMemoryException} as cuMemAlloc's out-of-memory would on a GPU, so the
  * trainer's out-of-memory report is tested on the CPU.
+ *
+ * <p>CUDA graphs: the emulated devices made on this backend attach to it; every copy, allocation,
+ * free and synchronize first flushes their launch queues ({@link EmuDevice#flush}), as the GPU
+ * backend's calls flush its device's, and {@link #replayable} opens a region on each of them.
  */
 public final class EmuBackend implements Backend {
     public static final String NAME = "cuda-emu";
@@ -64,8 +70,25 @@ public final class EmuBackend implements Backend {
     }
 
     private volatile DeviceObserver observer;
+    /** The emulated devices using this backend (usually one: each rank makes its own backend and device). */
+    private final List<EmuDevice> devices = new CopyOnWriteArrayList<>();
 
     @Override public String name() { return NAME; }
+
+    void attach(EmuDevice d) { devices.add(d); }
+
+    void detach(EmuDevice d) { devices.remove(d); }
+
+    /** Sends what the attached devices' regions have queued (before anything else touches this memory). */
+    private void flush() { for (EmuDevice d : devices) d.flush(); }
+
+    /** A region on every attached device ({@link EmuDevice#replayable}); with none, {@code work.run()}. */
+    @Override public void replayable(Runnable work) { region(0, work); }
+
+    private void region(int i, Runnable work) {
+        if (i >= devices.size()) work.run();
+        else devices.get(i).replayable(() -> region(i + 1, work));
+    }
 
     /** Reports this memory's host waits (synchronous copies, synchronize) to {@code o}; set by {@link EmuDevice#observe}. */
     void observe(DeviceObserver o) { observer = o; }
@@ -80,6 +103,7 @@ public final class EmuBackend implements Backend {
     @Override public String unavailableReason() { return EmuLibrary.problem(EmuLibrary.MAIN); }
 
     @Override public Storage allocate(long bytes) {
+        flush();
         long size = Math.max(bytes, 1), limit = cap;
         long now = USED.addAndGet(size);
         if (limit > 0 && now > limit) {
@@ -97,6 +121,7 @@ public final class EmuBackend implements Backend {
     }
 
     @Override public void free(Storage storage) {
+        flush();   // queued launches may still read it
         EmuStorage e = emu(storage);
         USED.addAndGet(-e.byteSize());
         e.arena().close();
@@ -113,22 +138,31 @@ public final class EmuBackend implements Backend {
     // synchronous ones are counted as the host waits they are on a GPU, the asynchronous one is not.
 
     @Override public void copyFromHost(Tensor dst, MemorySegment src) {
+        flush();
         hostSync(DeviceObserver.HostSync.COPY_FROM_HOST);
         seg(dst).copyFrom(src.asSlice(0, dst.byteSize()));
     }
 
     /** Takes the bytes at the call, as the GPU's pinned staging does; no host wait. */
-    @Override public void copyFromHostAsync(Tensor dst, MemorySegment src) { seg(dst).copyFrom(src.asSlice(0, dst.byteSize())); }
+    @Override public void copyFromHostAsync(Tensor dst, MemorySegment src) {
+        flush();
+        seg(dst).copyFrom(src.asSlice(0, dst.byteSize()));
+    }
 
     @Override public void copyToHost(MemorySegment dst, Tensor src) {
+        flush();
         hostSync(DeviceObserver.HostSync.COPY_TO_HOST);
         dst.asSlice(0, src.byteSize()).copyFrom(seg(src));
     }
 
-    @Override public void synchronize() { hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE); }
+    @Override public void synchronize() {
+        flush();
+        hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
+    }
 
     @Override public void copy(Tensor dst, Tensor src) {
         if (dst.byteSize() != src.byteSize()) throw new IllegalArgumentException("copy " + src + " -> " + dst + ": byte sizes differ");
+        flush();
         seg(dst).copyFrom(seg(src));
     }
 

@@ -9,6 +9,7 @@ import dev.speedrun.kernels.cuda.DeviceObserver;
 import dev.speedrun.kernels.cuda.Gemm;
 import dev.speedrun.kernels.cuda.Kernel;
 import dev.speedrun.kernels.cuda.KernelArgs;
+import dev.speedrun.kernels.cuda.LaunchQueue;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Shape;
 import dev.speedrun.tensor.Storage;
@@ -28,6 +29,11 @@ import java.util.Map;
  * implementation from the same library driven by the unchanged {@link CublasLtGemm}. Launches run
  * synchronously (the stream is always idle afterwards). Reports compute capability 9.0 unless
  * {@link Options#computeCapability} says otherwise, so the Hopper paths (FP8) run.
+ *
+ * <p>CUDA graphs run through the same {@link LaunchQueue} as on a GPU: a region's launches are
+ * recorded, every other call (the backend's copies, allocation, scratch growth, synchronize, the
+ * test launches by name) flushes first, and a "graph" is the recorded segment itself, replayed by
+ * re-running its launches through {@code emu_launch} (so {@code emu_launch_count} sees them run).
  */
 public final class EmuDevice implements CudaDevice, AutoCloseable {
     /** Order in which the threads of a block (and the blocks) are first run and woken. */
@@ -77,6 +83,7 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
     private final Map<Kernel, MemorySegment> cNames = new EnumMap<>(Kernel.class);
     private final Arena slotArena = Arena.ofShared();
     private volatile DeviceObserver observer;
+    private final LaunchQueue queue = new LaunchQueue(new EmuGraphs(), LaunchQueue.enabledByDefault());
 
     public EmuDevice(EmuBackend backend, Options options) { this(backend, EmuLibrary.main(), options); }
 
@@ -85,6 +92,7 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
         this.backend = backend;
         this.lib = lib;
         this.options = options;
+        backend.attach(this);
     }
 
     public Options options() { return options; }
@@ -99,6 +107,7 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
 
     @Override public void observe(DeviceObserver o) {
         observer = o;
+        queue.observe(o);
         backend.observe(o);
         synchronized (this) {
             if (gemm instanceof CublasLtGemm g) g.observe(o);
@@ -120,11 +129,13 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
         sl.write(args);
         DeviceObserver o = observer;
         if (o != null) o.launch(kernel, grid, block, args);
+        if (queue.kernel(kernel, grid, block, sharedBytes, sl.values())) return;   // recorded in a region
         lib.launch(cName, kernel.cName(), grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes, sl.pointers(), options);
     }
 
     /** Launches the kernel registered as {@code name} with the argument kinds of {@code signature} (tests of kernels outside the table). */
     public void launch(String name, Kernel signature, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        flush();   // not recordable (outside the kernel table): what a region queued runs first
         try (Arena a = Arena.ofConfined()) {
             KernelArgs.Slots sl = new KernelArgs.Slots(signature, a);
             sl.write(args);
@@ -134,6 +145,7 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
 
     /** Launches {@code name} with already packed values (tests of kernels outside the table). */
     public void launchRaw(String name, Dim3 grid, Dim3 block, int sharedBytes, List<MemorySegment> values, Arena a) {
+        flush();
         MemorySegment params = a.allocate(ADDRESS, Math.max(1, values.size()));
         for (int i = 0; i < values.size(); i++) params.setAtIndex(ADDRESS, i, values.get(i));
         lib.launch(name, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes, params, options);
@@ -142,6 +154,7 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
     @Override public synchronized Tensor scratch(int slot, long floats) {
         Tensor t = scratch.get(slot);
         if (t == null || t.numel() < floats) {
+            flush();   // queued launches may still name the old buffer
             Storage old = scratchStorage.remove(slot);
             if (old != null) backend.free(old);
             long n = Math.max(floats, 1024);
@@ -165,6 +178,7 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
                 workspace = backend.allocate(WORKSPACE_BYTES);
                 CublasLtGemm g = new CublasLtGemm(CublasLt.bind(lib.loaded()), 0, workspace.address(), WORKSPACE_BYTES, computeCapability());
                 g.observe(observer);
+                g.deferTo(queue);
                 gemm = g;
             }
         }
@@ -173,11 +187,50 @@ public final class EmuDevice implements CudaDevice, AutoCloseable {
 
     /** Launches run synchronously, so there is nothing to wait for; counted as the host sync it is on a GPU. */
     @Override public void synchronize() {
+        flush();
         DeviceObserver o = observer;
         if (o != null) o.hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
     }
 
+    @Override public void flush() { queue.flush(); }
+
+    @Override public void replayable(Runnable work) { queue.replayable(work); }
+
+    @Override public LaunchQueue.Stats graphStats() { return queue.stats(); }
+
+    /** This device's launch queue (tests switch graphs per device with {@link LaunchQueue#setEnabled}). */
+    public LaunchQueue launchQueue() { return queue; }
+
+    /**
+     * The emulator's side of {@link LaunchQueue}: a recorded launch written back into the kernel's
+     * parameter block and run by emu_launch; a graph is the queue's frozen copy of the segment,
+     * "captured" without running anything and replayed by sending its launches again.
+     */
+    private final class EmuGraphs implements LaunchQueue.Driver {
+        @Override public void launchNow(Kernel kernel, int gx, int gy, int gz, int bx, int by, int bz, int sharedBytes,
+                                        byte[] buf, int off, int len) {
+            KernelArgs.Slots sl;
+            MemorySegment cName;
+            synchronized (slots) {
+                sl = slots.get(kernel);   // made by the launch that recorded it
+                cName = cNames.get(kernel);
+            }
+            MemorySegment.copy(buf, off, sl.values(), java.lang.foreign.ValueLayout.JAVA_BYTE, 0, len);
+            lib.launch(cName, kernel.cName(), gx, gy, gz, bx, by, bz, sharedBytes, sl.pointers(), options);
+        }
+
+        @Override public LaunchQueue.Graph capture(Runnable issue) {
+            return new LaunchQueue.Graph() {
+                @Override public void launch() { issue.run(); }
+
+                @Override public void destroy() {}
+            };
+        }
+    }
+
     @Override public synchronized void close() {
+        queue.close();
+        backend.detach(this);
         if (gemm instanceof CublasLtGemm g) g.close();
         for (Storage s : scratchStorage.values()) backend.free(s);
         scratchStorage.clear();
