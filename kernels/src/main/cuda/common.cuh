@@ -182,6 +182,27 @@ template <typename I, typename F> __device__ __forceinline__ void for_each(I n, 
     for_each_in(n, vec, (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x, (I)gridDim.x * (I)blockDim.x, f);
 }
 
+// Grid-stride loop over an [R, C] row-major index space: f(Width<VEC>(), r, c) for the 8-element
+// vectors of each row when vec (the caller checked C % VEC == 0 and the alignment of every row it
+// touches), else f(Width<1>(), r, c) for each element. The row and column come from one 32-bit
+// division per step where I = int.
+template <typename I, typename F> __device__ __forceinline__ void rows_each(I R, I C, bool vec, F f) {
+    I tid = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x, stride = (I)gridDim.x * (I)blockDim.x;
+    if (vec) {
+        I per = C / VEC, n = R * per;
+        for (I k = tid; k < n; k += stride) {
+            I r = k / per;
+            f(Width<VEC>(), r, (k - r * per) * VEC);
+        }
+    } else {
+        I n = R * C;
+        for (I k = tid; k < n; k += stride) {
+            I r = k / C;
+            f(Width<1>(), r, k - r * C);
+        }
+    }
+}
+
 // Width of a for_each body's tag, as a constant expression.
 #define W_OF(w) decltype(w)::value
 

@@ -227,7 +227,7 @@ public final class CudaOps implements Ops {
 
     @Override public void embedding(Tensor out, Tensor table, Tensor tokens) {
         OpContract.Embedding s = OpContract.embedding(out, table, tokens);
-        elementwise(Kernel.EMBEDDING, (long) s.T() * s.C(), ptr(out, "out"), dt(out, "out"), ptr(table, "table"),
+        vectorised(Kernel.EMBEDDING, (long) s.T() * s.C(), ptr(out, "out"), dt(out, "out"), ptr(table, "table"),
                 dt(table, "table"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
     }
 
@@ -292,18 +292,18 @@ public final class CudaOps implements Ops {
 
     /** The one rotary kernel: forward rotates by +θ and overwrites, backward by −θ and accumulates. */
     private void rotary(OpContract.Thd s, Tensor out, Tensor x, Tensor freqs, float sign, int accumulate, String on, String xn) {
-        elementwise(Kernel.ROTARY, (long) s.T() * s.H() * (s.D() / 2), ptr(out, on), dt(out, on), ptr(x, xn), dt(x, xn),
+        vectorised(Kernel.ROTARY, (long) s.T() * s.H() * (s.D() / 2), ptr(out, on), dt(out, on), ptr(x, xn), dt(x, xn),
                 ptr(freqs, "freqs"), dt(freqs, "freqs"), s.T(), s.H(), s.D(), sign, accumulate);
     }
 
     @Override public void keyShift(Tensor out, Tensor x) {
         OpContract.Thd s = OpContract.keyShift(out, x);
-        elementwise(Kernel.KEY_SHIFT, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), s.T(), s.H(), s.D());
+        vectorised(Kernel.KEY_SHIFT, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), s.T(), s.H(), s.D());
     }
 
     @Override public void keyShiftBackward(Tensor dx, Tensor dOut) {
         OpContract.Thd s = OpContract.keyShiftBackward(dx, dOut);
-        elementwise(Kernel.KEY_SHIFT_BACKWARD, dOut.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        vectorised(Kernel.KEY_SHIFT_BACKWARD, dOut.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 s.T(), s.H(), s.D());
     }
 
@@ -376,7 +376,7 @@ public final class CudaOps implements Ops {
     @Override public void headGate(Tensor out, Tensor gate, Tensor y, Tensor x, Tensor w) {
         OpContract.HeadGate s = OpContract.headGate(out, gate, y, x, w);
         requireF32("headGate", "gate", gate);
-        elementwise(Kernel.HEAD_GATE, y.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(y, "y"),
+        vectorised(Kernel.HEAD_GATE, y.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(y, "y"),
                 dt(y, "y"), ptr(x, "x"), dt(x, "x"), ptr(w, "w"), dt(w, "w"), s.T(), s.H(), s.D(), s.C(), s.G());
     }
 
@@ -398,7 +398,7 @@ public final class CudaOps implements Ops {
     @Override public void smear(Tensor out, Tensor gate, Tensor x, Tensor w, Tensor lambda) {
         OpContract.Smear s = OpContract.smear(out, gate, x, w, lambda);
         requireF32("smear", "gate", gate);
-        elementwise(Kernel.SMEAR, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(x, "x"),
+        vectorised(Kernel.SMEAR, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(x, "x"),
                 dt(x, "x"), ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), s.T(), s.C(), s.G());
     }
 
@@ -410,7 +410,7 @@ public final class CudaOps implements Ops {
         Tensor dotp = device.scratch(S_A, T);
         device.launch(Kernel.SMEAR_BACKWARD_DOT, Dim3.of(warpGrid(T)), Dim3.of(BLOCK), 0, ptr(dotp, "dotp"),
                 ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(x, "x"), dt(x, "x"), T, C);
-        elementwise(Kernel.SMEAR_BACKWARD_DX, x.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        vectorised(Kernel.SMEAR_BACKWARD_DX, x.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"),
                 ptr(dotp, "dotp"), T, C, G);
         device.launch(Kernel.SMEAR_BACKWARD_PARAMS, Dim3.of(G + 1), Dim3.of(BLOCK), 0, ptr(dw, "dw"),
