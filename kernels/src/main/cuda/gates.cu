@@ -76,7 +76,23 @@ extern "C" __global__ void head_gate_backward_dx(void* dx, int dxdt, const float
     }, dxdt, wdt);
 }
 
-// dw[h,c] += Σ_t gp[t,h]·x[t,c]; one block per (h,c) (grid H·G), deterministic block reduction.
+// Σ_{first ≤ t < n, t ≡ first mod step} f(t) with four independent partial sums (four loads in
+// flight per thread), added in a fixed order: deterministic for a given block size.
+template <typename I, typename F> __device__ __forceinline__ float strided_sum4(I first, I n, I step, F f) {
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    I t = first;
+    for (; t + 3 * step < n; t += 4 * step) {
+        s0 += f(t);
+        s1 += f(t + step);
+        s2 += f(t + 2 * step);
+        s3 += f(t + 3 * step);
+    }
+    for (; t < n; t += step) s0 += f(t);
+    return (s0 + s1) + (s2 + s3);
+}
+
+// dw[h,c] += Σ_t gp[t,h]·x[t,c]; one block per (h,c) (grid H·G, block CudaOps.REDUCE_BLOCK: the
+// grid is small, so each block is as wide as a block gets), deterministic block reduction.
 // A BF16 dw (the record's BF16 gate weights) gets the sum rounded to BF16 first (acc_grad).
 extern "C" __global__ void head_gate_backward_dw(void* dw, int dwdt, const float* gp, const void* x, int xdt, int T,
                                                  int H, int C, int G) {
@@ -85,7 +101,8 @@ extern "C" __global__ void head_gate_backward_dw(void* dw, int dwdt, const float
     dispatch((long long)T * (H > C ? H : C), [&](auto I, auto X) {
         using Ix = typename decltype(I)::type;
         auto xs = typed(X, x);
-        for (Ix t = threadIdx.x; t < (Ix)T; t += blockDim.x) s += gp[t * (Ix)H + h] * to_f(xs[t * (Ix)C + c]);
+        s = strided_sum4((Ix)threadIdx.x, (Ix)T, (Ix)blockDim.x,
+                         [&](Ix t) { return gp[t * (Ix)H + h] * to_f(xs[t * (Ix)C + c]); });
     }, xdt);
     s = block_sum(s);
     if (threadIdx.x == 0) acc_grad(dw, dwdt, blockIdx.x, s);
@@ -175,7 +192,8 @@ extern "C" __global__ void smear_backward_dx(void* dx, int dxdt, const void* dou
 }
 
 // dw[c] += Σ_{p≥1} λ·dotp[p]·gate(1−gate)[p]·x[p,c]; dLambda += Σ_{p≥1} gate[p]·dotp[p].
-// One block (grid = G + 1): block c < G makes dw[c], block G makes dLambda. dw or dLambda may be null.
+// One block (grid = G + 1, block CudaOps.REDUCE_BLOCK): block c < G makes dw[c], block G makes
+// dLambda. dw or dLambda may be null.
 // Both are parameter gradients: a BF16 one gets the sum rounded to BF16 first (acc_grad).
 extern "C" __global__ void smear_backward_params(void* dw, int dwdt, void* dlambda, int dldt, const void* x,
                                                  int xdt, const void* lambda, int ldt, const float* gate,
@@ -188,10 +206,10 @@ extern "C" __global__ void smear_backward_params(void* dw, int dwdt, void* dlamb
     dispatch((long long)T * C, [&](auto I, auto X) {
         using Ix = typename decltype(I)::type;
         auto xs = typed(X, x);
-        for (Ix p = 1 + threadIdx.x; p < (Ix)T; p += blockDim.x) {
+        s = strided_sum4((Ix)(1 + threadIdx.x), (Ix)T, (Ix)blockDim.x, [&](Ix p) {
             float g = gate[p];
-            s += c < G ? lam * dotp[p] * g * (1.0f - g) * to_f(xs[p * (Ix)C + c]) : g * dotp[p];
-        }
+            return c < G ? lam * dotp[p] * g * (1.0f - g) * to_f(xs[p * (Ix)C + c]) : g * dotp[p];
+        });
     }, xdt);
     s = block_sum(s);
     if (threadIdx.x == 0) {

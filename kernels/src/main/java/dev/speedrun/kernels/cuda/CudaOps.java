@@ -33,6 +33,10 @@ public final class CudaOps implements Ops {
     static final int VEC = 8;
     /** Blocks of the reductions' first pass: 8 resident 256-thread blocks on each of an H200's 132 SMs. */
     static final int FILL_BLOCKS = 132 * 8;
+    /** Threads per block of the one-block-per-output reductions over T (head_gate_backward_dw:
+     *  H·G blocks, smear_backward_params: G + 1): their grids are small, so each block is as wide as
+     *  a block gets. */
+    static final int REDUCE_BLOCK = 1024;
     /** Head dimension limit of the attention kernels (ATT_MAXD in attention.cu). */
     static final int MAX_HEAD_DIM = 128;
     /** Scratch slots. S_EMBED is the embedding backward's F32 accumulator, kept all zero between calls;
@@ -391,7 +395,7 @@ public final class CudaOps implements Ops {
                 ptr(y, "y"), dt(y, "y"), ptr(gate, "gate"), T, H, D);
         elementwise(Kernel.HEAD_GATE_BACKWARD_DX, (long) T * G, ptr(dx, "dx"), dt(dx, "dx"), ptr(gp, "gp"),
                 ptr(w, "w"), dt(w, "w"), T, H, C, G);
-        device.launch(Kernel.HEAD_GATE_BACKWARD_DW, Dim3.of(H * G), Dim3.of(BLOCK), 0, ptr(dw, "dw"), dt(dw, "dw"),
+        device.launch(Kernel.HEAD_GATE_BACKWARD_DW, Dim3.of(H * G), Dim3.of(REDUCE_BLOCK), 0, ptr(dw, "dw"), dt(dw, "dw"),
                 ptr(gp, "gp"), ptr(x, "x"), dt(x, "x"), T, H, C, G);
     }
 
@@ -413,7 +417,7 @@ public final class CudaOps implements Ops {
         vectorised(Kernel.SMEAR_BACKWARD_DX, x.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"),
                 ptr(dotp, "dotp"), T, C, G);
-        device.launch(Kernel.SMEAR_BACKWARD_PARAMS, Dim3.of(G + 1), Dim3.of(BLOCK), 0, ptr(dw, "dw"),
+        device.launch(Kernel.SMEAR_BACKWARD_PARAMS, Dim3.of(G + 1), Dim3.of(REDUCE_BLOCK), 0, ptr(dw, "dw"),
                 dt(dw, "dw"), ptr(dLambda, "dLambda"), dt(dLambda, "dLambda"), ptr(x, "x"),
                 dt(x, "x"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"), ptr(dotp, "dotp"), T, C, G);
     }
