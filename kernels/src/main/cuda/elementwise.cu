@@ -1,19 +1,49 @@
 // Elementwise ops of the contract: fill, convert, add, mix (+ backward), sigmoid, relu², sum, sum of
 // squares, token mask, FP8 quantisation.
-// One thread per element in a grid-stride loop; in-place use (out == x) is safe because every
-// thread reads its element before writing it.
+// Grid-stride loops over 8-element vectors (common.cuh: for_each, dtype and index width dispatched
+// once per launch); in-place use (out == x) is safe because every thread reads its elements before
+// writing them.
 #include "common.cuh"
 
+// The bodies below run 8 elements at a time (W = VEC) through 16-byte accesses where every pointer
+// is aligned, one at a time (W = 1) elsewhere; the F32 math per element is the same either way.
+
 extern "C" __global__ void fill(void* out, int odt, long long n, float value) {
-    GRID_LOOP(i, n) st(out, odt, i, value);
+    dispatch(n, [&](auto I, auto O) {
+        auto o = typed(O, out);
+        for_each((typename decltype(I)::type)n, aligned16(out), [&](auto w, auto i) {
+            float v[W_OF(w)];
+            for (int k = 0; k < W_OF(w); k++) v[k] = value;
+            stv(w, o + i, v);
+        });
+    }, odt);
 }
 
 extern "C" __global__ void convert(void* out, int odt, const void* x, int xdt, long long n) {
-    GRID_LOOP(i, n) st(out, odt, i, ld(x, xdt, i));
+    dispatch(n, [&](auto I, auto O, auto X) {
+        auto o = typed(O, out);
+        auto xs = typed(X, x);
+        for_each((typename decltype(I)::type)n, aligned16(out, x), [&](auto w, auto i) {
+            float v[W_OF(w)];
+            ldv(w, xs + i, v);
+            stv(w, o + i, v);
+        });
+    }, odt, xdt);
 }
 
 extern "C" __global__ void add(void* out, int odt, const void* x, int xdt, const void* y, int ydt, long long n) {
-    GRID_LOOP(i, n) st(out, odt, i, ld(x, xdt, i) + ld(y, ydt, i));
+    dispatch(n, [&](auto I, auto O, auto X, auto Y) {
+        auto o = typed(O, out);
+        auto xs = typed(X, x);
+        auto ys = typed(Y, y);
+        for_each((typename decltype(I)::type)n, aligned16(out, x, y), [&](auto w, auto i) {
+            float a[W_OF(w)], b[W_OF(w)];
+            ldv(w, xs + i, a);
+            ldv(w, ys + i, b);
+            for (int k = 0; k < W_OF(w); k++) a[k] = a[k] + b[k];
+            stv(w, o + i, a);
+        });
+    }, odt, xdt, ydt);
 }
 
 // out = ca·a·x + cb·b·y; a, b are [1] tensors or null (1); y null drops the second term.
@@ -21,44 +51,93 @@ extern "C" __global__ void mix(void* out, int odt, const void* x, int xdt, const
                                const void* y, int ydt, const void* b, int bdt, float cb, long long n) {
     float fa = ca * scalar_or_one(a, adt);
     float fb = cb * scalar_or_one(b, bdt);
-    GRID_LOOP(i, n) {
-        float v = fa * ld(x, xdt, i);
-        if (y != nullptr) v += fb * ld(y, ydt, i);
-        st(out, odt, i, v);
-    }
+    dispatch(n, [&](auto I, auto O, auto X, auto Y) {
+        auto o = typed(O, out);
+        auto xs = typed(X, x);
+        auto ys = typed(Y, y);
+        bool hasY = y != nullptr;
+        for_each((typename decltype(I)::type)n, aligned16(out, x, y), [&](auto w, auto i) {
+            float u[W_OF(w)], t[W_OF(w)];
+            ldv(w, xs + i, u);
+            if (hasY) ldv(w, ys + i, t);
+            for (int k = 0; k < W_OF(w); k++) {
+                float v = fa * u[k];
+                if (hasY) v += fb * t[k];
+                u[k] = v;
+            }
+            stv(w, o + i, u);
+        });
+    }, odt, xdt, ydt);
+}
+
+// dx[i] += f(dOut[i], s[i]) for the backward kernels below (dx read before written, so in place is safe).
+template <typename I, typename TD, typename TG, typename TS, typename F>
+__device__ __forceinline__ void accumulate2(I n, TD* dx, const TG* dout, const TS* s, F f) {
+    for_each(n, aligned16(dx, dout, s), [&](auto w, auto i) {
+        float d[W_OF(w)], g[W_OF(w)], v[W_OF(w)];
+        ldv(w, dx + i, d);
+        ldv(w, dout + i, g);
+        if (s != nullptr) ldv(w, s + i, v);
+        for (int k = 0; k < W_OF(w); k++) d[k] = d[k] + f(g[k], v[k]);
+        stv(w, dx + i, d);
+    });
 }
 
 // One input gradient of mix_backward (dx, and dy with b and cb): dx += c·a·dOut; a is [1] or null (1).
 extern "C" __global__ void mix_backward_dx(void* dx, int dxdt, const void* dout, int ddt, const void* a, int adt,
                                            float c, long long n) {
     float f = c * scalar_or_one(a, adt);
-    GRID_LOOP(i, n) acc(dx, dxdt, i, f * ld(dout, ddt, i));
+    dispatch(n, [&](auto I, auto D, auto G) {
+        accumulate2((typename decltype(I)::type)n, typed(D, dx), typed(G, dout), (const float*)nullptr,
+                    [&](float g, float) { return f * g; });
+    }, dxdt, ddt);
 }
 
 extern "C" __global__ void sigmoid(void* out, int odt, const void* x, int xdt, long long n) {
-    GRID_LOOP(i, n) st(out, odt, i, 1.0f / (1.0f + expf(-ld(x, xdt, i))));
+    dispatch(n, [&](auto I, auto O, auto X) {
+        auto o = typed(O, out);
+        auto xs = typed(X, x);
+        for_each((typename decltype(I)::type)n, aligned16(out, x), [&](auto w, auto i) {
+            float v[W_OF(w)];
+            ldv(w, xs + i, v);
+            for (int k = 0; k < W_OF(w); k++) v[k] = 1.0f / (1.0f + expf(-v[k]));
+            stv(w, o + i, v);
+        });
+    }, odt, xdt);
 }
 
 // dx += dOut·y·(1−y), y = σ(x) the forward output.
 extern "C" __global__ void sigmoid_backward(void* dx, int dxdt, const void* dout, int ddt, const void* y, int ydt,
                                             long long n) {
-    GRID_LOOP(i, n) {
-        float s = ld(y, ydt, i);
-        acc(dx, dxdt, i, ld(dout, ddt, i) * s * (1.0f - s));
-    }
+    dispatch(n, [&](auto I, auto D, auto G, auto Y) {
+        accumulate2((typename decltype(I)::type)n, typed(D, dx), typed(G, dout), typed(Y, y),
+                    [](float g, float s) { return g * s * (1.0f - s); });
+    }, dxdt, ddt, ydt);
 }
 
 extern "C" __global__ void relu_squared(void* out, int odt, const void* x, int xdt, long long n) {
-    GRID_LOOP(i, n) {
-        float r = fmaxf(ld(x, xdt, i), 0.0f);
-        st(out, odt, i, r * r);
-    }
+    dispatch(n, [&](auto I, auto O, auto X) {
+        auto o = typed(O, out);
+        auto xs = typed(X, x);
+        for_each((typename decltype(I)::type)n, aligned16(out, x), [&](auto w, auto i) {
+            float v[W_OF(w)];
+            ldv(w, xs + i, v);
+            for (int k = 0; k < W_OF(w); k++) {
+                float r = fmaxf(v[k], 0.0f);
+                v[k] = r * r;
+            }
+            stv(w, o + i, v);
+        });
+    }, odt, xdt);
 }
 
 // dx += dOut·2·relu(x).
 extern "C" __global__ void relu_squared_backward(void* dx, int dxdt, const void* dout, int ddt, const void* x,
                                                  int xdt, long long n) {
-    GRID_LOOP(i, n) acc(dx, dxdt, i, ld(dout, ddt, i) * 2.0f * fmaxf(ld(x, xdt, i), 0.0f));
+    dispatch(n, [&](auto I, auto D, auto G, auto X) {
+        accumulate2((typename decltype(I)::type)n, typed(D, dx), typed(G, dout), typed(X, x),
+                    [](float g, float v) { return g * 2.0f * fmaxf(v, 0.0f); });
+    }, dxdt, ddt, xdt);
 }
 
 // out[i] = tokens[i] == value ? ifEqual : otherwise.
@@ -76,10 +155,16 @@ extern "C" __global__ void token_mask(void* out, int odt, const int* tokens, int
 extern "C" __global__ void sum_partial(float* partials, const void* x, int xdt, const void* y, int ydt, long long n,
                                        int mode) {
     float s = 0.0f;
-    GRID_LOOP(i, n) {
-        float v = ld(x, xdt, i);
-        s += mode == 0 ? v : (mode == 1 ? v * v : v * ld(y, ydt, i));
-    }
+    dispatch(n, [&](auto I, auto X, auto Y) {
+        auto xs = typed(X, x);
+        auto ys = typed(Y, y);
+        for_each((typename decltype(I)::type)n, aligned16(x, y), [&](auto w, auto i) {
+            float u[W_OF(w)], v[W_OF(w)];
+            ldv(w, xs + i, u);
+            if (mode == 2) ldv(w, ys + i, v);
+            for (int k = 0; k < W_OF(w); k++) s += mode == 0 ? u[k] : (mode == 1 ? u[k] * u[k] : u[k] * v[k]);
+        });
+    }, xdt, ydt);
     s = block_sum(s);
     if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }

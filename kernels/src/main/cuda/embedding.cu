@@ -2,15 +2,21 @@
 #include "common.cuh"
 
 // out[t,:] = table[tokens[t],:]; an id outside [0, V) writes NaN so the error cannot pass unseen.
+// 8-element vectors along the row where C % 8 == 0 and both tensors are 16-byte aligned.
 extern "C" __global__ void embedding(void* out, int odt, const void* table, int tdt, const int* tokens, int T,
                                      int C, int V) {
-    long long n = (long long)T * C;
-    GRID_LOOP(i, n) {
-        long long t = i / C;
-        int c = (int)(i % C);
-        int id = tokens[t];
-        st(out, odt, i, (id >= 0 && id < V) ? ld(table, tdt, (long long)id * C + c) : __int_as_float(0x7fc00000));
-    }
+    dispatch((long long)(T > V ? T : V) * C, [&](auto I, auto O, auto TB) {
+        using Ix = typename decltype(I)::type;
+        auto os = typed(O, out);
+        auto ts = typed(TB, table);
+        rows_each((Ix)T, (Ix)C, C % VEC == 0 && aligned16(out, table), [&](auto w, Ix t, Ix c) {
+            float v[W_OF(w)];
+            int id = tokens[t];
+            if (id >= 0 && id < V) ldv(w, ts + (Ix)id * (Ix)C + c, v);
+            else for (int k = 0; k < W_OF(w); k++) v[k] = __int_as_float(0x7fc00000);
+            stv(w, os + t * (Ix)C + c, v);
+        });
+    }, odt, tdt);
 }
 
 // dTable[tokens[t],:] += dOut[t,:] with F32 atomics; dtable is F32 (dtdt = DT_F32: CudaOps runs a

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <cstdint>
+#include <algorithm>
 #include <random>
 #include <string>
 #include <tuple>
@@ -55,36 +56,47 @@ template <typename... A> static void launch(const char* name, unsigned gx, unsig
 
 static unsigned grid(long long n) { long long g = (n + 255) / 256; return (unsigned)(g < 1 ? 1 : g > 65536 ? 65536 : g); }
 static unsigned wgrid(long long rows) { return (unsigned)((rows + 7) / 8); }
+// CudaOps.vectorised: a thread per 8 elements (VEC); CudaOps.FILL_BLOCKS caps the reductions' partials.
+static unsigned vgrid(long long n) { return grid((n + 7) / 8); }
+static const int FILL_BLOCKS = 132 * 8, REDUCE_BLOCK = 1024;
 
 int main() {
     const int F = 0, B = 1;
-    long long n = 1000;
+    long long n = 1003;   // 125 vectors and a tail of 3 ending at the buffer's end
     const int T = 75, H = 2, D = 40, C = 48, V = 133, G = 12, R = 37;
     // elementwise
-    launch("fill", grid(n), 1, 256, 1, (void*)f32(n), F, n, 0.5f);
-    launch("convert", grid(n), 1, 256, 1, (void*)buf<uint16_t>(n), B, (const void*)f32(n), F, n);
-    launch("add", grid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(n), F, n);
-    launch("mix", grid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(1), F, 0.5f,
+    launch("fill", vgrid(n), 1, 256, 1, (void*)f32(n), F, n, 0.5f);
+    launch("convert", vgrid(n), 1, 256, 1, (void*)buf<uint16_t>(n), B, (const void*)f32(n), F, n);
+    launch("add", vgrid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(n), F, n);
+    launch("mix", vgrid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(1), F, 0.5f,
            (const void*)f32(n), F, (const void*)nullptr, F, -2.0f, n);
-    launch("mix_backward_dx", grid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(1), F, 1.5f, n);
+    launch("mix_backward_dx", vgrid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(1), F, 1.5f, n);
     for (const char* k : {"sigmoid", "relu_squared"})
-        launch(k, grid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, n);
+        launch(k, vgrid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, n);
     for (const char* k : {"sigmoid_backward", "relu_squared_backward"})
-        launch(k, grid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(n), F, n);
+        launch(k, vgrid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (const void*)f32(n), F, n);
     launch("token_mask", grid(n), 1, 256, 1, (void*)f32(n), F, (const int*)i32(n, 7), 3, 0.0f, 1.0f, n);
     launch("quantize_fp8", grid(n), 1, 256, 1, (void*)buf<uint8_t>(n), 0, (const void*)f32(n), F, (const float*)f32(1), 1LL, n, n, 0);
     // matmul_fp8's packing: [7, 11] transposed into [11, 16] (K = 7 zero-padded to 16)
     launch("quantize_fp8", grid(11 * 16), 1, 256, 1, (void*)buf<uint8_t>(11 * 16), 1, (const void*)f32(7 * 11), F, (const float*)f32(1),
            11LL, 7LL, 16LL, 1);
     // embedding, norms, rotary, key shift
-    launch("embedding", grid((long long)T * C), 1, 256, 1, (void*)f32(T * C), F, (const void*)f32(V * C), F, (const int*)i32(T, V), T, C, V);
+    launch("embedding", vgrid((long long)T * C), 1, 256, 1, (void*)f32(T * C), F, (const void*)f32(V * C), F, (const int*)i32(T, V), T, C, V);
     launch("embedding_backward", grid((long long)T * C), 1, 256, 1, (void*)f32(V * C), F, (const void*)f32(T * C), F, (const int*)i32(T, V), T, C, V);
     launch("embedding_backward_apply", grid((long long)T * C), 1, 256, 1, (void*)f32(V * C), 1, f32(V * C), (const int*)i32(T, V), T, C, V);
     launch("rms_norm", wgrid(R), 1, 256, 1, (void*)f32(R * C), F, f32(R), (const void*)f32(R * C), F, R, C, 1e-6f);
     launch("rms_norm_backward", wgrid(R), 1, 256, 1, (void*)f32(R * C), F, (const void*)f32(R * C), F, (const void*)f32(R * C), F, (const float*)f32(R), R, C);
-    launch("rotary", grid((long long)T * H * D / 2), 1, 256, 1, (void*)f32(T * H * D), F, (const void*)f32(T * H * D), F, (const void*)f32(D / 2), F, T, H, D, 1.0f, 0);
-    launch("key_shift", grid((long long)T * H * D), 1, 256, 1, (void*)f32(T * H * D), F, (const void*)f32(T * H * D), F, T, H, D);
-    launch("key_shift_backward", grid((long long)T * H * D), 1, 256, 1, (void*)f32(T * H * D), F, (const void*)f32(T * H * D), F, T, H, D);
+    // D = 40: the scalar paths (D/2 and D not multiples of 8 and 32); D = 64: the vector paths, BF16 too
+    for (int d : {D, 64})
+        for (int dt : {F, B}) {
+            size_t sz = dt == B ? 2 : 4, thd = (size_t)T * H * d;
+            launch("rotary", vgrid((long long)T * H * d / 2), 1, 256, 1, (void*)buf<uint32_t>(thd * sz / 4), dt,
+                   (const void*)buf<uint32_t>(thd * sz / 4), dt, (const void*)f32(d / 2), F, T, H, d, -1.0f, 1);
+            launch("key_shift", vgrid((long long)thd), 1, 256, 1, (void*)buf<uint32_t>(thd * sz / 4), dt,
+                   (const void*)buf<uint32_t>(thd * sz / 4), dt, T, H, d);
+            launch("key_shift_backward", vgrid((long long)thd), 1, 256, 1, (void*)buf<uint32_t>(thd * sz / 4), dt,
+                   (const void*)buf<uint32_t>(thd * sz / 4), dt, T, H, d);
+        }
     // attention over packed documents (an empty and a one-token document)
     int* cu = (int*)malloc(6 * sizeof(int));
     owned.push_back(cu);
@@ -115,20 +127,20 @@ int main() {
     int HD = 8;
     float* gate = f32(T * H);
     float* gp = f32(T * H);
-    launch("head_gate", grid((long long)T * H * HD), 1, 256, 1, (void*)f32(T * H * HD), F, gate, (const void*)f32(T * H * HD), F,
+    launch("head_gate", vgrid((long long)T * H * HD), 1, 256, 1, (void*)f32(T * H * HD), F, gate, (const void*)f32(T * H * HD), F,
            (const void*)f32(T * C), F, (const void*)f32(H * G), F, T, H, HD, C, G);
     launch("head_gate_backward_dy", wgrid((long long)T * H), 1, 256, 1, (void*)f32(T * H * HD), F, gp, (const void*)f32(T * H * HD), F,
            (const void*)f32(T * H * HD), F, (const float*)gate, T, H, HD);
     launch("head_gate_backward_dx", grid((long long)T * G), 1, 256, 1, (void*)f32(T * C), F, (const float*)gp, (const void*)f32(H * G), F, T, H, C, G);
-    launch("head_gate_backward_dw", H * G, 1, 256, 1, (void*)f32(H * G), F, (const float*)gp, (const void*)f32(T * C), F, T, H, C, G);
+    launch("head_gate_backward_dw", H * G, 1, REDUCE_BLOCK, 1, (void*)f32(H * G), F, (const float*)gp, (const void*)f32(T * C), F, T, H, C, G);
     float* sgate = f32(T);
     float* dotp = f32(T);
-    launch("smear", grid((long long)T * C), 1, 256, 1, (void*)f32(T * C), F, sgate, (const void*)f32(T * C), F, (const void*)f32(G), F,
+    launch("smear", vgrid((long long)T * C), 1, 256, 1, (void*)f32(T * C), F, sgate, (const void*)f32(T * C), F, (const void*)f32(G), F,
            (const void*)f32(1), F, T, C, G);
     launch("smear_backward_dot", wgrid(T), 1, 256, 1, dotp, (const void*)f32(T * C), F, (const void*)f32(T * C), F, T, C);
-    launch("smear_backward_dx", grid((long long)T * C), 1, 256, 1, (void*)f32(T * C), F, (const void*)f32(T * C), F, (const void*)f32(G), F,
+    launch("smear_backward_dx", vgrid((long long)T * C), 1, 256, 1, (void*)f32(T * C), F, (const void*)f32(T * C), F, (const void*)f32(G), F,
            (const void*)f32(1), F, (const float*)sgate, (const float*)dotp, T, C, G);
-    launch("smear_backward_params", G + 1, 1, 256, 1, (void*)f32(G), F, (void*)f32(1), F, (const void*)f32(T * C), F, (const void*)f32(1), F,
+    launch("smear_backward_params", G + 1, 1, REDUCE_BLOCK, 1, (void*)f32(G), F, (void*)f32(1), F, (const void*)f32(T * C), F, (const void*)f32(1), F,
            (const float*)sgate, (const float*)dotp, T, C, G);
     // GEMM (every transpose, a batch of 2)
     int M = 19, N = 23, K = 37;
@@ -143,15 +155,15 @@ int main() {
     launch("softcap_cross_entropy", T, 1, 512, 1, (void*)f32(T), F, (void*)f32(T * V), F, (const void*)f32(T * V), F, (const int*)i32(T, V),
            (const void*)f32(T), F, mw, 3, T, V, 30.0f, 7.5f, 0.25f);
     // reductions and optimizer kernels
-    int parts = (int)((n + 255) / 256);
+    int parts = (int)std::min<long long>(FILL_BLOCKS, (n + 2047) / 2048);
     float* partials = f32(parts);
     launch("sum_partial", parts, 1, 256, 1, partials, (const void*)f32(n), F, (const void*)f32(n), F, n, 2);
     launch("sum_finish", 1, 1, 256, 1, (void*)f32(1), F, (const float*)partials, parts, 1.0f, 1);
     long long per = 48 * 64;
-    int fparts = (int)((per + 255) / 256);
+    int fparts = (int)std::min<long long>((FILL_BLOCKS + 2) / 3, (per + 2047) / 2048);
     float* fp = f32(3 * fparts);
     launch("frobenius_normalize_partial", fparts, 3, 256, 1, fp, (const void*)f32(3 * per), F, per);
-    launch("frobenius_normalize_scale", grid(per), 3, 256, 1, (void*)f32(3 * per), F, (const void*)f32(3 * per), F, (const float*)fp, fparts, per, 1.02f, 1e-6f);
+    launch("frobenius_normalize_scale", vgrid(per), 3, 256, 1, (void*)f32(3 * per), F, (const void*)f32(3 * per), F, (const float*)fp, fparts, per, 1.02f, 1e-6f);
     float* mu = f32(3 * 48);
     float* rho = f32(3 * 48);
     float* sc = f32(3);
@@ -159,10 +171,10 @@ int main() {
     launch("variance_reduce_rows", 3 * 48, 1, 256, 1, mu, rho, (const void*)v, F, (void*)f32(3 * 48), F, 64, 0.95f);
     launch("variance_reduce_matrix", 3, 1, 256, 1, sc, (const float*)mu, (const float*)rho, 48, 64);
     launch("variance_reduce_apply", 3 * 48, 1, 256, 1, (void*)v, F, (const float*)rho, (const float*)sc, 48, 64);
-    launch("adam_step", grid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (void*)buf<uint16_t>(n), B, (void*)buf<uint16_t>(n), B,
+    launch("adam_step", vgrid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, (void*)buf<uint16_t>(n), B, (void*)buf<uint16_t>(n), B,
            n, 0.65f, 0.95f, 1e-8f, 0.01f, 0.01f, 2);
-    launch("muon_momentum", grid(n), 1, 256, 1, (void*)f32(n), F, (void*)f32(n), F, (const void*)f32(n), F, n, 0.95f);
-    launch("decayed_update", grid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, n, 0.02f, 0.001f, 1);
+    launch("muon_momentum", vgrid(n), 1, 256, 1, (void*)f32(n), F, (void*)f32(n), F, (const void*)f32(n), F, n, 0.95f);
+    launch("decayed_update", vgrid(n), 1, 256, 1, (void*)f32(n), F, (const void*)f32(n), F, n, 0.02f, 0.001f, 1);
     for (void* p : owned) free(p);
     printf("emu-sanitize: %d launches of the %d registered kernels (3 thread orders each), %d failures\n", launches, emu_kernel_count(), failures);
     return failures == 0 ? 0 : 1;

@@ -29,6 +29,14 @@ public final class CudaOps implements Ops {
     static final int WARPS = BLOCK / 32;
     /** Cap on grid-stride grids: enough blocks to fill any current GPU several times. */
     static final int MAX_GRID = 65536;
+    /** Elements a thread takes per step in the vectorised kernels (VEC in common.cuh: 16-byte accesses). */
+    static final int VEC = 8;
+    /** Blocks of the reductions' first pass: 8 resident 256-thread blocks on each of an H200's 132 SMs. */
+    static final int FILL_BLOCKS = 132 * 8;
+    /** Threads per block of the one-block-per-output reductions over T (head_gate_backward_dw:
+     *  H·G blocks, smear_backward_params: G + 1): their grids are small, so each block is as wide as
+     *  a block gets. */
+    static final int REDUCE_BLOCK = 1024;
     /** Head dimension limit of the attention kernels (ATT_MAXD in attention.cu). */
     static final int MAX_HEAD_DIM = 128;
     /** Scratch slots. S_EMBED is the embedding backward's F32 accumulator, kept all zero between calls;
@@ -91,28 +99,34 @@ public final class CudaOps implements Ops {
         device.launch(k, Dim3.of(gridFor(n)), Dim3.of(BLOCK), 0, args);
     }
 
+    /** A grid-stride kernel that takes {@link #VEC} elements per thread and step: a thread per vector. */
+    private void vectorised(Kernel k, long n, Object... args) {
+        if (n == 0) return;
+        device.launch(k, Dim3.of(gridFor((n + VEC - 1) / VEC)), Dim3.of(BLOCK), 0, args);
+    }
+
     // ------------------------------------------------------------------ elementwise
 
     @Override public void fill(Tensor out, double value) {
         OpContract.fill(out, value);
-        elementwise(Kernel.FILL, out.numel(), ptr(out, "out"), dt(out, "out"), out.numel(), (float) value);
+        vectorised(Kernel.FILL, out.numel(), ptr(out, "out"), dt(out, "out"), out.numel(), (float) value);
     }
 
     @Override public void convert(Tensor out, Tensor x) {
         OpContract.convert(out, x);
-        elementwise(Kernel.CONVERT, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
+        vectorised(Kernel.CONVERT, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
     }
 
     @Override public void add(Tensor out, Tensor x, Tensor y) {
         OpContract.add(out, x, y);
         long n = out.numel();
-        elementwise(Kernel.ADD, n, ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), ptr(y, "y"), dt(y, "y"), n);
+        vectorised(Kernel.ADD, n, ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), ptr(y, "y"), dt(y, "y"), n);
     }
 
     @Override public void mix(Tensor out, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
         OpContract.mix(out, x, a, y, b);
         long n = out.numel();
-        elementwise(Kernel.MIX, n, ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
+        vectorised(Kernel.MIX, n, ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
                 ptrOrNull(a, "a"), dtOrZero(a, "a"), (float) ca, ptrOrNull(y, "y"), dtOrZero(y, "y"),
                 ptrOrNull(b, "b"), dtOrZero(b, "b"), (float) cb, n);
     }
@@ -129,31 +143,31 @@ public final class CudaOps implements Ops {
 
     /** One input gradient of mix: {@code d += c·s·dOut} (dx with a, ca; dy with b, cb). */
     private void mixBackwardDx(Tensor d, Tensor dOut, Tensor s, double c, long n, String name) {
-        elementwise(Kernel.MIX_BACKWARD_DX, n, ptr(d, name), dt(d, name), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        vectorised(Kernel.MIX_BACKWARD_DX, n, ptr(d, name), dt(d, name), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptrOrNull(s, "scalar"), dtOrZero(s, "scalar"), (float) c, n);
     }
 
     @Override public void sigmoid(Tensor out, Tensor x) {
         OpContract.sigmoid(out, x);
-        elementwise(Kernel.SIGMOID, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
+        vectorised(Kernel.SIGMOID, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
     }
 
     @Override public void sigmoidBackward(Tensor dx, Tensor dOut, Tensor y) {
         OpContract.sigmoidBackward(dx, dOut, y);
         long n = dx.numel();
-        elementwise(Kernel.SIGMOID_BACKWARD, n, ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        vectorised(Kernel.SIGMOID_BACKWARD, n, ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(y, "y"), dt(y, "y"), n);
     }
 
     @Override public void reluSquared(Tensor out, Tensor x) {
         OpContract.reluSquared(out, x);
-        elementwise(Kernel.RELU_SQUARED, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
+        vectorised(Kernel.RELU_SQUARED, out.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), out.numel());
     }
 
     @Override public void reluSquaredBackward(Tensor dx, Tensor dOut, Tensor x) {
         OpContract.reluSquaredBackward(dx, dOut, x);
         long n = dx.numel();
-        elementwise(Kernel.RELU_SQUARED_BACKWARD, n, ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        vectorised(Kernel.RELU_SQUARED_BACKWARD, n, ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(x, "x"), dt(x, "x"), n);
     }
 
@@ -173,7 +187,7 @@ public final class CudaOps implements Ops {
      */
     private void sum(Tensor out, Tensor x, Tensor y, int mode, double coef, boolean accumulate) {
         long n = x.numel();
-        int parts = (int) Math.max(1, Math.min(256, (n + BLOCK - 1) / BLOCK));
+        int parts = (int) Math.max(1, Math.min(FILL_BLOCKS, (n + (long) BLOCK * VEC - 1) / ((long) BLOCK * VEC)));
         Tensor partials = device.scratch(S_PARTIALS, parts);
         device.launch(Kernel.SUM_PARTIAL, Dim3.of(parts), Dim3.of(BLOCK), 0, ptr(partials, "partials"),
                 ptr(x, "x"), dt(x, "x"), ptrOrNull(y, "y"), dtOrZero(y, "y"), n, mode);
@@ -217,7 +231,7 @@ public final class CudaOps implements Ops {
 
     @Override public void embedding(Tensor out, Tensor table, Tensor tokens) {
         OpContract.Embedding s = OpContract.embedding(out, table, tokens);
-        elementwise(Kernel.EMBEDDING, (long) s.T() * s.C(), ptr(out, "out"), dt(out, "out"), ptr(table, "table"),
+        vectorised(Kernel.EMBEDDING, (long) s.T() * s.C(), ptr(out, "out"), dt(out, "out"), ptr(table, "table"),
                 dt(table, "table"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
     }
 
@@ -282,18 +296,18 @@ public final class CudaOps implements Ops {
 
     /** The one rotary kernel: forward rotates by +θ and overwrites, backward by −θ and accumulates. */
     private void rotary(OpContract.Thd s, Tensor out, Tensor x, Tensor freqs, float sign, int accumulate, String on, String xn) {
-        elementwise(Kernel.ROTARY, (long) s.T() * s.H() * (s.D() / 2), ptr(out, on), dt(out, on), ptr(x, xn), dt(x, xn),
+        vectorised(Kernel.ROTARY, (long) s.T() * s.H() * (s.D() / 2), ptr(out, on), dt(out, on), ptr(x, xn), dt(x, xn),
                 ptr(freqs, "freqs"), dt(freqs, "freqs"), s.T(), s.H(), s.D(), sign, accumulate);
     }
 
     @Override public void keyShift(Tensor out, Tensor x) {
         OpContract.Thd s = OpContract.keyShift(out, x);
-        elementwise(Kernel.KEY_SHIFT, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), s.T(), s.H(), s.D());
+        vectorised(Kernel.KEY_SHIFT, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"), s.T(), s.H(), s.D());
     }
 
     @Override public void keyShiftBackward(Tensor dx, Tensor dOut) {
         OpContract.Thd s = OpContract.keyShiftBackward(dx, dOut);
-        elementwise(Kernel.KEY_SHIFT_BACKWARD, dOut.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        vectorised(Kernel.KEY_SHIFT_BACKWARD, dOut.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 s.T(), s.H(), s.D());
     }
 
@@ -366,7 +380,7 @@ public final class CudaOps implements Ops {
     @Override public void headGate(Tensor out, Tensor gate, Tensor y, Tensor x, Tensor w) {
         OpContract.HeadGate s = OpContract.headGate(out, gate, y, x, w);
         requireF32("headGate", "gate", gate);
-        elementwise(Kernel.HEAD_GATE, y.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(y, "y"),
+        vectorised(Kernel.HEAD_GATE, y.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(y, "y"),
                 dt(y, "y"), ptr(x, "x"), dt(x, "x"), ptr(w, "w"), dt(w, "w"), s.T(), s.H(), s.D(), s.C(), s.G());
     }
 
@@ -381,14 +395,14 @@ public final class CudaOps implements Ops {
                 ptr(y, "y"), dt(y, "y"), ptr(gate, "gate"), T, H, D);
         elementwise(Kernel.HEAD_GATE_BACKWARD_DX, (long) T * G, ptr(dx, "dx"), dt(dx, "dx"), ptr(gp, "gp"),
                 ptr(w, "w"), dt(w, "w"), T, H, C, G);
-        device.launch(Kernel.HEAD_GATE_BACKWARD_DW, Dim3.of(H * G), Dim3.of(BLOCK), 0, ptr(dw, "dw"), dt(dw, "dw"),
+        device.launch(Kernel.HEAD_GATE_BACKWARD_DW, Dim3.of(H * G), Dim3.of(REDUCE_BLOCK), 0, ptr(dw, "dw"), dt(dw, "dw"),
                 ptr(gp, "gp"), ptr(x, "x"), dt(x, "x"), T, H, C, G);
     }
 
     @Override public void smear(Tensor out, Tensor gate, Tensor x, Tensor w, Tensor lambda) {
         OpContract.Smear s = OpContract.smear(out, gate, x, w, lambda);
         requireF32("smear", "gate", gate);
-        elementwise(Kernel.SMEAR, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(x, "x"),
+        vectorised(Kernel.SMEAR, x.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(x, "x"),
                 dt(x, "x"), ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), s.T(), s.C(), s.G());
     }
 
@@ -400,10 +414,10 @@ public final class CudaOps implements Ops {
         Tensor dotp = device.scratch(S_A, T);
         device.launch(Kernel.SMEAR_BACKWARD_DOT, Dim3.of(warpGrid(T)), Dim3.of(BLOCK), 0, ptr(dotp, "dotp"),
                 ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(x, "x"), dt(x, "x"), T, C);
-        elementwise(Kernel.SMEAR_BACKWARD_DX, x.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+        vectorised(Kernel.SMEAR_BACKWARD_DX, x.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 ptr(w, "w"), dt(w, "w"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"),
                 ptr(dotp, "dotp"), T, C, G);
-        device.launch(Kernel.SMEAR_BACKWARD_PARAMS, Dim3.of(G + 1), Dim3.of(BLOCK), 0, ptr(dw, "dw"),
+        device.launch(Kernel.SMEAR_BACKWARD_PARAMS, Dim3.of(G + 1), Dim3.of(REDUCE_BLOCK), 0, ptr(dw, "dw"),
                 dt(dw, "dw"), ptr(dLambda, "dLambda"), dt(dLambda, "dLambda"), ptr(x, "x"),
                 dt(x, "x"), ptr(lambda, "lambda"), dt(lambda, "lambda"), ptr(gate, "gate"), ptr(dotp, "dotp"), T, C, G);
     }
@@ -435,7 +449,7 @@ public final class CudaOps implements Ops {
         OpContract.adamStep(p, g, m, v, step, mask);
         long n = p.numel();
         double stepScale = lr * Math.sqrt(1 - Math.pow(beta2, step)) / (1 - Math.pow(beta1, step));
-        elementwise(Kernel.ADAM_STEP, n, ptr(p, "p"), dt(p, "p"), ptr(g, "g"), dt(g, "g"), ptr(m, "m"), dt(m, "m"),
+        vectorised(Kernel.ADAM_STEP, n, ptr(p, "p"), dt(p, "p"), ptr(g, "g"), dt(g, "g"), ptr(m, "m"), dt(m, "m"),
                 ptr(v, "v"), dt(v, "v"), n, (float) beta1, (float) beta2, (float) eps, (float) stepScale, (float) decay,
                 mask.ordinal());
     }
@@ -443,7 +457,7 @@ public final class CudaOps implements Ops {
     @Override public void muonMomentum(Tensor update, Tensor buf, Tensor g, double momentum) {
         OpContract.muonMomentum(update, buf, g);
         long n = g.numel();
-        elementwise(Kernel.MUON_MOMENTUM, n, ptr(update, "update"), dt(update, "update"), ptr(buf, "buf"), dt(buf, "buf"),
+        vectorised(Kernel.MUON_MOMENTUM, n, ptr(update, "update"), dt(update, "update"), ptr(buf, "buf"), dt(buf, "buf"),
                 ptr(g, "g"), dt(g, "g"), n, (float) momentum);
     }
 
@@ -451,11 +465,12 @@ public final class CudaOps implements Ops {
         int B = OpContract.frobeniusNormalize(out, x).B();
         long per = B == 0 ? 0 : x.numel() / B;
         if (B == 0 || per == 0) return;
-        int parts = (int) Math.min(64, (per + BLOCK - 1) / BLOCK);
+        // enough partial blocks over all B matrices to fill the GPU, at least one vector per thread
+        int parts = (int) Math.max(1, Math.min((FILL_BLOCKS + B - 1) / B, (per + (long) BLOCK * VEC - 1) / ((long) BLOCK * VEC)));
         Tensor partials = device.scratch(S_PARTIALS, (long) B * parts);
         device.launch(Kernel.FROBENIUS_NORMALIZE_PARTIAL, Dim3.of(parts, B), Dim3.of(BLOCK), 0, ptr(partials, "partials"),
                 ptr(x, "x"), dt(x, "x"), per);
-        device.launch(Kernel.FROBENIUS_NORMALIZE_SCALE, Dim3.of(gridFor(per), B), Dim3.of(BLOCK), 0, ptr(out, "out"),
+        device.launch(Kernel.FROBENIUS_NORMALIZE_SCALE, Dim3.of(gridFor((per + VEC - 1) / VEC), B), Dim3.of(BLOCK), 0, ptr(out, "out"),
                 dt(out, "out"), ptr(x, "x"), dt(x, "x"), ptr(partials, "partials"), parts, per, (float) factor, (float) eps);
     }
 
@@ -476,7 +491,7 @@ public final class CudaOps implements Ops {
     @Override public void decayedUpdate(Tensor p, Tensor v, double lr, double decay, DecayMask mask) {
         OpContract.decayedUpdate(p, v, mask);
         long n = p.numel();
-        elementwise(Kernel.DECAYED_UPDATE, n, ptr(p, "p"), dt(p, "p"), ptr(v, "v"), dt(v, "v"), n, (float) lr,
+        vectorised(Kernel.DECAYED_UPDATE, n, ptr(p, "p"), dt(p, "p"), ptr(v, "v"), dt(v, "v"), n, (float) lr,
                 (float) decay, mask.ordinal());
     }
 
