@@ -250,6 +250,9 @@ class LaunchQueueEmuTest {
             Map.entry("Backend.allocate", Role.FLUSHES), Map.entry("Backend.free", Role.FLUSHES),
             Map.entry("Backend.copyFromHost", Role.FLUSHES), Map.entry("Backend.copyFromHostAsync", Role.FLUSHES),
             Map.entry("Backend.copyToHost", Role.FLUSHES), Map.entry("Backend.copy", Role.FLUSHES),
+            // makes the uploads' stream object only; its copies and events flush (JCudaDevice's copyFromHostAsync on
+            // the copy lane, recordEvent, waitEvent; on the emulator and the CPU the in-order path's copyFromHostAsync)
+            Map.entry("Backend.newUploadStream", Role.NO_STREAM),
             Map.entry("Backend.synchronize", Role.FLUSHES), Map.entry("Backend.replayable", Role.REGION),
             Map.entry("CudaDevice.backend", Role.NO_STREAM), Map.entry("CudaDevice.computeCapability", Role.NO_STREAM),
             Map.entry("CudaDevice.launch", Role.REGION), Map.entry("CudaDevice.scratch", Role.FLUSHES),
