@@ -69,7 +69,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private final Plan train;
     /** Evaluation: forward only, up to evalTokens tokens; the training plan itself where evalTokens ≤ maxTokens. */
     private final Plan eval;
-    private final Gradients grads;
+    /** The backward's scratch ({@link Activations.GradientSlab}). */
+    private final Activations.GradientSlab grads;
 
     // the LM head in FP8 (spec §2.5)
     /** Whether training runs the LM head in FP8 (mixed precision, switch on, FP8 GEMMs on the backend). */
@@ -101,7 +102,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     static final long EVAL_LOGITS_BYTES = 1L << 30;
 
     /** Everything the arena holds, as {@link Slab#allocate} hands it out. */
-    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Tensor freqs, Plan train, Plan eval, Gradients grads,
+    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Tensor freqs, Plan train, Plan eval, Activations.GradientSlab grads,
                           Tensor fp8Scales) {}
 
     /**
@@ -276,12 +277,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         Tensor freqs = t.take(stat, D / 2);
         Plan tr = plan(t, maxTokens, false, maxTokens);
         long T = maxTokens;
-        Gradients gr = new Gradients(t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C),
-                t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C),
-                t.take(stat, 1), t.take(dtype, T, C), t.take(dtype, T, C),
-                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D),
-                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D),
-                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, C), t.take(dtype, T, F), t.take(dtype, T, F));
+        // the backward's scratch in one flat buffer, packed per micro-batch size so the buffers it zeroes are contiguous
+        Activations.GradientSlab gr = new Activations.GradientSlab(
+                t.take(dtype, Activations.GradientSlab.elements(maxTokens, dtype.byteSize(), C, H, D, F)), t.take(stat, 1), C, H, D, F);
         int headRows = evalHeadRows > 0 ? Math.min(evalHeadRows, evalTokens)
                 : (int) Math.max(1, Math.min(evalTokens, EVAL_LOGITS_BYTES / ((long) V * dtype.byteSize())));
         Plan ev = evalTokens <= maxTokens ? tr : plan(t, evalTokens, true, headRows);
@@ -735,13 +733,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             ops.matmul(d.headNorm(), dLogits, mm(lmHead), false, false, 1, 0);
             ops.matmul(lmHead.grad(), dLogits, hd.norm(), true, false, 1, 1);
         }
-        ops.fill(d.headX(), 0);
+        // one fill zeroes headX, stream, backout, x0, skip (and smeared, lookup for the end): they lie in one run
+        ops.fill(d.entryZero(), 0);
         ops.rmsNormBackward(d.headX(), d.headNorm(), hd.x(), hd.rrms());
         Tensor dStream = d.stream(), dNext = d.streamNext();
-        ops.fill(dStream, 0);
-        ops.fill(d.backout(), 0);
-        ops.fill(d.x0(), 0);
-        ops.fill(d.skip(), 0);
         ops.mixBackward(dStream, d.backout(), null, scg(cfg.backoutLambdaIndex()), d.headX(), bs.get(L - 1).out(), null, 1,
                 bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
         for (int i = L - 1; i >= 0; i--) {
@@ -751,16 +746,16 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             if (i == cfg.skipInLayer()) ops.add(dStream, dStream, d.skip());
             // out = mlpIn + relu²(rmsNorm(mlpIn)·c_fcᵀ)·c_proj
             Tensor mlpIn = b.mlpIn();
+            // one fill zeroes the layer's accumulated scratch (fc, the attention branch's) and dNext: one run
+            ops.fill(d.layerZero(dNext), 0);
             ops.matmul(d.act(), dStream, mm(cProj[i]), false, true, 1, 0);
             ops.matmul(cProj[i].grad(), b.act(), dStream, true, false, 1, 1);
-            ops.fill(d.fc(), 0);
             ops.reluSquaredBackward(d.fc(), d.act(), b.fc());
             ops.matmul(cFc[i].grad(), d.fc(), b.mlpNorm(), true, false, 1, 1);
             ops.matmul(d.mlpNorm(), d.fc(), mm(cFc[i]), false, false, 1, 0);
             ops.rmsNormBackward(dStream, d.mlpNorm(), mlpIn, b.mlpRrms()); // dStream = ∂/∂mlpIn
             if (b.attn() != null) attentionBackward(i, b, in, d, dStream, window(i, wsShort, wsLong));   // dStream = ∂/∂in
             // in = resid_λ·(previous out or merged) + x0_λ·x0
-            ops.fill(dNext, 0);
             ops.mixBackward(dNext, d.x0(), scg(cfg.residLambdaIndex(i)), x0Lambdas.grad().view(i, 1), dStream,
                     blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
             if (i == cfg.skipOutLayer()) {
@@ -777,9 +772,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // dStream = ∂/∂x0 through layer 0's residual input; d.x0 holds the x0_λ paths
         ops.add(d.x0(), d.x0(), dStream);
         // x0 = rmsNorm(smear(table[tokens]))
-        ops.fill(d.smeared(), 0);
         ops.rmsNormBackward(d.smeared(), d.x0(), e.smeared(), e.x0Rrms());
-        ops.fill(d.lookup(), 0);
         ops.smearBackward(d.lookup(), smearGate.grad().reshape(G), scg(cfg.smearLambdaIndex()), d.smeared(), e.lookup(),
                 smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()), e.smearGate());
         ops.embeddingBackward(splitEmbed ? embed.grad() : lmHead.grad(), d.lookup(), in.tokens());
@@ -794,19 +787,13 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // out = in + projIn·Woᵀ
         ops.matmul(byToken(d.projIn()), dOut, w(i, 3), false, false, 1, 0);
         ops.matmul(dw(i, 3), dOut, byToken(a.projIn()), true, false, 1, 1);
-        // projIn = sa_λ1·gated
-        ops.fill(d.gated(), 0);
+        // projIn = sa_λ1·gated (the layer's scratch was zeroed as the layer began: Gradients.layerZero)
         ops.mixBackward(byToken(d.gated()), null, scg(cfg.saLambdaIndex(i, 1)), null, byToken(d.projIn()), byToken(a.gated()),
                 sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
         // gated = σ(norm[:, :G]·attn_gate)·attended
-        ops.fill(d.attended(), 0);
-        ops.fill(d.attnNorm(), 0);
         ops.headGateBackward(d.attended(), d.attnNorm(), attnGate[i].grad(), d.gated(), a.attended(), a.norm(), attnGate[i].value(),
                 a.gate());
         // attended = attention(q, k, v)
-        ops.fill(d.q(), 0);
-        ops.fill(d.k(), 0);
-        ops.fill(d.v(), 0);
         ops.attentionBackward(d.q(), d.k(), d.v(), d.attended(), a.q(), a.k(), a.v(), a.attended(), a.lse(), in.cuSeqlens(), window,
                 yarn.attnScale());
         // v += value embedding of the tokens
@@ -815,19 +802,14 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
         Tensor dkRotated = d.k();
         if (cfg.isLongWindow(i)) {
-            ops.fill(d.kUnshifted(), 0);
             ops.keyShiftBackward(d.kUnshifted(), d.k());
             dkRotated = d.kUnshifted();
         }
-        ops.fill(d.preRotary(), 0);
-        ops.rotaryBackward(d.preRotary(), dkRotated, yarn.freqs());
-        ops.fill(d.kProj(), 0);
-        ops.rmsNormBackward(byHead(d.kProj()), byHead(d.preRotary()), byHead(a.kProj()), flat(a.kRrms()));
+        ops.rotaryBackward(d.kPreRotary(), dkRotated, yarn.freqs());
+        ops.rmsNormBackward(byHead(d.kProj()), byHead(d.kPreRotary()), byHead(a.kProj()), flat(a.kRrms()));
         // q = rotary(rmsNorm(qProj)) per head
-        ops.fill(d.preRotary(), 0);
-        ops.rotaryBackward(d.preRotary(), d.q(), yarn.freqs());
-        ops.fill(d.qProj(), 0);
-        ops.rmsNormBackward(byHead(d.qProj()), byHead(d.preRotary()), byHead(a.qProj()), flat(a.qRrms()));
+        ops.rotaryBackward(d.qPreRotary(), d.q(), yarn.freqs());
+        ops.rmsNormBackward(byHead(d.qProj()), byHead(d.qPreRotary()), byHead(a.qProj()), flat(a.qRrms()));
         // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
         ops.matmul(dw(i, 0), byToken(d.qProj()), a.qkvIn(), true, false, 1, 1);
         ops.matmul(dw(i, 1), byToken(d.kProj()), a.qkvIn(), true, false, 1, 1);
