@@ -197,6 +197,43 @@ public interface Ops {
     /** Backward of {@link #keyShift}: dx += Sᵀ·dOut; dx, dOut [T,H,D]. */
     void keyShiftBackward(Tensor dx, Tensor dOut);
 
+    // ------------------------------------------------------------------ fused
+
+    /**
+     * A {@link #mix} followed by the {@link #rmsNorm} of its result, in one pass (one kernel on a
+     * GPU): {@code out = ca·a·x + cb·b·y}, stored in out's dtype, and then the rows of that
+     * <b>stored</b> (rounded) out normalised: {@code norm = out / sqrt(mean(out²) + eps)},
+     * {@code rrms[r] = 1/sqrt(mean(out[r]²) + eps)}, eps = machine epsilon of norm's dtype.
+     * Bit for bit the two unfused ops {@code mix(out, x, a, ca, y, b, cb); rmsNorm(norm, rrms, out)}
+     * on every backend. The residual adds of the blocks ({@code a = b = null, ca = cb = 1}) are
+     * the case of {@link #add}.
+     * @param out  [R,C] the mix (the residual stream), rows normalised over C; may alias x or y
+     * @param norm [R,C] (or any shape of R·C elements); must not alias out, x or y
+     * @param rrms [R] (or any shape of R elements), saved for {@link #rmsNormBackward}
+     * @param x    [R·C]
+     * @param a    [1] scalar tensor, or null for 1
+     * @param ca   host constant multiplying a
+     * @param y    [R·C] or null (then the second term is absent)
+     * @param b    [1] scalar tensor, or null for 1
+     * @param cb   host constant multiplying b
+     */
+    void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb);
+
+    /**
+     * The per-head query/key norm and rotary of an attention layer in one pass (one kernel on a
+     * GPU): each [D] head row of x normalised as {@link #rmsNorm} does, stored in out's dtype,
+     * that stored value rotated by {@link #rotary}, and with {@code keyShift} the result
+     * key-shifted as {@link #keyShift} does. Bit for bit the unfused
+     * {@code rmsNorm(n, rrms, x as [T·H, D]); rotary(r, n, freqs); keyShift(out, r)} (or
+     * {@code rotary(out, n, freqs)} without the shift) with n, r buffers of out's dtype.
+     * @param out      [T,H,D] (must not alias x)
+     * @param rrms     [T·H] (or any shape of T·H elements): 1/rms of each head row of x, unshifted
+     * @param x        [T,H,D] the projection (qProj or kProj)
+     * @param freqs    [D/2] (F32 or F64)
+     * @param keyShift whether to apply the key shift (D a multiple of 4)
+     */
+    void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift);
+
     // ------------------------------------------------------------------ attention
 
     /**

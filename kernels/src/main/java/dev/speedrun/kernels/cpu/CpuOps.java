@@ -11,7 +11,7 @@ import java.lang.foreign.MemorySegment;
  * The reference backend of {@link Ops}: pure Java over host {@link MemorySegment}s. A thin facade:
  * each op lives in the class of its family, named like the section of {@link Ops} and the .cu
  * file of the CUDA backend ({@link CpuElementwise}, {@link CpuGemm}, {@link CpuEmbedding},
- * {@link CpuNorms}, {@link CpuRotary}, {@link CpuAttention}, {@link CpuGates}, {@link CpuLoss},
+ * {@link CpuNorms}, {@link CpuRotary}, {@link CpuAttention}, {@link CpuGates}, {@link CpuLoss}, {@link CpuFused},
  * {@link CpuOptimizer}); each checks its arguments with {@link dev.speedrun.kernels.OpContract},
  * the checker the CUDA backend shares.
  *
@@ -72,6 +72,16 @@ public final class CpuOps implements Ops {
 
     @Override public void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta) {
         CpuGemm.matmul(out, a, b, transA, transB, alpha, beta);
+    }
+
+    // ------------------------------------------------------------------ fused
+
+    @Override public void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
+        CpuFused.mixRmsNorm(out, norm, rrms, x, a, ca, y, b, cb);
+    }
+
+    @Override public void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift) {
+        CpuFused.rmsNormRotary(out, rrms, x, freqs, keyShift);
     }
 
     // ------------------------------------------------------------------ embedding

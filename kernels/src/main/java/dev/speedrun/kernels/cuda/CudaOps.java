@@ -297,6 +297,28 @@ public final class CudaOps implements Ops {
                 s.T(), s.H(), s.D());
     }
 
+    // ------------------------------------------------------------------ fused
+
+    @Override public void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
+        OpContract.Rows s = OpContract.mixRmsNorm(out, norm, rrms, x, a, y, b);
+        requireF32("mixRmsNorm", "rrms", rrms);
+        if (s.R() == 0) return;
+        device.launch(Kernel.MIX_RMS_NORM, Dim3.of(warpGrid(s.R())), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
+                ptr(norm, "norm"), dt(norm, "norm"), ptr(rrms, "rrms"), ptr(x, "x"), dt(x, "x"),
+                ptrOrNull(a, "a"), dtOrZero(a, "a"), (float) ca, ptrOrNull(y, "y"), dtOrZero(y, "y"),
+                ptrOrNull(b, "b"), dtOrZero(b, "b"), (float) cb, s.R(), s.C(), (float) norm.dtype().epsilon());
+    }
+
+    @Override public void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift) {
+        OpContract.Thd s = OpContract.rmsNormRotary(out, rrms, x, freqs, keyShift);
+        requireF32("rmsNormRotary", "rrms", rrms);
+        long rows = (long) s.T() * s.H();
+        if (rows == 0 || s.D() == 0) return;
+        device.launch(Kernel.RMS_NORM_ROTARY, Dim3.of(warpGrid(rows)), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
+                ptr(rrms, "rrms"), ptr(x, "x"), dt(x, "x"), ptr(freqs, "freqs"), dt(freqs, "freqs"), s.T(), s.H(), s.D(),
+                (float) out.dtype().epsilon(), keyShift ? 1 : 0);
+    }
+
     // ------------------------------------------------------------------ attention
 
     /** Queries per block of the tensor-core forward and dq kernels, keys per block of dkv (AT_BM, AT_BN). */

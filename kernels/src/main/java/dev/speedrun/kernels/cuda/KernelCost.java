@@ -191,6 +191,18 @@ public final class KernelCost {
             double R = a.n("R"), C = a.n("C");
             return Cost.of(7 * R * C, R * C * (2 * a.s("dxdt") + a.s("ddt") + a.s("xdt")) + 4 * R);
         });
+        // fused.cu: the unfused kernels' work without their round trips through memory (the mix is
+        // written once and re-read from cache; the key shift's neighbour rows are re-reads, not counted)
+        cost(Kernel.MIX_RMS_NORM, a -> {
+            double R = a.n("R"), C = a.n("C"), n = R * C;
+            boolean two = !a.isNull("y");
+            return Cost.of(n * ((two ? 3 : 1) + 4), n * (a.s("xdt") + (two ? a.s("ydt") : 0) + a.s("odt") + a.s("ndt")) + 4 * R);
+        });
+        cost(Kernel.RMS_NORM_ROTARY, a -> {
+            double rows = a.n("T") * a.n("H"), n = rows * a.n("D");
+            boolean shift = a.n("shift") != 0;
+            return Cost.of(n * (4 + 4 + (shift ? 2 : 0)), n * (a.s("xdt") + a.s("odt")) + a.n("D") / 2 * a.s("fdt") + 4 * rows);
+        });
         // optimizer.cu
         cost(Kernel.ADAM_STEP, a -> Cost.of(12 * a.n("n"),
                 a.n("n") * (2 * a.s("pdt") + a.s("gdt") + 2 * a.s("mdt") + 2 * a.s("vdt"))));

@@ -74,6 +74,8 @@ class CudaOpsLaunchTest {
         calls.put("rotaryBackward", () -> ops.rotaryBackward(dq, o, freqs));
         calls.put("keyShift", () -> ops.keyShift(o, k));
         calls.put("keyShiftBackward", () -> ops.keyShiftBackward(dk, o));
+        calls.put("mixRmsNorm", () -> ops.mixRmsNorm(out, dx, rrms, out, s1, 0.5, y, null, 2));
+        calls.put("rmsNormRotary", () -> ops.rmsNormRotary(o, gateH, k, freqs, true));
         calls.put("attention", () -> ops.attention(o, lse, q, k, v, cu, 128, 0.12));
         calls.put("attentionBackward", () -> ops.attentionBackward(dq, dk, dv, o, q, k, v, o, lse, cu, 128, 0.12));
         calls.put("headGate", () -> ops.headGate(o, gateH, v, x, wH));
@@ -162,6 +164,19 @@ class CudaOpsLaunchTest {
         assertEquals(-1f, rot.arg("sign"));
         assertEquals(1, rot.arg("accumulate"));
         assertEquals(0, byOp.get("rotary").get(0).arg("accumulate"));
+
+        // the fused ops: one launch each, one warp per row (of C; of D per head), eps of the normalised output's dtype
+        assertEquals(List.of(Kernel.MIX_RMS_NORM), kernels(byOp.get("mixRmsNorm")));
+        Launch mrn = byOp.get("mixRmsNorm").get(0);
+        assertEquals(List.of(T, C, CudaOps.warpGrid(T)), List.of(mrn.arg("R"), mrn.arg("C"), mrn.grid().x()));
+        assertEquals((float) act.epsilon(), mrn.arg("eps"));
+        assertEquals(0.5f, mrn.arg("ca"));
+        assertTrue(((Ptr) mrn.arg("b")).address() == 0, "a null coefficient tensor is a null pointer");
+        assertEquals(List.of(Kernel.RMS_NORM_ROTARY), kernels(byOp.get("rmsNormRotary")));
+        Launch nr = byOp.get("rmsNormRotary").get(0);
+        assertEquals(List.of(T, H, D, 1, CudaOps.warpGrid((long) T * H)),
+                List.of(nr.arg("T"), nr.arg("H"), nr.arg("D"), nr.arg("shift"), nr.grid().x()));
+        assertEquals((float) act.epsilon(), nr.arg("eps"));
 
         Launch ce = byOp.get("softcapCrossEntropy").get(0);
         assertEquals(3, ce.arg("K"));

@@ -1,0 +1,81 @@
+// Fused ops: each kernel does what a fixed sequence of unfused kernels does, in one launch and one
+// pass over memory, and bit for bit as that sequence does: every intermediate the unfused
+// sequence stores is rounded to the dtype it would be stored in, and every reduction runs in the
+// unfused kernel's order (one warp per row, lanes striding the columns, warp_sum), so the fused
+// and unfused model paths give the same bits on a GPU as on the CPU backend.
+#include "common.cuh"
+
+// v as a tensor of dtype dt stores it (what ld returns after st).
+__device__ __forceinline__ float fused_round(int dt, float v) {
+    return dt == DT_BF16 ? __bfloat162float(__float2bfloat16_rn(v)) : v;
+}
+
+// 1/rms of the C values at x + base, as rms_norm computes it (this lane's strided share, warp_sum).
+__device__ __forceinline__ float fused_rrms(const void* x, int xdt, long long base, int C, float eps, int lane) {
+    float s = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float v = ld(x, xdt, base + c);
+        s += v * v;
+    }
+    s = warp_sum(s);
+    return rsqrtf(s / (float)C + eps);
+}
+
+// mix then rms_norm of the stored mix: out = ca·a·x + cb·b·y (a, b [1] or null = 1; y null drops
+// the term), norm[r] = out[r]·rrms[r], rrms[r] = 1/sqrt(mean(out[r]²) + eps). out may alias x or y
+// (each lane reads its elements before writing them); norm aliases none of them.
+// Block = 256 threads = 8 rows; grid = ceil(R / 8).
+extern "C" __global__ void mix_rms_norm(void* out, int odt, void* norm, int ndt, float* rrms, const void* x, int xdt,
+                                        const void* a, int adt, float ca, const void* y, int ydt, const void* b, int bdt,
+                                        float cb, int R, int C, float eps) {
+    int lane = threadIdx.x & 31;
+    long long r = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (r >= R) return;
+    float fa = ca * scalar_or_one(a, adt);
+    float fb = cb * scalar_or_one(b, bdt);
+    long long base = r * C;
+    float s = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float v = fa * ld(x, xdt, base + c);
+        if (y != nullptr) v += fb * ld(y, ydt, base + c);
+        st(out, odt, base + c, v);
+        float m = fused_round(odt, v);   // the stored value, which the unfused rms_norm would load
+        s += m * m;
+    }
+    s = warp_sum(s);
+    float rr = rsqrtf(s / (float)C + eps);
+    for (int c = lane; c < C; c += 32) st(norm, ndt, base + c, ld(out, odt, base + c) * rr);
+    if (lane == 0) rrms[r] = rr;
+}
+
+// rms_norm of each [D] head row of x, stored in out's dtype, then rotary of that (rotary.cu's
+// arithmetic: θ = t·freqs[j] in double), then with shift = 1 key_shift: pairs j ≥ D/4 (dims
+// [D/4, D/2) and [3D/4, D)) of row t ≥ 1 take row t−1's rotated pair, recomputed here from x
+// (the same reduction gives the same rrms bits as row t−1's own warp). rrms[t·H + h] is the
+// unshifted row's. out must not alias x (neighbouring rows read x).
+// One warp per (t, h) row; block = 256 threads = 8 rows; grid = ceil(T·H / 8).
+extern "C" __global__ void rms_norm_rotary(void* out, int odt, float* rrms, const void* x, int xdt, const void* freqs,
+                                           int fdt, int T, int H, int D, float eps, int shift) {
+    int lane = threadIdx.x & 31;
+    long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= (long long)T * H) return;
+    long long t = row / H;
+    long long base = row * D, HD = (long long)H * D;
+    float rr = fused_rrms(x, xdt, base, D, eps, lane);
+    bool fromPrev = shift && t >= 1;
+    float rrPrev = fromPrev ? fused_rrms(x, xdt, base - HD, D, eps, lane) : rr;
+    if (lane == 0) rrms[row] = rr;
+    int half = D / 2;
+    for (int j = lane; j < half; j += 32) {
+        bool prev = fromPrev && j >= D / 4;
+        long long src = prev ? base - HD : base;
+        float rs = prev ? rrPrev : rr;
+        double sd, cd;
+        sincos((double)(prev ? t - 1 : t) * (double)ld(freqs, fdt, j), &sd, &cd);
+        float sn = (float)sd, cs = (float)cd;
+        float u = fused_round(odt, ld(x, xdt, src + j) * rs), w = fused_round(odt, ld(x, xdt, src + half + j) * rs);
+        float p = u * cs + w * sn, q = -u * sn + w * cs;
+        st(out, odt, base + j, p);
+        st(out, odt, base + half + j, q);
+    }
+}

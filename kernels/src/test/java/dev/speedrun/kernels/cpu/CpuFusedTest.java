@@ -1,0 +1,113 @@
+package dev.speedrun.kernels.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.Fixtures;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The fused ops ({@link CpuFused}) against the sequences of unfused ops they stand for, bit for bit,
+ * in F64, F32 (the Vector API paths) and BF16 activations with F32 statistics (the record's mixed
+ * precision), at the tiny fixture model's sizes and at the record's head dim (yarn fixture).
+ */
+class CpuFusedTest extends OpTestSupport {
+    /** T, H, D, C of a case, with its rotary frequencies. */
+    record Sizes(String name, int T, int H, int D, int C, double[] freqs) {}
+
+    static List<Sizes> sizes() {
+        JsonNode tiny = Fixtures.json("model_tiny.json"), c = tiny.get("config"), yarn = Fixtures.json("yarn_record178.json");
+        int H = c.get("num_heads").asInt();
+        return List.of(
+                new Sizes("tiny", tiny.get("tokens").size(), H, c.get("head_dim").asInt(), c.get("model_dim").asInt(),
+                        Fixtures.doubles(tiny.get("angular_freq"))),
+                // the record's head dim over one block of tokens: rows longer than a warp's 32 lanes
+                new Sizes("record head", yarn.get("block_size").asInt(), H, yarn.get("head_dim").asInt(), H * yarn.get("head_dim").asInt(),
+                        Fixtures.doubles(yarn.get("states").get(0).get("angular_freq"))));
+    }
+
+    static DType stat(DType act) { return act == DType.F64 ? DType.F64 : DType.F32; }
+
+    @ParameterizedTest @EnumSource(names = {"F64", "F32", "BF16"})
+    void mixRmsNormIsTheMixThenTheNormOfTheStoredMix(DType dt) {
+        for (Sizes s : sizes()) {
+            String at = s.name() + " " + dt;
+            Tensor x = scaled(dt, 3, s.T(), s.C()), y = scaled(dt, 3, s.T(), s.C());
+            Tensor a = scalar(DType.F32, 1.1), b = scalar(DType.F32, -0.37);
+            // with both scalars and constants, into a separate out
+            Tensor out = zeros(dt, s.T(), s.C()), norm = zeros(dt, s.T(), s.C()), rrms = zeros(stat(dt), s.T());
+            OPS.mixRmsNorm(out, norm, rrms, x, a, 0.5, y, b, -2);
+            Tensor out0 = zeros(dt, s.T(), s.C()), norm0 = zeros(dt, s.T(), s.C()), rrms0 = zeros(stat(dt), s.T());
+            OPS.mix(out0, x, a, 0.5, y, b, -2);
+            OPS.rmsNorm(norm0, rrms0, out0);
+            same(at + " mix", out0, out, norm0, norm, rrms0, rrms);
+            // one term only
+            OPS.mixRmsNorm(out, norm, rrms, x, a, 1, null, null, 0);
+            OPS.mix(out0, x, a, 1, null, null, 0);
+            OPS.rmsNorm(norm0, rrms0, out0);
+            same(at + " one term", out0, out, norm0, norm, rrms0, rrms);
+            // the blocks' residual add, in place (out = x), against add then rmsNorm
+            Tensor acc = copy(x), acc0 = copy(x);
+            OPS.mixRmsNorm(acc, norm, rrms, acc, null, 1, y, null, 1);
+            OPS.add(acc0, acc0, y);
+            OPS.rmsNorm(norm0, rrms0, acc0);
+            same(at + " residual add", acc0, acc, norm0, norm, rrms0, rrms);
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F64", "F32", "BF16"})
+    void rmsNormRotaryIsTheNormThenTheRotaryThenTheShift(DType dt) {
+        for (Sizes s : sizes()) {
+            for (boolean shift : new boolean[] {false, true}) {
+                String at = s.name() + " " + dt + (shift ? " key shift" : "");
+                long rows = (long) s.T() * s.H();
+                Tensor x = scaled(dt, 2, s.T(), s.H(), s.D()), freqs = t(stat(dt), s.freqs(), s.D() / 2);
+                Tensor out = zeros(dt, s.T(), s.H(), s.D()), rrms = zeros(stat(dt), s.T(), s.H());
+                OPS.rmsNormRotary(out, rrms, x, freqs, shift);
+                Tensor n = zeros(dt, s.T(), s.H(), s.D()), rrms0 = zeros(stat(dt), s.T(), s.H()), out0 = zeros(dt, s.T(), s.H(), s.D());
+                OPS.rmsNorm(n.reshape(rows, s.D()), rrms0.reshape(rows), x.reshape(rows, s.D()));
+                OPS.rotary(n, n, freqs);
+                if (shift) OPS.keyShift(out0, n);
+                else out0 = n;
+                assertArrayEquals(d(out0), d(out), 0, at + ": out");
+                assertArrayEquals(d(rrms0), d(rrms), 0, at + ": rrms");
+            }
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32"})
+    void badArgumentsAreRejectedWithTheValueNamed(DType dt) {
+        Sizes s = sizes().get(0);
+        Tensor x = rand(dt, s.T(), s.C()), rrms = zeros(dt, s.T());
+        var e = assertThrows(IllegalArgumentException.class, () -> OPS.mixRmsNorm(x, x, rrms, x, null, 1, null, null, 0));
+        assertEquals("mixRmsNorm: norm must not alias out, x or y", e.getMessage());
+        Tensor q = rand(dt, s.T(), s.H(), s.D());
+        e = assertThrows(IllegalArgumentException.class, () -> OPS.rmsNormRotary(q, zeros(dt, s.T(), s.H()), q, zeros(dt, s.D() / 2), false));
+        assertEquals("rmsNormRotary: out must not alias x", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> OPS.rmsNormRotary(zeros(dt, s.T(), s.H(), s.D()), zeros(dt, s.T()), q, zeros(dt, s.D() / 2), false));
+        assertEquals("rmsNormRotary: rrms must have " + (long) s.T() * s.H() + " elements, got shape [" + s.T() + "]", e.getMessage());
+    }
+
+    private Tensor scaled(DType dt, double scale, long... dims) {
+        long n = 1;
+        for (long v : dims) n *= v;
+        double[] v = randn(Math.toIntExact(n));
+        for (int i = 0; i < v.length; i++) v[i] *= scale;
+        return t(dt, v, dims);
+    }
+
+    private Tensor copy(Tensor x) { return t(x.dtype(), d(x), x.shape().dims()); }
+
+    private static void same(String at, Tensor out0, Tensor out, Tensor norm0, Tensor norm, Tensor rrms0, Tensor rrms) {
+        assertArrayEquals(d(out0), d(out), 0, at + ": out");
+        assertArrayEquals(d(norm0), d(norm), 0, at + ": norm");
+        assertArrayEquals(d(rrms0), d(rrms), 0, at + ": rrms");
+    }
+}

@@ -1,0 +1,125 @@
+package dev.speedrun.kernels.cuda;
+
+import static dev.speedrun.kernels.cuda.GpuTestSupport.check;
+import static dev.speedrun.kernels.cuda.GpuTestSupport.rtol;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.speedrun.kernels.cuda.GpuTestSupport.Pair;
+import dev.speedrun.kernels.cuda.emu.EmuDevice;
+import dev.speedrun.tensor.DType;
+import dev.speedrun.tensor.HostData;
+import dev.speedrun.tensor.Tensor;
+import dev.speedrun.testsupport.Fixtures;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The fused kernels (fused.cu) on the emulated CUDA device: bit for bit the unfused kernels they
+ * replace, run on the same device (what the model's switch to them relies on), and within the GPU
+ * tolerances of the CPU's fused ops (inputs of the device dtype on both sides, so both store the
+ * same rounded intermediates). Fused outputs are NaN-poisoned first, so an element not written
+ * fails. Sizes: the tiny fixture model's, and the record's head dim (yarn fixture), whose rows are
+ * longer than a warp.
+ */
+class FusedEmuTest {
+    record Sizes(String name, int T, int H, int D, int C, double[] freqs) {}
+
+    static List<Sizes> sizes() {
+        JsonNode tiny = Fixtures.json("model_tiny.json"), c = tiny.get("config"), yarn = Fixtures.json("yarn_record178.json");
+        int H = c.get("num_heads").asInt();
+        return List.of(
+                new Sizes("tiny", tiny.get("tokens").size(), H, c.get("head_dim").asInt(), c.get("model_dim").asInt(),
+                        Fixtures.doubles(tiny.get("angular_freq"))),
+                new Sizes("record head", yarn.get("block_size").asInt(), H, yarn.get("head_dim").asInt(), H * yarn.get("head_dim").asInt(),
+                        Fixtures.doubles(yarn.get("states").get(0).get("angular_freq"))));
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void mixRmsNormIsTheUnfusedKernelsBitForBit(DType dt) {
+        try (GpuTestSupport s = GpuTestSupport.openEmu(11, EmuDevice.Options.DEFAULT)) {
+            for (Sizes z : sizes()) {
+                String at = z.name() + " " + dt;
+                Pair x = input(s, dt, 3, z.T(), z.C()), y = input(s, dt, 3, z.T(), z.C());
+                Pair a = s.pair(DType.F32, DType.F32, new double[] {1.1}, 1), b = s.pair(DType.F32, DType.F32, new double[] {-0.37}, 1);
+                Pair out = output(s, dt, z.T(), z.C()), norm = output(s, dt, z.T(), z.C()), rrms = output(s, DType.F32, z.T());
+                s.both((o, g) -> o.mixRmsNorm(out.of(g), norm.of(g), rrms.of(g), x.of(g), a.of(g), 0.5, y.of(g), b.of(g), -2));
+                Tensor out0 = s.gpuArena.allocate(dt, z.T(), z.C()), norm0 = s.gpuArena.allocate(dt, z.T(), z.C()),
+                        rrms0 = s.gpuArena.allocate(DType.F32, z.T());
+                s.gpu.mix(out0, x.gpu(), a.gpu(), 0.5, y.gpu(), b.gpu(), -2);
+                s.gpu.rmsNorm(norm0, rrms0, out0);
+                bitwise(s, at + " mix", out0, out.gpu());
+                bitwise(s, at + " mix norm", norm0, norm.gpu());
+                bitwise(s, at + " mix rrms", rrms0, rrms.gpu());
+                check(at + " mix vs CPU", out, rtol(dt, false));
+                check(at + " norm vs CPU", norm, rtol(dt, true));
+                check(at + " rrms vs CPU", rrms, rtol(dt, true));
+                // the residual add in place (out = x) with no coefficients, against add then rmsNorm
+                Pair acc = input(s, dt, 3, z.T(), z.C());
+                Tensor acc0 = s.gpuArena.allocate(dt, z.T(), z.C());
+                s.gpu.convert(acc0, acc.gpu());
+                s.both((o, g) -> o.mixRmsNorm(acc.of(g), norm.of(g), rrms.of(g), acc.of(g), null, 1, y.of(g), null, 1));
+                s.gpu.add(acc0, acc0, y.gpu());
+                s.gpu.rmsNorm(norm0, rrms0, acc0);
+                bitwise(s, at + " add", acc0, acc.gpu());
+                bitwise(s, at + " add norm", norm0, norm.gpu());
+                bitwise(s, at + " add rrms", rrms0, rrms.gpu());
+                check(at + " add norm vs CPU", norm, rtol(dt, true));
+            }
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void rmsNormRotaryIsTheUnfusedKernelsBitForBit(DType dt) {
+        try (GpuTestSupport s = GpuTestSupport.openEmu(12, EmuDevice.Options.DEFAULT)) {
+            for (Sizes z : sizes()) {
+                Pair freqs = s.pair(DType.F32, DType.F32, z.freqs(), z.D() / 2);
+                for (boolean shift : new boolean[] {false, true}) {
+                    String at = z.name() + " " + dt + (shift ? " key shift" : "");
+                    long rows = (long) z.T() * z.H();
+                    Pair x = input(s, dt, 2, z.T(), z.H(), z.D());
+                    Pair out = output(s, dt, z.T(), z.H(), z.D()), rrms = output(s, DType.F32, z.T(), z.H());
+                    s.both((o, g) -> o.rmsNormRotary(out.of(g), rrms.of(g), x.of(g), freqs.of(g), shift));
+                    Tensor n = s.gpuArena.allocate(dt, z.T(), z.H(), z.D()), out0 = s.gpuArena.allocate(dt, z.T(), z.H(), z.D()),
+                            rrms0 = s.gpuArena.allocate(DType.F32, z.T(), z.H());
+                    s.gpu.rmsNorm(n.reshape(rows, z.D()), rrms0.reshape(rows), x.gpu().reshape(rows, z.D()));
+                    s.gpu.rotary(n, n, freqs.gpu());
+                    if (shift) s.gpu.keyShift(out0, n);
+                    else out0 = n;
+                    bitwise(s, at + " out", out0, out.gpu());
+                    bitwise(s, at + " rrms", rrms0, rrms.gpu());
+                    // rotary's tolerance of CudaOpsGpuTest: F32 sin/cos of the rounded angle against the CPU's double ones
+                    check(at + " vs CPU", out, rtol(dt, true) * 4);
+                    check(at + " rrms vs CPU", rrms, rtol(dt, true));
+                }
+            }
+        }
+    }
+
+    /** Gaussian values × scale in dt on both sides (the CPU side in dt too: the same stored roundings). */
+    private static Pair input(GpuTestSupport s, DType dt, double scale, long... dims) {
+        long n = 1;
+        for (long d : dims) n *= d;
+        double[] v = new double[Math.toIntExact(n)];
+        for (int i = 0; i < v.length; i++) v[i] = s.rnd.nextGaussian() * scale;
+        return s.pair(dt, dt, v, dims);
+    }
+
+    /** An output of dt on both sides, NaN on the device. */
+    private static Pair output(GpuTestSupport s, DType dt, long... dims) {
+        long n = 1;
+        for (long d : dims) n *= d;
+        Pair p = s.pair(dt, dt, new double[Math.toIntExact(n)], dims);
+        s.gpu.fill(p.gpu(), Double.NaN);
+        return p;
+    }
+
+    private static void bitwise(GpuTestSupport s, String what, Tensor want, Tensor got) {
+        s.gpuBackend.synchronize();
+        double[] w = HostData.toDoubles(want), g = HostData.toDoubles(got);
+        long[] wb = new long[w.length], gb = new long[g.length];
+        for (int i = 0; i < w.length; i++) { wb[i] = Double.doubleToRawLongBits(w[i]); gb[i] = Double.doubleToRawLongBits(g[i]); }
+        assertArrayEquals(wb, gb, what + ": fused and unfused kernels differ");
+    }
+}
