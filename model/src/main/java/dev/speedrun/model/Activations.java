@@ -92,9 +92,8 @@ final class Activations {
 
     /** Forward scratch shared by the attention layers; not read by the backward. */
     record AttentionScratch(
-            Tensor kUnshifted,  // [T,H,D]  rotary(rmsNorm(kProj)) before the key shift (long-window layers)
             Tensor valueEmbed) {// [T,C]    value-embedding rows of the tokens
-        AttentionScratch at(int T) { return new AttentionScratch(rows(kUnshifted, T), rows(valueEmbed, T)); }
+        AttentionScratch at(int T) { return new AttentionScratch(rows(valueEmbed, T)); }
     }
 
     /** Backout, final norm, LM head, and the loss's scratch. */

@@ -318,7 +318,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             bs.add(new Block(shared.in(), attn, shared.mlpRrms(), shared.mlpNorm(), shared.fc(), shared.act(),
                     keepOut ? t.take(dtype, T, C) : shared.out()));
         }
-        AttentionScratch scratch = new AttentionScratch(t.take(dtype, T, H, D), t.take(dtype, T, C));
+        AttentionScratch scratch = new AttentionScratch(t.take(dtype, T, C));
         long R = headRows;
         Head hd = new Head(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(dtype, R, V), t.take(stat, R),
                 t.take(stat, R), t.take(stat, 1));
@@ -629,12 +629,15 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             // merged = previous out + σ(skip_λ)·out of skip-in
             if (i == cfg.skipOutLayer())
                 ops.mix(sk.merged(), previousOut(bs, i, e), null, 1, bs.get(cfg.skipInLayer()).out(), sk.gate(), 1);
-            // in = resid_λ·(previous out or merged) + x0_λ·x0
-            ops.mix(b.in(), blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
-            if (b.attn() != null) attentionForward(i, b, in, plan.attnScratch().at(T), window(i, wsShort, wsLong));
-            // out = mlpIn + relu²(rmsNorm(mlpIn)·c_fcᵀ)·c_proj
+            // in = resid_λ·(previous out or merged) + x0_λ·x0, and in one pass the norm that reads it:
+            // the attention's rmsNorm(in), or in the layer without attention the MLP's
+            Attention at = b.attn();
+            ops.mixRmsNorm(b.in(), at != null ? at.norm() : b.mlpNorm(), at != null ? at.normRrms() : b.mlpRrms(),
+                    blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
+            // (with attention, attentionForward ends with mlpIn = attn.out and mlpNorm = rmsNorm(mlpIn))
+            if (at != null) attentionForward(i, b, in, plan.attnScratch().at(T), window(i, wsShort, wsLong));
+            // out = mlpIn + relu²(mlpNorm·c_fcᵀ)·c_proj, mlpNorm = rmsNorm(mlpIn)
             Tensor mlpIn = b.mlpIn();
-            ops.rmsNorm(b.mlpNorm(), b.mlpRrms(), mlpIn);
             ops.matmul(b.fc(), b.mlpNorm(), mm(cFc[i]), false, true, 1, 0);
             ops.reluSquared(b.act(), b.fc());
             ops.matmul(b.out(), b.act(), mm(cProj[i]), false, false, 1, 0);
@@ -643,8 +646,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // norm = rmsNorm(last out − backout_λ·out of the backout layer)
         Head hd = plan.head();
         Tensor x = Activations.rows(hd.x(), T);
-        ops.mix(x, bs.get(L - 1).out(), null, 1, bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
-        ops.rmsNorm(Activations.rows(hd.norm(), T), Activations.rows(hd.rrms(), T), x);
+        ops.mixRmsNorm(x, Activations.rows(hd.norm(), T), Activations.rows(hd.rrms(), T), bs.get(L - 1).out(), null, 1,
+                bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
     }
 
     /**
@@ -678,25 +681,21 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.matmul(Activations.rows(hd.logits(), r1 - r0), hd.norm().slice(r0, r1), mm(lmHead), false, true, 1, 0);
     }
 
-    /** Writes block i's attention branch: {@code b.attn().out} = in + attention(in). */
+    /**
+     * Writes block i's attention branch, {@code b.attn().out} = in + attention(in), and the MLP's
+     * {@code b.mlpNorm} = rmsNorm(attn.out); {@code attn.norm} = rmsNorm(in) is already written.
+     */
     private void attentionForward(int i, Block b, Inputs in, AttentionScratch scratch, int window) {
         Attention a = b.attn();
         // qkvIn = sa_λ0·rmsNorm(in)
-        ops.rmsNorm(a.norm(), a.normRrms(), b.in());
         ops.mix(a.qkvIn(), a.norm(), sc(cfg.saLambdaIndex(i, 0)), 1, null, null, 0);
         // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
         ops.matmul(byToken(a.qProj()), a.qkvIn(), w(i, 0), false, true, 1, 0);
         ops.matmul(byToken(a.kProj()), a.qkvIn(), w(i, 1), false, true, 1, 0);
         ops.matmul(byToken(a.v()), a.qkvIn(), w(i, 2), false, true, 1, 0);
-        // q = rotary(rmsNorm(qProj)) per head
-        ops.rmsNorm(byHead(a.q()), flat(a.qRrms()), byHead(a.qProj()));
-        ops.rotary(a.q(), a.q(), yarn.freqs());
-        // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
-        boolean shift = cfg.isLongWindow(i);
-        Tensor kRotated = shift ? scratch.kUnshifted() : a.k();
-        ops.rmsNorm(byHead(kRotated), flat(a.kRrms()), byHead(a.kProj()));
-        ops.rotary(kRotated, kRotated, yarn.freqs());
-        if (shift) ops.keyShift(a.k(), kRotated);
+        // q = rotary(rmsNorm(qProj)) per head; k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
+        ops.rmsNormRotary(a.q(), flat(a.qRrms()), a.qProj(), yarn.freqs(), false);
+        ops.rmsNormRotary(a.k(), flat(a.kRrms()), a.kProj(), yarn.freqs(), cfg.isLongWindow(i));
         // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
         if (ve >= 0) {
@@ -709,7 +708,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // out = in + (sa_λ1·gated)·Woᵀ
         ops.mix(byToken(a.projIn()), byToken(a.gated()), sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
         ops.matmul(a.out(), byToken(a.projIn()), w(i, 3), false, true, 1, 0);
-        ops.add(a.out(), a.out(), b.in());
+        // and mlpNorm = rmsNorm(out) in the same pass
+        ops.mixRmsNorm(a.out(), b.mlpNorm(), b.mlpRrms(), a.out(), null, 1, b.in(), null, 1);
     }
 
     // ------------------------------------------------------------------ backward
