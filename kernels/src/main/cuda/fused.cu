@@ -79,3 +79,59 @@ extern "C" __global__ void rms_norm_rotary(void* out, int odt, float* rrms, cons
         st(out, odt, base + half + j, q);
     }
 }
+
+// ∂/∂(rotated key or query) at element i = row·D + d of the [T·H, D] rows, as key_shift_backward
+// leaves it in a zeroed buffer of dtype sdt (shift = 1), or dOut itself (shift = 0).
+__device__ __forceinline__ float fused_unshifted(const void* dout, int ddt, int sdt, long long i, long long t, int d, int T, int D,
+                                                 long long HD, int shift) {
+    if (!shift) return ld(dout, ddt, i);
+    float g;
+    if ((d >= D / 4 && d < D / 2) || d >= 3 * D / 4) {
+        g = (t + 1 < T) ? ld(dout, ddt, i + HD) : 0.0f;
+        if (t == 0) g += ld(dout, ddt, i);
+    } else {
+        g = ld(dout, ddt, i);
+    }
+    return fused_round(sdt, 0.0f + g);
+}
+
+// ∂/∂(normalised row) at column c of the row at base (position t), as rotary's backward
+// (sign −1, accumulate) leaves it in a zeroed buffer of dtype sdt: the pair (j, j + D/2) of c,
+// rotated by −θ, θ = t·freqs[j] in double.
+__device__ __forceinline__ float fused_unrotated(const void* dout, int ddt, int sdt, const void* freqs, int fdt, long long base,
+                                                 long long t, int c, int T, int D, long long HD, int shift) {
+    int half = D / 2;
+    int j = c < half ? c : c - half;
+    const float sign = -1.0f;
+    double sd, cd;
+    sincos((double)t * (double)ld(freqs, fdt, j), &sd, &cd);
+    float sn = (float)sd * sign, cs = (float)cd;
+    float u = fused_unshifted(dout, ddt, sdt, base + j, t, j, T, D, HD, shift);
+    float w = fused_unshifted(dout, ddt, sdt, base + half + j, t, half + j, T, D, HD, shift);
+    float a = u * cs + w * sn, b = -u * sn + w * cs;
+    return fused_round(sdt, 0.0f + (c < half ? a : b));
+}
+
+// Backward of rms_norm_rotary: dx += rms_norm_backward(rotary backward(key_shift_backward(dOut)))
+// per [D] head row, the two intermediates rounded to dx's dtype as the unfused kernels store them
+// (each lane recomputes the rotated pair of each of its columns: the same bits as the rotary
+// kernel's, without a trip through memory); rms_norm_backward's reduction order. dx must not
+// alias dOut (neighbouring rows read dOut). One warp per (t, h) row; block = 256 threads = 8 rows.
+extern "C" __global__ void rms_norm_rotary_backward(void* dx, int dxdt, const void* dout, int ddt, const void* x, int xdt,
+                                                    const float* rrms, const void* freqs, int fdt, int T, int H, int D,
+                                                    int shift) {
+    int lane = threadIdx.x & 31;
+    long long row = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= (long long)T * H) return;
+    long long t = row / H;
+    long long base = row * D, HD = (long long)H * D;
+    float rr = rrms[row];
+    float s = 0.0f;
+    for (int c = lane; c < D; c += 32)
+        s += fused_unrotated(dout, ddt, dxdt, freqs, fdt, base, t, c, T, D, HD, shift) * ld(x, xdt, base + c) * rr;
+    float m = warp_sum(s) / (float)D;
+    for (int c = lane; c < D; c += 32) {
+        float y = ld(x, xdt, base + c) * rr;
+        acc(dx, dxdt, base + c, rr * (fused_unrotated(dout, ddt, dxdt, freqs, fdt, base, t, c, T, D, HD, shift) - y * m));
+    }
+}

@@ -377,6 +377,22 @@ public final class OpContract {
         return s;
     }
 
+    /** {@link Ops#rmsNormRotaryBackward}: x [T,H,D]. */
+    public static Thd rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
+        String op = "rmsNormRotaryBackward";
+        Thd s = thd(op, "x", x);
+        floatShape(op, "dx", dx, x.shape().dims());
+        floatShape(op, "dOut", dOut, x.shape().dims());
+        requireFloat(op, "rrms", rrms);
+        requireNumel(op, "rrms", rrms, (long) s.T() * s.H());
+        requireFloat(op, "freqs", freqs);
+        if (s.D() % (keyShift ? 4 : 2) != 0)
+            throw new IllegalArgumentException(op + ": head dim D must be a multiple of " + (keyShift ? "4 (key shift)" : "2") + ", got " + x.shape());
+        requireNumel(op, "freqs", freqs, s.D() / 2);
+        if (overlaps(dx, dOut)) throw new IllegalArgumentException(op + ": dx must not alias dOut");
+        return s;
+    }
+
     // ------------------------------------------------------------------ attention
 
     public static Thd attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, int window) {

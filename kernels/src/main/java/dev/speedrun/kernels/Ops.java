@@ -234,6 +234,21 @@ public interface Ops {
      */
     void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift);
 
+    /**
+     * Backward of {@link #rmsNormRotary} in one pass: {@code dx +=} the {@link #rmsNormBackward}
+     * (per [D] head row, with the saved rrms) of {@code r = rotaryBackward(s)}, where
+     * {@code s = keyShiftBackward(dOut)} with {@code keyShift}, else dOut. Bit for bit the unfused
+     * {@code keyShiftBackward(s, dOut); rotaryBackward(r, s, freqs); rmsNormBackward(dx, r, x, rrms)}
+     * (rows [T·H, D]) with s and r zeroed buffers of dx's dtype.
+     * @param dx       [T,H,D] accumulated (must not alias dOut)
+     * @param dOut     [T,H,D] ∂/∂out of the forward
+     * @param x        [T,H,D] the forward input
+     * @param rrms     [T·H] (or any shape of T·H elements), saved by the forward
+     * @param freqs    [D/2] (F32 or F64)
+     * @param keyShift whether the forward applied the key shift
+     */
+    void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift);
+
     // ------------------------------------------------------------------ attention
 
     /**

@@ -136,9 +136,6 @@ final class Activations {
             Tensor q,           // [T,H,D]  Attention.q
             Tensor k,           // [T,H,D]  Attention.k
             Tensor v,           // [T,H,D]  Attention.v
-            Tensor kUnshifted,  // [T,H,D]  keys before the key shift
-            Tensor kPreRotary,  // [T,H,D]  keys before the rotary
-            Tensor qPreRotary,  // [T,H,D]  queries before the rotary
             Tensor qProj,       // [T,H,D]  Attention.qProj
             Tensor kProj,       // [T,H,D]  Attention.kProj
             Tensor mlpNorm,     // [T,C]    Block.mlpNorm
@@ -165,14 +162,14 @@ final class Activations {
      * alignment boundary), so that the buffers zeroed together form contiguous runs at every T:
      * (headNorm, act, mlpNorm, projIn, qkvIn: overwritten, never zeroed) then
      * [x0, skip, backout, headX, smeared, lookup, (stream, [fc, gated, attended, attnNorm, q, k, v,
-     * kUnshifted, kPreRotary, qPreRotary, kProj, qProj], streamNext)].
+     * kProj, qProj], streamNext)].
      */
     static final class GradientSlab {
         /** The packed buffers in order; the constants below index it. */
         private static final int HEAD_NORM = 0, ACT = 1, MLP_NORM = 2, PROJ_IN = 3, QKV_IN = 4,
                 X0 = 5, SKIP = 6, BACKOUT = 7, HEAD_X = 8, SMEARED = 9, LOOKUP = 10,
-                STREAM = 11, FC = 12, GATED = 13, ATTENDED = 14, ATTN_NORM = 15, Q = 16, K = 17, V = 18, K_UNSHIFTED = 19,
-                K_PRE_ROTARY = 20, Q_PRE_ROTARY = 21, Q_PROJ = 22, K_PROJ = 23, STREAM_NEXT = 24, COUNT = 25;
+                STREAM = 11, FC = 12, GATED = 13, ATTENDED = 14, ATTN_NORM = 15, Q = 16, K = 17, V = 18,
+                Q_PROJ = 19, K_PROJ = 20, STREAM_NEXT = 21, COUNT = 22;
 
         private final Tensor flat, skipGate;
         /** Per buffer, its dims after the token dim. */
@@ -201,7 +198,7 @@ final class Activations {
         private static void layoutCols(long[][] c, long C, long H, long D, long F) {
             for (int i : new int[] {HEAD_NORM, MLP_NORM, QKV_IN, X0, SKIP, BACKOUT, HEAD_X, SMEARED, LOOKUP, STREAM, ATTN_NORM, STREAM_NEXT})
                 c[i] = new long[] {C};
-            for (int i : new int[] {PROJ_IN, GATED, ATTENDED, Q, K, V, K_UNSHIFTED, K_PRE_ROTARY, Q_PRE_ROTARY, Q_PROJ, K_PROJ})
+            for (int i : new int[] {PROJ_IN, GATED, ATTENDED, Q, K, V, Q_PROJ, K_PROJ})
                 c[i] = new long[] {H, D};
             c[ACT] = new long[] {F};
             c[FC] = new long[] {F};
@@ -231,8 +228,8 @@ final class Activations {
             // each run ends where its last buffer ends (the alignment gap after it is not part of it)
             Tensor entry = run(off, T, X0, STREAM), a = run(off, T, STREAM, K_PROJ), b = run(off, T, FC, STREAM_NEXT);
             return new Gradients(t[STREAM], t[STREAM_NEXT], t[X0], t[SKIP], t[BACKOUT], t[HEAD_X], t[HEAD_NORM], t[SMEARED], t[LOOKUP],
-                    skipGate, t[ATTN_NORM], t[QKV_IN], t[PROJ_IN], t[GATED], t[ATTENDED], t[Q], t[K], t[V], t[K_UNSHIFTED],
-                    t[K_PRE_ROTARY], t[Q_PRE_ROTARY], t[Q_PROJ], t[K_PROJ], t[MLP_NORM], t[ACT], t[FC], entry, a, b);
+                    skipGate, t[ATTN_NORM], t[QKV_IN], t[PROJ_IN], t[GATED], t[ATTENDED], t[Q], t[K], t[V],
+                    t[Q_PROJ], t[K_PROJ], t[MLP_NORM], t[ACT], t[FC], entry, a, b);
         }
 
         /** Buffers first..last (inclusive) for T tokens as one [n] view, from first's start to last's end. */

@@ -799,17 +799,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
         if (ve >= 0) ops.embeddingBackward(valueEmbeds[ve].grad(), byToken(d.v()), in.tokens());
-        // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
-        Tensor dkRotated = d.k();
-        if (cfg.isLongWindow(i)) {
-            ops.keyShiftBackward(d.kUnshifted(), d.k());
-            dkRotated = d.kUnshifted();
-        }
-        ops.rotaryBackward(d.kPreRotary(), dkRotated, yarn.freqs());
-        ops.rmsNormBackward(byHead(d.kProj()), byHead(d.kPreRotary()), byHead(a.kProj()), flat(a.kRrms()));
-        // q = rotary(rmsNorm(qProj)) per head
-        ops.rotaryBackward(d.qPreRotary(), d.q(), yarn.freqs());
-        ops.rmsNormBackward(byHead(d.qProj()), byHead(d.qPreRotary()), byHead(a.qProj()), flat(a.qRrms()));
+        // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers; q = rotary(rmsNorm(qProj)) per head
+        ops.rmsNormRotaryBackward(d.kProj(), d.k(), a.kProj(), flat(a.kRrms()), yarn.freqs(), cfg.isLongWindow(i));
+        ops.rmsNormRotaryBackward(d.qProj(), d.q(), a.qProj(), flat(a.qRrms()), yarn.freqs(), false);
         // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
         ops.matmul(dw(i, 0), byToken(d.qProj()), a.qkvIn(), true, false, 1, 1);
         ops.matmul(dw(i, 1), byToken(d.kProj()), a.qkvIn(), true, false, 1, 1);

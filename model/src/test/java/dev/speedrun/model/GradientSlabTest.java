@@ -27,8 +27,7 @@ class GradientSlabTest {
 
     /** Per run, the buffers it must cover. */
     private static final Set<String> ENTRY = Set.of("x0", "skip", "backout", "headX", "smeared", "lookup", "stream");
-    private static final Set<String> LAYER = Set.of("fc", "gated", "attended", "attnNorm", "q", "k", "v", "kUnshifted", "kPreRotary",
-            "qPreRotary", "qProj", "kProj");
+    private static final Set<String> LAYER = Set.of("fc", "gated", "attended", "attnNorm", "q", "k", "v", "qProj", "kProj");
 
     @Test void runsCoverExactlyTheirBuffersAtEveryMicroBatchSize() {
         int maxTokens = FX.get("tokens").size();
@@ -75,7 +74,6 @@ class GradientSlabTest {
         m.put("backout", g.backout()); m.put("headX", g.headX()); m.put("headNorm", g.headNorm()); m.put("smeared", g.smeared());
         m.put("lookup", g.lookup()); m.put("attnNorm", g.attnNorm()); m.put("qkvIn", g.qkvIn()); m.put("projIn", g.projIn());
         m.put("gated", g.gated()); m.put("attended", g.attended()); m.put("q", g.q()); m.put("k", g.k()); m.put("v", g.v());
-        m.put("kUnshifted", g.kUnshifted()); m.put("kPreRotary", g.kPreRotary()); m.put("qPreRotary", g.qPreRotary());
         m.put("qProj", g.qProj()); m.put("kProj", g.kProj()); m.put("mlpNorm", g.mlpNorm()); m.put("act", g.act()); m.put("fc", g.fc());
         return m;
     }

@@ -30,6 +30,55 @@ final class CpuFused {
         if (keyShift) shiftInPlace(out, s.T(), s.H(), s.D());
     }
 
+    static void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
+        OpContract.Thd s = OpContract.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, keyShift);
+        long rows = (long) s.T() * s.H(), n = rows * s.D();
+        // the unfused sequence's intermediate gradients (two with the key shift), zeroed as the model zeroes them
+        long bytes = n * dx.dtype().byteSize();
+        Intermediate buf = INTERMEDIATE.get().ensure((keyShift ? 2 : 1) * bytes);
+        Tensor rotated = buf.tensor(0, dx.dtype(), x.shape().dims());
+        Tensor shifted = keyShift ? buf.tensor(bytes, dx.dtype(), x.shape().dims()) : dOut;
+        if (keyShift) {
+            CpuElementwise.fill(shifted, 0);
+            CpuRotary.keyShiftBackward(shifted, dOut);
+        }
+        CpuElementwise.fill(rotated, 0);
+        CpuRotary.rotaryBackward(rotated, shifted, freqs);
+        CpuNorms.rmsNormBackward(dx.reshape(rows, s.D()), rotated.reshape(rows, s.D()), x.reshape(rows, s.D()), rrms);
+    }
+
+    /**
+     * Host buffers for the intermediates of {@link #rmsNormRotaryBackward}, one per calling thread
+     * (the ranks of a CPU run are threads of one process), grown as needed and then reused, so that
+     * a training step allocates nothing after its first.
+     */
+    private static final ThreadLocal<Intermediate> INTERMEDIATE = ThreadLocal.withInitial(Intermediate::new);
+
+    private static final class Intermediate {
+        /** Host memory the garbage collector frees with the thread's buffer (no arena to close). */
+        private record Buffer(MemorySegment hostSegment) implements dev.speedrun.tensor.Storage {
+            @Override public dev.speedrun.tensor.Backend backend() { return dev.speedrun.tensor.Backends.cpu(); }
+
+            @Override public long byteSize() { return hostSegment.byteSize(); }
+
+            @Override public long address() { return hostSegment.address(); }
+        }
+
+        private Buffer buffer;
+
+        /** At least {@code need} bytes (contents undefined; earlier tensors of this buffer become invalid). */
+        Intermediate ensure(long need) {
+            if (buffer == null || buffer.byteSize() < need)
+                buffer = new Buffer(java.lang.foreign.Arena.ofAuto().allocate(Math.max(need, 1 << 16), 64));
+            return this;
+        }
+
+        /** A tensor of {@code dims} at {@code byteOffset} of the buffer (within what {@link #ensure} made room for). */
+        Tensor tensor(long byteOffset, DType dtype, long... dims) {
+            return new Tensor(buffer, dtype, byteOffset, dev.speedrun.tensor.Shape.of(dims));
+        }
+    }
+
     /**
      * {@link CpuRotary#keyShift} with out = x: the shifted dims of row p take row p−1's, walking p
      * downwards so each row is read before it is overwritten (copies: exact in any dtype).

@@ -84,6 +84,10 @@ public final class CpuOps implements Ops {
         CpuFused.rmsNormRotary(out, rrms, x, freqs, keyShift);
     }
 
+    @Override public void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
+        CpuFused.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, keyShift);
+    }
+
     // ------------------------------------------------------------------ embedding
 
     @Override public void embedding(Tensor out, Tensor table, Tensor tokens) { CpuEmbedding.embedding(out, table, tokens); }

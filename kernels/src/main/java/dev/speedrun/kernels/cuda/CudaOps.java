@@ -319,6 +319,16 @@ public final class CudaOps implements Ops {
                 (float) out.dtype().epsilon(), keyShift ? 1 : 0);
     }
 
+    @Override public void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
+        OpContract.Thd s = OpContract.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, keyShift);
+        requireF32("rmsNormRotaryBackward", "rrms", rrms);
+        long rows = (long) s.T() * s.H();
+        if (rows == 0 || s.D() == 0) return;
+        device.launch(Kernel.RMS_NORM_ROTARY_BACKWARD, Dim3.of(warpGrid(rows)), Dim3.of(BLOCK), 0, ptr(dx, "dx"), dt(dx, "dx"),
+                ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(x, "x"), dt(x, "x"), ptr(rrms, "rrms"), ptr(freqs, "freqs"), dt(freqs, "freqs"),
+                s.T(), s.H(), s.D(), keyShift ? 1 : 0);
+    }
+
     // ------------------------------------------------------------------ attention
 
     /** Queries per block of the tensor-core forward and dq kernels, keys per block of dkv (AT_BM, AT_BN). */

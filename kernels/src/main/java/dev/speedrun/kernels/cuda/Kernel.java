@@ -72,6 +72,8 @@ public enum Kernel {
             PTR, I32, PTR, I32, PTR, PTR, I32, PTR, I32, F32, PTR, I32, PTR, I32, F32, I32, I32, F32),
     RMS_NORM_ROTARY("fused", "out odt rrms x xdt freqs fdt T H D eps shift",
             PTR, I32, PTR, PTR, I32, PTR, I32, I32, I32, I32, F32, I32),
+    RMS_NORM_ROTARY_BACKWARD("fused", "dx dxdt dout ddt x xdt rrms freqs fdt T H D shift",
+            PTR, I32, PTR, I32, PTR, I32, PTR, PTR, I32, I32, I32, I32, I32),
     HEAD_GATE("gates", "out odt gate y ydt x xdt w wdt T H D C G",
             PTR, I32, PTR, PTR, I32, PTR, I32, PTR, I32, I32, I32, I32, I32, I32),
     HEAD_GATE_BACKWARD_DY("gates", "dy dydt gp dout ddt y ydt gate T H D",

@@ -203,6 +203,11 @@ public final class KernelCost {
             boolean shift = a.n("shift") != 0;
             return Cost.of(n * (4 + 4 + (shift ? 2 : 0)), n * (a.s("xdt") + a.s("odt")) + a.n("D") / 2 * a.s("fdt") + 4 * rows);
         });
+        // each column's rotated pair is computed twice per pass (two passes), θ in double as rotary's
+        cost(Kernel.RMS_NORM_ROTARY_BACKWARD, a -> {
+            double rows = a.n("T") * a.n("H"), n = rows * a.n("D");
+            return Cost.of(n * (7 + 2 * 4), n * (2 * a.s("dxdt") + a.s("ddt") + a.s("xdt")) + a.n("D") / 2 * a.s("fdt") + 4 * rows);
+        });
         // optimizer.cu
         cost(Kernel.ADAM_STEP, a -> Cost.of(12 * a.n("n"),
                 a.n("n") * (2 * a.s("pdt") + a.s("gdt") + 2 * a.s("mdt") + 2 * a.s("vdt"))));

@@ -13,7 +13,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The fused ops ({@link CpuFused}) against the sequences of unfused ops they stand for, bit for bit,
+ * The fused ops ({@link CpuFused}) against the sequences of unfused ops they stand for (forward and backward), bit for bit,
  * in F64, F32 (the Vector API paths) and BF16 activations with F32 statistics (the record's mixed
  * precision), at the tiny fixture model's sizes and at the record's head dim (yarn fixture).
  */
@@ -81,6 +81,31 @@ class CpuFusedTest extends OpTestSupport {
         }
     }
 
+    @ParameterizedTest @EnumSource(names = {"F64", "F32", "BF16"})
+    void rmsNormRotaryBackwardIsTheShiftThenRotaryThenNormBackward(DType dt) {
+        for (Sizes s : sizes()) {
+            for (boolean shift : new boolean[] {false, true}) {
+                String at = s.name() + " " + dt + (shift ? " key shift" : "");
+                long rows = (long) s.T() * s.H();
+                long[] thd = {s.T(), s.H(), s.D()};
+                Tensor x = scaled(dt, 2, thd), dOut = scaled(dt, 1, thd), freqs = t(stat(dt), s.freqs(), s.D() / 2);
+                Tensor y = zeros(dt, thd), rrms = zeros(stat(dt), s.T(), s.H());
+                OPS.rmsNormRotary(y, rrms, x, freqs, shift);
+                // onto a non-zero dx: the op accumulates
+                Tensor dx = scaled(dt, 1, thd), dx0 = copy(dx);
+                OPS.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, shift);
+                Tensor shifted = dOut, rotated = zeros(dt, thd);
+                if (shift) {
+                    shifted = zeros(dt, thd);
+                    OPS.keyShiftBackward(shifted, dOut);
+                }
+                OPS.rotaryBackward(rotated, shifted, freqs);
+                OPS.rmsNormBackward(dx0.reshape(rows, s.D()), rotated.reshape(rows, s.D()), x.reshape(rows, s.D()), rrms.reshape(rows));
+                assertArrayEquals(d(dx0), d(dx), 0, at + ": dx");
+            }
+        }
+    }
+
     @ParameterizedTest @EnumSource(names = {"F32"})
     void badArgumentsAreRejectedWithTheValueNamed(DType dt) {
         Sizes s = sizes().get(0);
@@ -93,6 +118,9 @@ class CpuFusedTest extends OpTestSupport {
         e = assertThrows(IllegalArgumentException.class,
                 () -> OPS.rmsNormRotary(zeros(dt, s.T(), s.H(), s.D()), zeros(dt, s.T()), q, zeros(dt, s.D() / 2), false));
         assertEquals("rmsNormRotary: rrms must have " + (long) s.T() * s.H() + " elements, got shape [" + s.T() + "]", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> OPS.rmsNormRotaryBackward(q, q, rand(dt, s.T(), s.H(), s.D()), zeros(dt, s.T(), s.H()), zeros(dt, s.D() / 2), true));
+        assertEquals("rmsNormRotaryBackward: dx must not alias dOut", e.getMessage());
     }
 
     private Tensor scaled(DType dt, double scale, long... dims) {

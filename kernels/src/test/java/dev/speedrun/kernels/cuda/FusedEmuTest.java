@@ -24,6 +24,9 @@ import org.junit.jupiter.params.provider.EnumSource;
  * longer than a warp.
  */
 class FusedEmuTest {
+    /** The device under test: the emulated one here, the GPU in {@link FusedGpuTest}. */
+    GpuTestSupport open(long seed) { return GpuTestSupport.openEmu(seed, EmuDevice.Options.DEFAULT); }
+
     record Sizes(String name, int T, int H, int D, int C, double[] freqs) {}
 
     static List<Sizes> sizes() {
@@ -38,7 +41,7 @@ class FusedEmuTest {
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void mixRmsNormIsTheUnfusedKernelsBitForBit(DType dt) {
-        try (GpuTestSupport s = GpuTestSupport.openEmu(11, EmuDevice.Options.DEFAULT)) {
+        try (GpuTestSupport s = open(11)) {
             for (Sizes z : sizes()) {
                 String at = z.name() + " " + dt;
                 Pair x = input(s, dt, 3, z.T(), z.C()), y = input(s, dt, 3, z.T(), z.C());
@@ -72,7 +75,7 @@ class FusedEmuTest {
 
     @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
     void rmsNormRotaryIsTheUnfusedKernelsBitForBit(DType dt) {
-        try (GpuTestSupport s = GpuTestSupport.openEmu(12, EmuDevice.Options.DEFAULT)) {
+        try (GpuTestSupport s = open(12)) {
             for (Sizes z : sizes()) {
                 Pair freqs = s.pair(DType.F32, DType.F32, z.freqs(), z.D() / 2);
                 for (boolean shift : new boolean[] {false, true}) {
@@ -92,6 +95,38 @@ class FusedEmuTest {
                     // rotary's tolerance of CudaOpsGpuTest: F32 sin/cos of the rounded angle against the CPU's double ones
                     check(at + " vs CPU", out, rtol(dt, true) * 4);
                     check(at + " rrms vs CPU", rrms, rtol(dt, true));
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void rmsNormRotaryBackwardIsTheUnfusedKernelsBitForBit(DType dt) {
+        try (GpuTestSupport s = open(13)) {
+            for (Sizes z : sizes()) {
+                Pair freqs = s.pair(DType.F32, DType.F32, z.freqs(), z.D() / 2);
+                for (boolean shift : new boolean[] {false, true}) {
+                    String at = z.name() + " " + dt + (shift ? " key shift" : "");
+                    long rows = (long) z.T() * z.H();
+                    long[] thd = {z.T(), z.H(), z.D()};
+                    Pair x = input(s, dt, 2, thd), dOut = input(s, dt, 1, thd), y = output(s, dt, thd), rrms = output(s, DType.F32, z.T(), z.H());
+                    s.both((o, g) -> o.rmsNormRotary(y.of(g), rrms.of(g), x.of(g), freqs.of(g), shift));
+                    // accumulated onto a non-zero dx
+                    Pair dx = input(s, dt, 1, thd);
+                    Tensor dx0 = s.gpuArena.allocate(dt, thd), rotated = s.gpuArena.allocate(dt, thd), shifted = dOut.gpu();
+                    s.gpu.convert(dx0, dx.gpu());
+                    s.both((o, g) -> o.rmsNormRotaryBackward(dx.of(g), dOut.of(g), x.of(g), rrms.of(g), freqs.of(g), shift));
+                    if (shift) {
+                        shifted = s.gpuArena.allocate(dt, thd);
+                        s.gpu.fill(shifted, 0);
+                        s.gpu.keyShiftBackward(shifted, dOut.gpu());
+                    }
+                    s.gpu.fill(rotated, 0);
+                    s.gpu.rotaryBackward(rotated, shifted, freqs.gpu());
+                    s.gpu.rmsNormBackward(dx0.reshape(rows, z.D()), rotated.reshape(rows, z.D()), x.gpu().reshape(rows, z.D()),
+                            rrms.gpu().reshape(rows));
+                    bitwise(s, at + " dx", dx0, dx.gpu());
+                    check(at + " dx vs CPU", dx, rtol(dt, true) * 4);
                 }
             }
         }
