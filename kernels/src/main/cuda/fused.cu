@@ -21,6 +21,20 @@ __device__ __forceinline__ float fused_rrms(const void* x, int xdt, long long ba
     return rsqrtf(s / (float)C + eps);
 }
 
+// mix's fa·x + fb·y with mix's roundings. nvcc contracts mix's `v = fa·x; v += fb·y` into
+// fma(fa, x, fb·y) (elementwise.cu as of this kernel; FusedGpuTest checks it), but in this loop it
+// would choose fma(fb, y, fa·x), another rounding: so the device code spells mix's out. The
+// emulation (g++ without FMA) rounds each product and the sum, as its mix does.
+__device__ __forceinline__ float fused_mix(float fa, float xv, bool two, float fb, float yv) {
+#ifdef __CUDA_ARCH__
+    return two ? __fmaf_rn(fa, xv, __fmul_rn(fb, yv)) : fa * xv;
+#else
+    float v = fa * xv;
+    if (two) v += fb * yv;
+    return v;
+#endif
+}
+
 // mix then rms_norm of the stored mix: out = ca·a·x + cb·b·y (a, b [1] or null = 1; y null drops
 // the term), norm[r] = out[r]·rrms[r], rrms[r] = 1/sqrt(mean(out[r]²) + eps). out may alias x or y
 // (each lane reads its elements before writing them); norm aliases none of them.
@@ -36,8 +50,7 @@ extern "C" __global__ void mix_rms_norm(void* out, int odt, void* norm, int ndt,
     long long base = r * C;
     float s = 0.0f;
     for (int c = lane; c < C; c += 32) {
-        float v = fa * ld(x, xdt, base + c);
-        if (y != nullptr) v += fb * ld(y, ydt, base + c);
+        float v = fused_mix(fa, ld(x, xdt, base + c), y != nullptr, fb, y != nullptr ? ld(y, ydt, base + c) : 0.0f);
         st(out, odt, base + c, v);
         float m = fused_round(odt, v);   // the stored value, which the unfused rms_norm would load
         s += m * m;
@@ -102,7 +115,13 @@ __device__ __forceinline__ float fused_unrotated(const void* dout, int ddt, int 
                                                  long long t, int c, int T, int D, long long HD, int shift) {
     int half = D / 2;
     int j = c < half ? c : c - half;
-    const float sign = -1.0f;
+    float sign = -1.0f;
+#ifdef __CUDA_ARCH__
+    // rotary's sign is a kernel parameter, a value nvcc cannot see; hide this constant from it too, so
+    // the rotation's multiply-adds contract into the same FMAs as rotary's (a folded −1 lets nvcc fuse
+    // other products, which changes the rounding). The emulation (g++, no FMA) needs no such care.
+    asm("" : "+f"(sign));
+#endif
     double sd, cd;
     sincos((double)t * (double)ld(freqs, fdt, j), &sd, &cd);
     float sn = (float)sd * sign, cs = (float)cd;
