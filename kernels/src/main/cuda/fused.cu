@@ -154,3 +154,33 @@ extern "C" __global__ void rms_norm_rotary_backward(void* dx, int dxdt, const vo
         acc(dx, dxdt, base + c, rr * (fused_unrotated(dout, ddt, dxdt, freqs, fdt, base, t, c, T, D, HD, shift) - y * m));
     }
 }
+
+// mix_backward in one pass over dOut (elementwise.cu computes it as up to two mix_backward_dx and
+// two sum_partial + sum_finish launches): dx += fa·dOut, dy += fb·dOut (fa = ca·a, fb = cb·b;
+// either null: not wanted), and with partials given the per-block sums of dOut·x (partials[block])
+// and dOut·y (partials[parts + block]) for sum_finish to add up into da and db (x or y null: that
+// sum not wanted). The sums visit the elements in sum_partial's order (grid of `parts` blocks,
+// grid-stride, block_sum), so da and db get its bits. Every lane reads its element of dOut, x and y
+// before writing dx or dy.
+extern "C" __global__ void mix_backward_partial(float* partials, void* dx, int dxdt, void* dy, int dydt, const void* dout,
+                                                int ddt, const void* x, int xdt, const void* a, int adt, float ca,
+                                                const void* y, int ydt, const void* b, int bdt, float cb, long long n,
+                                                int parts) {
+    float fa = ca * scalar_or_one(a, adt);
+    float fb = cb * scalar_or_one(b, bdt);
+    float sa = 0.0f, sb = 0.0f;
+    GRID_LOOP(i, n) {
+        float g = ld(dout, ddt, i);
+        if (x != nullptr) sa += g * ld(x, xdt, i);
+        if (y != nullptr) sb += g * ld(y, ydt, i);
+        if (dx != nullptr) acc(dx, dxdt, i, fa * g);
+        if (dy != nullptr) acc(dy, dydt, i, fb * g);
+    }
+    if (partials == nullptr) return;
+    sa = block_sum(sa);
+    sb = block_sum(sb);
+    if (threadIdx.x == 0) {
+        partials[blockIdx.x] = sa;
+        partials[parts + blockIdx.x] = sb;
+    }
+}

@@ -121,16 +121,21 @@ public final class CudaOps implements Ops {
                                       Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
         OpContract.mixBackward(dx, dy, da, db, dOut, x, a, y, b);
         long n = dOut.numel();
-        if (dx != null) mixBackwardDx(dx, dOut, a, ca, n, "dx");
-        if (dy != null) mixBackwardDx(dy, dOut, b, cb, n, "dy");
-        if (da != null) sum(da, dOut, x, 2, ca, true);
-        if (db != null) sum(db, dOut, y, 2, cb, true);
-    }
-
-    /** One input gradient of mix: {@code d += c·s·dOut} (dx with a, ca; dy with b, cb). */
-    private void mixBackwardDx(Tensor d, Tensor dOut, Tensor s, double c, long n, String name) {
-        elementwise(Kernel.MIX_BACKWARD_DX, n, ptr(d, name), dt(d, name), ptr(dOut, "dOut"), dt(dOut, "dOut"),
-                ptrOrNull(s, "scalar"), dtOrZero(s, "scalar"), (float) c, n);
+        boolean sums = da != null || db != null;
+        if (n == 0 && !sums) return;
+        // one pass over dOut for dx, dy and the per-block sums of da and db (fused.cu), then one
+        // sum_finish per scalar: the grid of the sums is sum()'s, so da and db get its bits
+        int parts = sums ? sumParts(n) : gridFor(n);
+        Tensor partials = sums ? device.scratch(S_PARTIALS, 2L * parts) : null;
+        device.launch(Kernel.MIX_BACKWARD_PARTIAL, Dim3.of(parts), Dim3.of(BLOCK), 0, ptrOrNull(partials, "partials"),
+                ptrOrNull(dx, "dx"), dtOrZero(dx, "dx"), ptrOrNull(dy, "dy"), dtOrZero(dy, "dy"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+                da != null ? ptr(x, "x") : Ptr.NULL, da != null ? dt(x, "x") : 0, ptrOrNull(a, "a"), dtOrZero(a, "a"), (float) ca,
+                db != null ? ptr(y, "y") : Ptr.NULL, db != null ? dt(y, "y") : 0, ptrOrNull(b, "b"), dtOrZero(b, "b"), (float) cb,
+                n, parts);
+        if (da != null) device.launch(Kernel.SUM_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptr(da, "da"), dt(da, "da"),
+                ptr(partials, "partials"), parts, (float) ca, 1);
+        if (db != null) device.launch(Kernel.SUM_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptr(db, "db"), dt(db, "db"),
+                ptr(partials.view(parts, parts), "partials"), parts, (float) cb, 1);
     }
 
     @Override public void sigmoid(Tensor out, Tensor x) {
@@ -173,13 +178,16 @@ public final class CudaOps implements Ops {
      */
     private void sum(Tensor out, Tensor x, Tensor y, int mode, double coef, boolean accumulate) {
         long n = x.numel();
-        int parts = (int) Math.max(1, Math.min(256, (n + BLOCK - 1) / BLOCK));
+        int parts = sumParts(n);
         Tensor partials = device.scratch(S_PARTIALS, parts);
         device.launch(Kernel.SUM_PARTIAL, Dim3.of(parts), Dim3.of(BLOCK), 0, ptr(partials, "partials"),
                 ptr(x, "x"), dt(x, "x"), ptrOrNull(y, "y"), dtOrZero(y, "y"), n, mode);
         device.launch(Kernel.SUM_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
                 ptr(partials, "partials"), parts, (float) coef, accumulate ? 1 : 0);
     }
+
+    /** Blocks (and partial sums) of the first pass of a two-pass reduction over n elements. */
+    private static int sumParts(long n) { return (int) Math.max(1, Math.min(256, (n + BLOCK - 1) / BLOCK)); }
 
     @Override public void tokenMask(Tensor out, Tensor tokens, int value, double ifEqual, double otherwise) {
         OpContract.tokenMask(out, tokens);

@@ -193,6 +193,13 @@ public final class KernelCost {
         });
         // fused.cu: the unfused kernels' work without their round trips through memory (the mix is
         // written once and re-read from cache; the key shift's neighbour rows are re-reads, not counted)
+        cost(Kernel.MIX_BACKWARD_PARTIAL, a -> {
+            double n = a.n("n");
+            int grads = (a.isNull("dx") ? 0 : 1) + (a.isNull("dy") ? 0 : 1), sums = (a.isNull("x") ? 0 : 1) + (a.isNull("y") ? 0 : 1);
+            double bytes = n * (a.s("ddt") + (a.isNull("x") ? 0 : a.s("xdt")) + (a.isNull("y") ? 0 : a.s("ydt"))
+                    + (a.isNull("dx") ? 0 : 2 * a.s("dxdt")) + (a.isNull("dy") ? 0 : 2 * a.s("dydt")));
+            return Cost.of(2 * n * (grads + sums), bytes + (a.isNull("partials") ? 0 : 8 * a.grid.x()));
+        });
         cost(Kernel.MIX_RMS_NORM, a -> {
             double R = a.n("R"), C = a.n("C"), n = R * C;
             boolean two = !a.isNull("y");

@@ -132,6 +132,58 @@ class FusedEmuTest {
         }
     }
 
+    /**
+     * mixBackward's one-pass kernel (mix_backward_partial, then sum_finish per scalar) against the
+     * kernels it replaced, launched here as CudaOps launched them (mix_backward_dx for dx and for
+     * dy, sum_partial mode 2 and sum_finish for da and for db): the same bits, accumulated onto
+     * non-zero gradients; and within tolerance of the CPU.
+     */
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void mixBackwardIsTheKernelsItReplacedBitForBit(DType dt) {
+        try (GpuTestSupport s = open(14)) {
+            for (Sizes z : sizes()) {
+                String at = z.name() + " " + dt;
+                long n = (long) z.T() * z.C();
+                Pair x = input(s, dt, 2, z.T(), z.C()), y = input(s, dt, 2, z.T(), z.C()), g = input(s, dt, 1, z.T(), z.C());
+                Pair a = s.pair(DType.F32, DType.F32, new double[] {1.1}, 1), b = s.pair(DType.F32, DType.F32, new double[] {-0.37}, 1);
+                Pair dx = input(s, dt, 1, z.T(), z.C()), dy = input(s, dt, 1, z.T(), z.C());
+                Pair da = s.pair(DType.F32, DType.F32, new double[] {0.25}, 1), db = s.pair(DType.F32, DType.F32, new double[] {-0.5}, 1);
+                Tensor dx0 = copy(s, dx.gpu()), dy0 = copy(s, dy.gpu()), da0 = copy(s, da.gpu()), db0 = copy(s, db.gpu());
+                s.both((o, gp) -> o.mixBackward(dx.of(gp), dy.of(gp), da.of(gp), db.of(gp), g.of(gp), x.of(gp), a.of(gp), 0.5, y.of(gp),
+                        b.of(gp), -2));
+                CudaDevice dev = s.device();
+                int parts = (int) Math.max(1, Math.min(256, (n + CudaOps.BLOCK - 1) / CudaOps.BLOCK));
+                Tensor partials = s.gpuArena.allocate(DType.F32, parts);
+                CudaDevice.Dim3 block = CudaDevice.Dim3.of(CudaOps.BLOCK), grid = CudaDevice.Dim3.of(CudaOps.gridFor(n));
+                int d = CudaOps.dt(dx0, "dx"), f = CudaOps.dt(a.gpu(), "a");
+                dev.launch(Kernel.MIX_BACKWARD_DX, grid, block, 0, ptr(dx0), d, ptr(g.gpu()), d, ptr(a.gpu()), f, 0.5f, n);
+                dev.launch(Kernel.MIX_BACKWARD_DX, grid, block, 0, ptr(dy0), d, ptr(g.gpu()), d, ptr(b.gpu()), f, -2f, n);
+                for (Tensor[] sum : new Tensor[][] {{da0, x.gpu()}, {db0, y.gpu()}}) {
+                    float coef = sum[0] == da0 ? 0.5f : -2f;
+                    dev.launch(Kernel.SUM_PARTIAL, CudaDevice.Dim3.of(parts), block, 0, ptr(partials), ptr(g.gpu()), d, ptr(sum[1]), d, n, 2);
+                    dev.launch(Kernel.SUM_FINISH, CudaDevice.Dim3.of(1), block, 0, ptr(sum[0]), f, ptr(partials), parts, coef, 1);
+                }
+                bitwise(s, at + " dx", dx0, dx.gpu());
+                bitwise(s, at + " dy", dy0, dy.gpu());
+                bitwise(s, at + " da", da0, da.gpu());
+                bitwise(s, at + " db", db0, db.gpu());
+                check(at + " dx vs CPU", dx, rtol(dt, false));
+                check(at + " dy vs CPU", dy, rtol(dt, false));
+                check(at + " da vs CPU", da, rtol(dt, true));
+                check(at + " db vs CPU", db, rtol(dt, true));
+            }
+        }
+    }
+
+    private static Kernel.Ptr ptr(Tensor t) { return new Kernel.Ptr(t.address()); }
+
+    /** A device copy of t. */
+    private static Tensor copy(GpuTestSupport s, Tensor t) {
+        Tensor c = s.gpuArena.allocate(t.dtype(), t.shape().dims());
+        s.gpu.convert(c, t);
+        return c;
+    }
+
     /** Gaussian values × scale in dt on both sides (the CPU side in dt too: the same stored roundings). */
     private static Pair input(GpuTestSupport s, DType dt, double scale, long... dims) {
         long n = 1;
