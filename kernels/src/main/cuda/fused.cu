@@ -184,3 +184,19 @@ extern "C" __global__ void mix_backward_partial(float* partials, void* dx, int d
         partials[parts + blockIdx.x] = sb;
     }
 }
+
+// The second pass of mix_backward_partial's sums, both scalars in one launch (elementwise.cu's
+// sum_finish takes one): da += ca·Σ partials[0, parts), db += cb·Σ partials[parts, 2·parts), each
+// sum in sum_finish's order (one block, thread-strided, block_sum) and stored as it stores; da or
+// db null: not written. One block.
+extern "C" __global__ void mix_backward_finish(void* da, int dadt, void* db, int dbdt, const float* partials, int parts,
+                                               float ca, float cb) {
+    float s = 0.0f;
+    for (int i = threadIdx.x; i < parts; i += blockDim.x) s += partials[i];
+    s = block_sum(s);
+    if (da != nullptr && threadIdx.x == 0) st(da, dadt, 0, ca * s + ld(da, dadt, 0));
+    float t = 0.0f;
+    for (int i = threadIdx.x; i < parts; i += blockDim.x) t += partials[parts + i];
+    t = block_sum(t);
+    if (db != nullptr && threadIdx.x == 0) st(db, dbdt, 0, cb * t + ld(db, dbdt, 0));
+}

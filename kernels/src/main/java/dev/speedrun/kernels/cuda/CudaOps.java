@@ -123,8 +123,8 @@ public final class CudaOps implements Ops {
         long n = dOut.numel();
         boolean sums = da != null || db != null;
         if (n == 0 && !sums) return;
-        // one pass over dOut for dx, dy and the per-block sums of da and db (fused.cu), then one
-        // sum_finish per scalar: the grid of the sums is sum()'s, so da and db get its bits
+        // one pass over dOut for dx, dy and the per-block sums of da and db, then one launch adding up
+        // both (fused.cu): the grid and the orders of the sums are sum()'s, so da and db get its bits
         int parts = sums ? sumParts(n) : gridFor(n);
         Tensor partials = sums ? device.scratch(S_PARTIALS, 2L * parts) : null;
         device.launch(Kernel.MIX_BACKWARD_PARTIAL, Dim3.of(parts), Dim3.of(BLOCK), 0, ptrOrNull(partials, "partials"),
@@ -132,10 +132,8 @@ public final class CudaOps implements Ops {
                 da != null ? ptr(x, "x") : Ptr.NULL, da != null ? dt(x, "x") : 0, ptrOrNull(a, "a"), dtOrZero(a, "a"), (float) ca,
                 db != null ? ptr(y, "y") : Ptr.NULL, db != null ? dt(y, "y") : 0, ptrOrNull(b, "b"), dtOrZero(b, "b"), (float) cb,
                 n, parts);
-        if (da != null) device.launch(Kernel.SUM_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptr(da, "da"), dt(da, "da"),
-                ptr(partials, "partials"), parts, (float) ca, 1);
-        if (db != null) device.launch(Kernel.SUM_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptr(db, "db"), dt(db, "db"),
-                ptr(partials.view(parts, parts), "partials"), parts, (float) cb, 1);
+        if (sums) device.launch(Kernel.MIX_BACKWARD_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptrOrNull(da, "da"), dtOrZero(da, "da"),
+                ptrOrNull(db, "db"), dtOrZero(db, "db"), ptr(partials, "partials"), parts, (float) ca, (float) cb);
     }
 
     @Override public void sigmoid(Tensor out, Tensor x) {

@@ -70,6 +70,8 @@ public enum Kernel {
             PTR, I32, PTR, PTR, I32, I32, I32),
     MIX_BACKWARD_PARTIAL("fused", "partials dx dxdt dy dydt dout ddt x xdt a adt ca y ydt b bdt cb n parts",
             PTR, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, F32, PTR, I32, PTR, I32, F32, I64, I32),
+    MIX_BACKWARD_FINISH("fused", "da dadt db dbdt partials parts ca cb",
+            PTR, I32, PTR, I32, PTR, I32, F32, F32),
     MIX_RMS_NORM("fused", "out odt norm ndt rrms x xdt a adt ca y ydt b bdt cb R C eps",
             PTR, I32, PTR, I32, PTR, PTR, I32, PTR, I32, F32, PTR, I32, PTR, I32, F32, I32, I32, F32),
     RMS_NORM_ROTARY("fused", "out odt rrms x xdt freqs fdt T H D eps shift",

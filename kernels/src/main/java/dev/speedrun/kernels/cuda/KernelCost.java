@@ -200,6 +200,8 @@ public final class KernelCost {
                     + (a.isNull("dx") ? 0 : 2 * a.s("dxdt")) + (a.isNull("dy") ? 0 : 2 * a.s("dydt")));
             return Cost.of(2 * n * (grads + sums), bytes + (a.isNull("partials") ? 0 : 8 * a.grid.x()));
         });
+        cost(Kernel.MIX_BACKWARD_FINISH, a -> Cost.of(2 * a.n("parts") + 4,
+                8 * a.n("parts") + (a.isNull("da") ? 0 : 2 * a.s("dadt")) + (a.isNull("db") ? 0 : 2 * a.s("dbdt"))));
         cost(Kernel.MIX_RMS_NORM, a -> {
             double R = a.n("R"), C = a.n("C"), n = R * C;
             boolean two = !a.isNull("y");

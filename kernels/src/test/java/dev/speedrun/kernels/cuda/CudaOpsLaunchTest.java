@@ -113,10 +113,11 @@ class CudaOpsLaunchTest {
 
         assertEquals(List.of(Kernel.FILL), kernels(byOp.get("fill")));
         assertEquals((long) T * C, byOp.get("fill").get(0).arg("n"));
-        // dx, dy and da's partial sums in one pass, then da's finish (db is null here)
-        assertEquals(List.of(Kernel.MIX_BACKWARD_PARTIAL, Kernel.SUM_FINISH), kernels(byOp.get("mixBackward")));
+        // dx, dy and da's partial sums in one pass, then the finish (db is null here)
+        assertEquals(List.of(Kernel.MIX_BACKWARD_PARTIAL, Kernel.MIX_BACKWARD_FINISH), kernels(byOp.get("mixBackward")));
         Launch mbp = byOp.get("mixBackward").get(0), mbf = byOp.get("mixBackward").get(1);
-        assertEquals(mbp.grid().x(), mbf.arg("nparts"), "finish adds exactly the partials written");
+        assertEquals(mbp.grid().x(), mbf.arg("parts"), "finish adds exactly the partials written");
+        assertTrue(((Ptr) mbf.arg("db")).address() == 0, "no db: not written");
         assertEquals(mbp.grid().x(), mbp.arg("parts"));
         assertEquals(mbp.arg("partials"), mbf.arg("partials"));
         assertTrue(((Ptr) mbp.arg("y")).address() == 0, "no db: y's sum is not computed");

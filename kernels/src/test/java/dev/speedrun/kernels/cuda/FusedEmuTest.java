@@ -133,7 +133,7 @@ class FusedEmuTest {
     }
 
     /**
-     * mixBackward's one-pass kernel (mix_backward_partial, then sum_finish per scalar) against the
+     * mixBackward's two kernels (mix_backward_partial, then mix_backward_finish for both scalars) against the
      * kernels it replaced, launched here as CudaOps launched them (mix_backward_dx for dx and for
      * dy, sum_partial mode 2 and sum_finish for da and for db): the same bits, accumulated onto
      * non-zero gradients; and within tolerance of the CPU.
