@@ -36,10 +36,13 @@ __device__ __forceinline__ float fused_mix(float fa, float xv, bool two, float f
 }
 
 // mix then rms_norm of the stored mix: out = ca·a·x + cb·b·y (a, b [1] or null = 1; y null drops
-// the term), norm[r] = out[r]·rrms[r], rrms[r] = 1/sqrt(mean(out[r]²) + eps). out may alias x or y
-// (each lane reads its elements before writing them); norm aliases none of them.
+// the term), norm[r] = out[r]·rrms[r], rrms[r] = 1/sqrt(mean(out[r]²) + eps), and with scaled
+// given scaled = s·norm (s [1] or null = 1) from the stored norm, as mix(scaled, norm, s, 1) would.
+// out may alias x or y (each lane reads its elements before writing them); norm and scaled alias
+// none of them.
 // Block = 256 threads = 8 rows; grid = ceil(R / 8).
-extern "C" __global__ void mix_rms_norm(void* out, int odt, void* norm, int ndt, float* rrms, const void* x, int xdt,
+extern "C" __global__ void mix_rms_norm(void* out, int odt, void* norm, int ndt, float* rrms, void* scaled, int scdt,
+                                        const void* s, int sdt, const void* x, int xdt,
                                         const void* a, int adt, float ca, const void* y, int ydt, const void* b, int bdt,
                                         float cb, int R, int C, float eps) {
     int lane = threadIdx.x & 31;
@@ -47,17 +50,22 @@ extern "C" __global__ void mix_rms_norm(void* out, int odt, void* norm, int ndt,
     if (r >= R) return;
     float fa = ca * scalar_or_one(a, adt);
     float fb = cb * scalar_or_one(b, bdt);
+    float fs = 1.0f * scalar_or_one(s, sdt);
     long long base = r * C;
-    float s = 0.0f;
+    float ss = 0.0f;
     for (int c = lane; c < C; c += 32) {
         float v = fused_mix(fa, ld(x, xdt, base + c), y != nullptr, fb, y != nullptr ? ld(y, ydt, base + c) : 0.0f);
         st(out, odt, base + c, v);
         float m = fused_round(odt, v);   // the stored value, which the unfused rms_norm would load
-        s += m * m;
+        ss += m * m;
     }
-    s = warp_sum(s);
-    float rr = rsqrtf(s / (float)C + eps);
-    for (int c = lane; c < C; c += 32) st(norm, ndt, base + c, ld(out, odt, base + c) * rr);
+    ss = warp_sum(ss);
+    float rr = rsqrtf(ss / (float)C + eps);
+    for (int c = lane; c < C; c += 32) {
+        float nv = ld(out, odt, base + c) * rr;
+        st(norm, ndt, base + c, nv);
+        if (scaled != nullptr) st(scaled, scdt, base + c, fused_mix(fs, fused_round(ndt, nv), false, 0.0f, 0.0f));
+    }
     if (lane == 0) rrms[r] = rr;
 }
 

@@ -344,7 +344,7 @@ public final class OpContract {
     // ------------------------------------------------------------------ fused
 
     /** {@link Ops#mixRmsNorm}: the rows of out (R rows of C, its last axis). */
-    public static Rows mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor x, Tensor a, Tensor y, Tensor b) {
+    public static Rows mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, Tensor y, Tensor b, Tensor s) {
         String op = "mixRmsNorm";
         requireFloat(op, "out", out);
         if (out.rank() < 1) throw new IllegalArgumentException(op + ": out must be [R,C], got " + out.shape());
@@ -359,6 +359,14 @@ public final class OpContract {
         requireNumel(op, "rrms", rrms, r.R());
         if (overlaps(norm, out) || overlaps(norm, x) || (y != null && overlaps(norm, y)))
             throw new IllegalArgumentException(op + ": norm must not alias out, x or y");
+        scalarOrNull(op, "s", s);
+        if (scaled == null) {
+            if (s != null) throw new IllegalArgumentException(op + ": s given but scaled is null");
+        } else {
+            floatNumel(op, "scaled", scaled, out.numel());
+            if (overlaps(scaled, out) || overlaps(scaled, norm) || overlaps(scaled, x) || (y != null && overlaps(scaled, y)))
+                throw new IllegalArgumentException(op + ": scaled must not alias out, norm, x or y");
+        }
         return r;
     }
 

@@ -206,18 +206,23 @@ public interface Ops {
      * {@code rrms[r] = 1/sqrt(mean(out[r]²) + eps)}, eps = machine epsilon of norm's dtype.
      * Bit for bit the two unfused ops {@code mix(out, x, a, ca, y, b, cb); rmsNorm(norm, rrms, out)}
      * on every backend. The residual adds of the blocks ({@code a = b = null, ca = cb = 1}) are
-     * the case of {@link #add}.
+     * the case of {@link #add}. With {@code scaled} given, also {@code scaled = s·norm} from the
+     * stored norm (the attention's Q/K/V input sa_λ0·norm), bit for bit
+     * {@code mix(scaled, norm, s, 1, null, null, 0)} after the two.
      * @param out  [R,C] the mix (the residual stream), rows normalised over C; may alias x or y
      * @param norm [R,C] (or any shape of R·C elements); must not alias out, x or y
      * @param rrms [R] (or any shape of R elements), saved for {@link #rmsNormBackward}
+     * @param scaled [R·C] or null (not wanted); must not alias out, norm, x or y
      * @param x    [R·C]
      * @param a    [1] scalar tensor, or null for 1
      * @param ca   host constant multiplying a
      * @param y    [R·C] or null (then the second term is absent)
      * @param b    [1] scalar tensor, or null for 1
      * @param cb   host constant multiplying b
+     * @param s    [1] scalar tensor multiplying norm into scaled, or null for 1 (must be null without scaled)
      */
-    void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb);
+    void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb,
+                    Tensor s);
 
     /**
      * The per-head query/key norm and rotary of an attention layer in one pass (one kernel on a

@@ -630,10 +630,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             if (i == cfg.skipOutLayer())
                 ops.mix(sk.merged(), previousOut(bs, i, e), null, 1, bs.get(cfg.skipInLayer()).out(), sk.gate(), 1);
             // in = resid_λ·(previous out or merged) + x0_λ·x0, and in one pass the norm that reads it:
-            // the attention's rmsNorm(in), or in the layer without attention the MLP's
+            // the attention's norm = rmsNorm(in) with qkvIn = sa_λ0·norm, or in the layer without attention the MLP's
             Attention at = b.attn();
             ops.mixRmsNorm(b.in(), at != null ? at.norm() : b.mlpNorm(), at != null ? at.normRrms() : b.mlpRrms(),
-                    blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
+                    at != null ? at.qkvIn() : null, blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(),
+                    x0Lambdas.value().view(i, 1), 1, at != null ? sc(cfg.saLambdaIndex(i, 0)) : null);
             // (with attention, attentionForward ends with mlpIn = attn.out and mlpNorm = rmsNorm(mlpIn))
             if (at != null) attentionForward(i, b, in, plan.attnScratch().at(T), window(i, wsShort, wsLong));
             // out = mlpIn + relu²(mlpNorm·c_fcᵀ)·c_proj, mlpNorm = rmsNorm(mlpIn)
@@ -646,8 +647,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // norm = rmsNorm(last out − backout_λ·out of the backout layer)
         Head hd = plan.head();
         Tensor x = Activations.rows(hd.x(), T);
-        ops.mixRmsNorm(x, Activations.rows(hd.norm(), T), Activations.rows(hd.rrms(), T), bs.get(L - 1).out(), null, 1,
-                bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
+        ops.mixRmsNorm(x, Activations.rows(hd.norm(), T), Activations.rows(hd.rrms(), T), null, bs.get(L - 1).out(), null, 1,
+                bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1, null);
     }
 
     /**
@@ -683,12 +684,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /**
      * Writes block i's attention branch, {@code b.attn().out} = in + attention(in), and the MLP's
-     * {@code b.mlpNorm} = rmsNorm(attn.out); {@code attn.norm} = rmsNorm(in) is already written.
+     * {@code b.mlpNorm} = rmsNorm(attn.out); {@code attn.norm} = rmsNorm(in) and
+     * {@code attn.qkvIn} = sa_λ0·norm are already written (the block input's fused op).
      */
     private void attentionForward(int i, Block b, Inputs in, AttentionScratch scratch, int window) {
         Attention a = b.attn();
-        // qkvIn = sa_λ0·rmsNorm(in)
-        ops.mix(a.qkvIn(), a.norm(), sc(cfg.saLambdaIndex(i, 0)), 1, null, null, 0);
         // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
         ops.matmul(byToken(a.qProj()), a.qkvIn(), w(i, 0), false, true, 1, 0);
         ops.matmul(byToken(a.kProj()), a.qkvIn(), w(i, 1), false, true, 1, 0);
@@ -709,7 +709,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.mix(byToken(a.projIn()), byToken(a.gated()), sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
         ops.matmul(a.out(), byToken(a.projIn()), w(i, 3), false, true, 1, 0);
         // and mlpNorm = rmsNorm(out) in the same pass
-        ops.mixRmsNorm(a.out(), b.mlpNorm(), b.mlpRrms(), a.out(), null, 1, b.in(), null, 1);
+        ops.mixRmsNorm(a.out(), b.mlpNorm(), b.mlpRrms(), null, a.out(), null, 1, b.in(), null, 1, null);
     }
 
     // ------------------------------------------------------------------ backward

@@ -16,10 +16,12 @@ import java.lang.foreign.MemorySegment;
 final class CpuFused {
     private CpuFused() {}
 
-    static void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
-        OpContract.mixRmsNorm(out, norm, rrms, x, a, y, b);
+    static void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, double ca, Tensor y, Tensor b,
+                           double cb, Tensor s) {
+        OpContract.mixRmsNorm(out, norm, rrms, scaled, x, a, y, b, s);
         CpuElementwise.mix(out, x, a, ca, y, b, cb);
         CpuNorms.rmsNorm(norm, rrms, out);
+        if (scaled != null) CpuElementwise.mix(scaled, norm, s, 1, null, null, 0);
     }
 
     static void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift) {

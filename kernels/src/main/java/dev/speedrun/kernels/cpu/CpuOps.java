@@ -76,8 +76,9 @@ public final class CpuOps implements Ops {
 
     // ------------------------------------------------------------------ fused
 
-    @Override public void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
-        CpuFused.mixRmsNorm(out, norm, rrms, x, a, ca, y, b, cb);
+    @Override public void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, double ca, Tensor y,
+                                     Tensor b, double cb, Tensor s) {
+        CpuFused.mixRmsNorm(out, norm, rrms, scaled, x, a, ca, y, b, cb, s);
     }
 
     @Override public void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift) {

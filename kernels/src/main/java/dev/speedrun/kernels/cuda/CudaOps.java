@@ -305,12 +305,14 @@ public final class CudaOps implements Ops {
 
     // ------------------------------------------------------------------ fused
 
-    @Override public void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
-        OpContract.Rows s = OpContract.mixRmsNorm(out, norm, rrms, x, a, y, b);
+    @Override public void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, double ca, Tensor y,
+                                     Tensor b, double cb, Tensor sc) {
+        OpContract.Rows s = OpContract.mixRmsNorm(out, norm, rrms, scaled, x, a, y, b, sc);
         requireF32("mixRmsNorm", "rrms", rrms);
         if (s.R() == 0) return;
         device.launch(Kernel.MIX_RMS_NORM, Dim3.of(warpGrid(s.R())), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
-                ptr(norm, "norm"), dt(norm, "norm"), ptr(rrms, "rrms"), ptr(x, "x"), dt(x, "x"),
+                ptr(norm, "norm"), dt(norm, "norm"), ptr(rrms, "rrms"), ptrOrNull(scaled, "scaled"), dtOrZero(scaled, "scaled"),
+                ptrOrNull(sc, "s"), dtOrZero(sc, "s"), ptr(x, "x"), dt(x, "x"),
                 ptrOrNull(a, "a"), dtOrZero(a, "a"), (float) ca, ptrOrNull(y, "y"), dtOrZero(y, "y"),
                 ptrOrNull(b, "b"), dtOrZero(b, "b"), (float) cb, s.R(), s.C(), (float) norm.dtype().epsilon());
     }

@@ -204,8 +204,9 @@ public final class KernelCost {
                 8 * a.n("parts") + (a.isNull("da") ? 0 : 2 * a.s("dadt")) + (a.isNull("db") ? 0 : 2 * a.s("dbdt"))));
         cost(Kernel.MIX_RMS_NORM, a -> {
             double R = a.n("R"), C = a.n("C"), n = R * C;
-            boolean two = !a.isNull("y");
-            return Cost.of(n * ((two ? 3 : 1) + 4), n * (a.s("xdt") + (two ? a.s("ydt") : 0) + a.s("odt") + a.s("ndt")) + 4 * R);
+            boolean two = !a.isNull("y"), scaled = !a.isNull("scaled");
+            return Cost.of(n * ((two ? 3 : 1) + 4 + (scaled ? 1 : 0)),
+                    n * (a.s("xdt") + (two ? a.s("ydt") : 0) + a.s("odt") + a.s("ndt") + (scaled ? a.s("scdt") : 0)) + 4 * R);
         });
         cost(Kernel.RMS_NORM_ROTARY, a -> {
             double rows = a.n("T") * a.n("H"), n = rows * a.n("D");

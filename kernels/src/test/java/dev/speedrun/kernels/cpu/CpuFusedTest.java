@@ -42,19 +42,22 @@ class CpuFusedTest extends OpTestSupport {
             Tensor a = scalar(DType.F32, 1.1), b = scalar(DType.F32, -0.37);
             // with both scalars and constants, into a separate out
             Tensor out = zeros(dt, s.T(), s.C()), norm = zeros(dt, s.T(), s.C()), rrms = zeros(stat(dt), s.T());
-            OPS.mixRmsNorm(out, norm, rrms, x, a, 0.5, y, b, -2);
+            Tensor scaled = zeros(dt, s.T(), s.C()), scaled0 = zeros(dt, s.T(), s.C()), sa = scalar(DType.F32, 0.7);
+            OPS.mixRmsNorm(out, norm, rrms, scaled, x, a, 0.5, y, b, -2, sa);
             Tensor out0 = zeros(dt, s.T(), s.C()), norm0 = zeros(dt, s.T(), s.C()), rrms0 = zeros(stat(dt), s.T());
             OPS.mix(out0, x, a, 0.5, y, b, -2);
             OPS.rmsNorm(norm0, rrms0, out0);
+            OPS.mix(scaled0, norm0, sa, 1, null, null, 0);
             same(at + " mix", out0, out, norm0, norm, rrms0, rrms);
+            assertArrayEquals(d(scaled0), d(scaled), 0, at + ": scaled");
             // one term only
-            OPS.mixRmsNorm(out, norm, rrms, x, a, 1, null, null, 0);
+            OPS.mixRmsNorm(out, norm, rrms, null, x, a, 1, null, null, 0, null);
             OPS.mix(out0, x, a, 1, null, null, 0);
             OPS.rmsNorm(norm0, rrms0, out0);
             same(at + " one term", out0, out, norm0, norm, rrms0, rrms);
             // the blocks' residual add, in place (out = x), against add then rmsNorm
             Tensor acc = copy(x), acc0 = copy(x);
-            OPS.mixRmsNorm(acc, norm, rrms, acc, null, 1, y, null, 1);
+            OPS.mixRmsNorm(acc, norm, rrms, null, acc, null, 1, y, null, 1, null);
             OPS.add(acc0, acc0, y);
             OPS.rmsNorm(norm0, rrms0, acc0);
             same(at + " residual add", acc0, acc, norm0, norm, rrms0, rrms);
@@ -110,8 +113,13 @@ class CpuFusedTest extends OpTestSupport {
     void badArgumentsAreRejectedWithTheValueNamed(DType dt) {
         Sizes s = sizes().get(0);
         Tensor x = rand(dt, s.T(), s.C()), rrms = zeros(dt, s.T());
-        var e = assertThrows(IllegalArgumentException.class, () -> OPS.mixRmsNorm(x, x, rrms, x, null, 1, null, null, 0));
+        var e = assertThrows(IllegalArgumentException.class, () -> OPS.mixRmsNorm(x, x, rrms, null, x, null, 1, null, null, 0, null));
         assertEquals("mixRmsNorm: norm must not alias out, x or y", e.getMessage());
+        Tensor norm = zeros(dt, s.T(), s.C()), sa = scalar(dt, 0.5);
+        e = assertThrows(IllegalArgumentException.class, () -> OPS.mixRmsNorm(x, norm, rrms, null, x, null, 1, null, null, 0, sa));
+        assertEquals("mixRmsNorm: s given but scaled is null", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> OPS.mixRmsNorm(x, norm, rrms, norm, x, null, 1, null, null, 0, sa));
+        assertEquals("mixRmsNorm: scaled must not alias out, norm, x or y", e.getMessage());
         Tensor q = rand(dt, s.T(), s.H(), s.D());
         e = assertThrows(IllegalArgumentException.class, () -> OPS.rmsNormRotary(q, zeros(dt, s.T(), s.H()), q, zeros(dt, s.D() / 2), false));
         assertEquals("rmsNormRotary: out must not alias x", e.getMessage());

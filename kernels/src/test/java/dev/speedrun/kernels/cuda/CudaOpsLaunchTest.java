@@ -74,7 +74,7 @@ class CudaOpsLaunchTest {
         calls.put("rotaryBackward", () -> ops.rotaryBackward(dq, o, freqs));
         calls.put("keyShift", () -> ops.keyShift(o, k));
         calls.put("keyShiftBackward", () -> ops.keyShiftBackward(dk, o));
-        calls.put("mixRmsNorm", () -> ops.mixRmsNorm(out, dx, rrms, out, s1, 0.5, y, null, 2));
+        calls.put("mixRmsNorm", () -> ops.mixRmsNorm(out, dx, rrms, null, out, s1, 0.5, y, null, 2, null));
         calls.put("rmsNormRotary", () -> ops.rmsNormRotary(o, gateH, k, freqs, true));
         calls.put("rmsNormRotaryBackward", () -> ops.rmsNormRotaryBackward(dk, o, k, gateH, freqs, false));
         calls.put("attention", () -> ops.attention(o, lse, q, k, v, cu, 128, 0.12));

@@ -47,14 +47,19 @@ class FusedEmuTest {
                 Pair x = input(s, dt, 3, z.T(), z.C()), y = input(s, dt, 3, z.T(), z.C());
                 Pair a = s.pair(DType.F32, DType.F32, new double[] {1.1}, 1), b = s.pair(DType.F32, DType.F32, new double[] {-0.37}, 1);
                 Pair out = output(s, dt, z.T(), z.C()), norm = output(s, dt, z.T(), z.C()), rrms = output(s, DType.F32, z.T());
-                s.both((o, g) -> o.mixRmsNorm(out.of(g), norm.of(g), rrms.of(g), x.of(g), a.of(g), 0.5, y.of(g), b.of(g), -2));
+                Pair scaled = output(s, dt, z.T(), z.C()), sa = s.pair(DType.F32, DType.F32, new double[] {0.7}, 1);
+                s.both((o, g) -> o.mixRmsNorm(out.of(g), norm.of(g), rrms.of(g), scaled.of(g), x.of(g), a.of(g), 0.5, y.of(g), b.of(g), -2,
+                        sa.of(g)));
                 Tensor out0 = s.gpuArena.allocate(dt, z.T(), z.C()), norm0 = s.gpuArena.allocate(dt, z.T(), z.C()),
-                        rrms0 = s.gpuArena.allocate(DType.F32, z.T());
+                        rrms0 = s.gpuArena.allocate(DType.F32, z.T()), scaled0 = s.gpuArena.allocate(dt, z.T(), z.C());
                 s.gpu.mix(out0, x.gpu(), a.gpu(), 0.5, y.gpu(), b.gpu(), -2);
                 s.gpu.rmsNorm(norm0, rrms0, out0);
+                s.gpu.mix(scaled0, norm0, sa.gpu(), 1, null, null, 0);
                 bitwise(s, at + " mix", out0, out.gpu());
                 bitwise(s, at + " mix norm", norm0, norm.gpu());
                 bitwise(s, at + " mix rrms", rrms0, rrms.gpu());
+                bitwise(s, at + " mix scaled", scaled0, scaled.gpu());
+                check(at + " scaled vs CPU", scaled, rtol(dt, true));
                 check(at + " mix vs CPU", out, rtol(dt, false));
                 check(at + " norm vs CPU", norm, rtol(dt, true));
                 check(at + " rrms vs CPU", rrms, rtol(dt, true));
@@ -62,7 +67,7 @@ class FusedEmuTest {
                 Pair acc = input(s, dt, 3, z.T(), z.C());
                 Tensor acc0 = s.gpuArena.allocate(dt, z.T(), z.C());
                 s.gpu.convert(acc0, acc.gpu());
-                s.both((o, g) -> o.mixRmsNorm(acc.of(g), norm.of(g), rrms.of(g), acc.of(g), null, 1, y.of(g), null, 1));
+                s.both((o, g) -> o.mixRmsNorm(acc.of(g), norm.of(g), rrms.of(g), null, acc.of(g), null, 1, y.of(g), null, 1, null));
                 s.gpu.add(acc0, acc0, y.gpu());
                 s.gpu.rmsNorm(norm0, rrms0, acc0);
                 bitwise(s, at + " add", acc0, acc.gpu());

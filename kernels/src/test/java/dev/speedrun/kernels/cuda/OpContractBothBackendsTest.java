@@ -38,8 +38,8 @@ class OpContractBothBackendsTest {
         calls.put("rmsNorm", (o, a) -> o.rmsNorm(a.t(F32, T, C), a.t(F32, T - 1), a.t(F32, T, C)));
         calls.put("rotary", (o, a) -> o.rotary(a.t(F32, T, H, D), a.t(F32, T, H, D), a.t(F32, D)));
         calls.put("keyShift", (o, a) -> o.keyShift(a.t(F32, T, H, 6), a.t(F32, T, H, 6)));
-        calls.put("mixRmsNorm", (o, a) -> o.mixRmsNorm(a.t(F32, T, C), a.t(F32, T, C), a.t(F32, T + 1), a.t(F32, T, C), null, 1,
-                a.t(F32, T, C), null, 1));
+        calls.put("mixRmsNorm", (o, a) -> o.mixRmsNorm(a.t(F32, T, C), a.t(F32, T, C), a.t(F32, T + 1), null, a.t(F32, T, C), null, 1,
+                a.t(F32, T, C), null, 1, null));
         calls.put("rmsNormRotary", (o, a) -> o.rmsNormRotary(a.t(F32, T, H, 6), a.t(F32, T * H), a.t(F32, T, H, 6), a.t(F32, 3), true));
         calls.put("rmsNormRotaryBackward", (o, a) -> o.rmsNormRotaryBackward(a.t(F32, T, H, D), a.t(F32, T, H, D), a.t(F32, T, H, D),
                 a.t(F32, T * H), a.t(F32, D), false));
