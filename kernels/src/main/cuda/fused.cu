@@ -208,3 +208,18 @@ extern "C" __global__ void mix_backward_finish(void* da, int dadt, void* db, int
     t = block_sum(t);
     if (db != nullptr && threadIdx.x == 0) st(db, dbdt, 0, cb * t + ld(db, dbdt, 0));
 }
+
+// embedding then add: out[t, c] = x[t, c] + e with e = table[tokens[t], c] rounded to out's dtype (the
+// buffer the unfused embedding writes), NaN for an id outside [0, V) as embedding writes. out may
+// alias x (each thread reads its element first). Grid-stride over T·C.
+extern "C" __global__ void add_embedding(void* out, int odt, const void* x, int xdt, const void* table, int tdt,
+                                         const int* tokens, int T, int C, int V) {
+    long long n = (long long)T * C;
+    GRID_LOOP(i, n) {
+        long long t = i / C;
+        int c = (int)(i % C);
+        int id = tokens[t];
+        float e = (id >= 0 && id < V) ? ld(table, tdt, (long long)id * C + c) : __int_as_float(0x7fc00000);
+        st(out, odt, i, ld(x, xdt, i) + fused_round(odt, e));
+    }
+}

@@ -385,6 +385,13 @@ public final class OpContract {
         return s;
     }
 
+    /** {@link Ops#addEmbedding}: T tokens, C columns, V table rows. */
+    public static Embedding addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) {
+        Embedding e = gather("addEmbedding", "out", out, "table", table, tokens);
+        floatShape("addEmbedding", "x", x, out.shape().dims());
+        return e;
+    }
+
     /** {@link Ops#rmsNormRotaryBackward}: x [T,H,D]. */
     public static Thd rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
         String op = "rmsNormRotaryBackward";

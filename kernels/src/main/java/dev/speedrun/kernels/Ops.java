@@ -254,6 +254,18 @@ public interface Ops {
      */
     void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift);
 
+    /**
+     * {@link #embedding} added to x in one pass (the value embeddings' {@code v += ve}):
+     * {@code out[t] = x[t] + e[t]} with {@code e[t] = table[tokens[t]]} stored in out's dtype
+     * first. Bit for bit {@code embedding(e, table, tokens); add(out, x, e)} with e a buffer of
+     * out's dtype. The backward is {@link #embeddingBackward} (and x's gradient is out's).
+     * @param out    [T,C] (may alias x)
+     * @param x      [T,C]
+     * @param table  [V,C]
+     * @param tokens [T] I32, ids in [0, V)
+     */
+    void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens);
+
     // ------------------------------------------------------------------ attention
 
     /**

@@ -90,12 +90,6 @@ final class Activations {
         Tensor mlpIn() { return attn == null ? in : attn.out(); }
     }
 
-    /** Forward scratch shared by the attention layers; not read by the backward. */
-    record AttentionScratch(
-            Tensor valueEmbed) {// [T,C]    value-embedding rows of the tokens
-        AttentionScratch at(int T) { return new AttentionScratch(rows(valueEmbed, T)); }
-    }
-
     /** Backout, final norm, LM head, and the loss's scratch. */
     record Head(
             Tensor x,           // [T,C]    last block's out − backout_λ·out of the backout layer

@@ -4,7 +4,6 @@ import dev.speedrun.kernels.Ops;
 import dev.speedrun.losses.LossBatch;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.model.Activations.Attention;
-import dev.speedrun.model.Activations.AttentionScratch;
 import dev.speedrun.model.Activations.Block;
 import dev.speedrun.model.Activations.Embedding;
 import dev.speedrun.model.Activations.Gradients;
@@ -85,7 +84,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * computed at once: the LM head and the loss run in row chunks of at most that many tokens.
      */
     private record Plan(int tokens, int cuCapacity, int headRows, Inputs inputs, Embedding embedding, Skip skip, List<Block> blocks,
-                        AttentionScratch attnScratch, Head head) {
+                        Head head) {
         /** The blocks' views for a micro-batch of T tokens. */
         List<Block> blocks(int T) {
             List<Block> bs = new ArrayList<>(blocks.size());
@@ -318,11 +317,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             bs.add(new Block(shared.in(), attn, shared.mlpRrms(), shared.mlpNorm(), shared.fc(), shared.act(),
                     keepOut ? t.take(dtype, T, C) : shared.out()));
         }
-        AttentionScratch scratch = new AttentionScratch(t.take(dtype, T, C));
         long R = headRows;
         Head hd = new Head(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(dtype, R, V), t.take(stat, R),
                 t.take(stat, R), t.take(stat, 1));
-        return new Plan(tokens, cuCapacity, headRows, in, emb, sk, List.copyOf(bs), scratch, hd);
+        return new Plan(tokens, cuCapacity, headRows, in, emb, sk, List.copyOf(bs), hd);
     }
 
     /** One attention branch's buffers for T rows (shapes as documented on {@link Attention}). */
@@ -636,7 +634,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
                     at != null ? at.qkvIn() : null, blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(),
                     x0Lambdas.value().view(i, 1), 1, at != null ? sc(cfg.saLambdaIndex(i, 0)) : null);
             // (with attention, attentionForward ends with mlpIn = attn.out and mlpNorm = rmsNorm(mlpIn))
-            if (at != null) attentionForward(i, b, in, plan.attnScratch().at(T), window(i, wsShort, wsLong));
+            if (at != null) attentionForward(i, b, in, window(i, wsShort, wsLong));
             // out = mlpIn + relu²(mlpNorm·c_fcᵀ)·c_proj, mlpNorm = rmsNorm(mlpIn)
             Tensor mlpIn = b.mlpIn();
             ops.matmul(b.fc(), b.mlpNorm(), mm(cFc[i]), false, true, 1, 0);
@@ -687,7 +685,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * {@code b.mlpNorm} = rmsNorm(attn.out); {@code attn.norm} = rmsNorm(in) and
      * {@code attn.qkvIn} = sa_λ0·norm are already written (the block input's fused op).
      */
-    private void attentionForward(int i, Block b, Inputs in, AttentionScratch scratch, int window) {
+    private void attentionForward(int i, Block b, Inputs in, int window) {
         Attention a = b.attn();
         // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
         ops.matmul(byToken(a.qProj()), a.qkvIn(), w(i, 0), false, true, 1, 0);
@@ -698,10 +696,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.rmsNormRotary(a.k(), flat(a.kRrms()), a.kProj(), yarn.freqs(), cfg.isLongWindow(i));
         // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
-        if (ve >= 0) {
-            ops.embedding(scratch.valueEmbed(), valueEmbeds[ve].value(), in.tokens());
-            ops.add(byToken(a.v()), byToken(a.v()), scratch.valueEmbed());
-        }
+        if (ve >= 0) ops.addEmbedding(byToken(a.v()), byToken(a.v()), valueEmbeds[ve].value(), in.tokens());
         // attended = attention(q, k, v); gated = σ(norm[:, :G]·attn_gate)·attended
         ops.attention(a.attended(), a.lse(), a.q(), a.k(), a.v(), in.cuSeqlens(), window, yarn.attnScale());
         ops.headGate(a.gated(), a.gate(), a.attended(), a.norm(), attnGate[i].value());

@@ -49,6 +49,20 @@ final class CpuFused {
         CpuNorms.rmsNormBackward(dx.reshape(rows, s.D()), rotated.reshape(rows, s.D()), x.reshape(rows, s.D()), rrms);
     }
 
+    static void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) {
+        OpContract.Embedding sz = OpContract.addEmbedding(out, x, table, tokens);
+        int C = sz.C();
+        CpuEmbedding.checkTokens("addEmbedding", tokens, sz.V());
+        MemorySegment os = out.segment(), xs = x.segment(), es = table.segment(), ts = tokens.segment();
+        DType od = out.dtype(), xd = x.dtype(), ed = table.dtype();
+        // embedding's copy into a buffer of out's dtype (rounded there), then add's sum in double rounded
+        // once: for F32 the correctly rounded float sum, which the add's Vector API path computes too
+        Par.forEach(sz.T(), 2L * C, t -> {
+            long src = (long) Acc.getInt(ts, t) * C, dst = (long) t * C;
+            for (int c = 0; c < C; c++) Acc.set(os, od, dst + c, Acc.get(xs, xd, dst + c) + Acc.round(od, Acc.get(es, ed, src + c)));
+        });
+    }
+
     /**
      * Host buffers for the intermediates of {@link #rmsNormRotaryBackward}, one per calling thread
      * (the ranks of a CPU run are threads of one process), grown as needed and then reused, so that

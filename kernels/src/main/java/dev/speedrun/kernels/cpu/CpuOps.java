@@ -89,6 +89,8 @@ public final class CpuOps implements Ops {
         CpuFused.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, keyShift);
     }
 
+    @Override public void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) { CpuFused.addEmbedding(out, x, table, tokens); }
+
     // ------------------------------------------------------------------ embedding
 
     @Override public void embedding(Tensor out, Tensor table, Tensor tokens) { CpuEmbedding.embedding(out, table, tokens); }

@@ -327,6 +327,12 @@ public final class CudaOps implements Ops {
                 (float) out.dtype().epsilon(), keyShift ? 1 : 0);
     }
 
+    @Override public void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) {
+        OpContract.Embedding s = OpContract.addEmbedding(out, x, table, tokens);
+        elementwise(Kernel.ADD_EMBEDDING, (long) s.T() * s.C(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
+                ptr(table, "table"), dt(table, "table"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
+    }
+
     @Override public void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
         OpContract.Thd s = OpContract.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, keyShift);
         requireF32("rmsNormRotaryBackward", "rrms", rrms);

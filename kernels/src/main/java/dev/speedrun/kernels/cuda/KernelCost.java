@@ -193,6 +193,8 @@ public final class KernelCost {
         });
         // fused.cu: the unfused kernels' work without their round trips through memory (the mix is
         // written once and re-read from cache; the key shift's neighbour rows are re-reads, not counted)
+        cost(Kernel.ADD_EMBEDDING, a -> Cost.of(a.n("T") * a.n("C"),
+                a.n("T") * a.n("C") * (a.s("odt") + a.s("xdt") + a.s("tdt")) + 4 * a.n("T")));
         cost(Kernel.MIX_BACKWARD_PARTIAL, a -> {
             double n = a.n("n");
             int grads = (a.isNull("dx") ? 0 : 1) + (a.isNull("dy") ? 0 : 1), sums = (a.isNull("x") ? 0 : 1) + (a.isNull("y") ? 0 : 1);

@@ -109,6 +109,29 @@ class CpuFusedTest extends OpTestSupport {
         }
     }
 
+    @ParameterizedTest @EnumSource(names = {"F64", "F32", "BF16"})
+    void addEmbeddingIsTheLookupThenTheAdd(DType dt) {
+        JsonNode tiny = Fixtures.json("model_tiny.json");
+        int[] tokens = Fixtures.ints(tiny.get("tokens"));
+        int V = tiny.get("config").get("vocab_padded").asInt();
+        for (Sizes s : sizes()) {
+            String at = s.name() + " " + dt;
+            int T = tokens.length;
+            Tensor ids = ints(tokens, T), x = scaled(dt, 2, T, s.C());
+            // the table in F32 under BF16 activations: the row is rounded to out's dtype before the add, as the lookup stores it
+            for (DType tableDt : dt == DType.BF16 ? List.of(DType.BF16, DType.F32) : List.of(dt)) {
+                Tensor table = scaled(tableDt, 1, V, s.C()), out = zeros(dt, T, s.C()), e = zeros(dt, T, s.C()), out0 = zeros(dt, T, s.C());
+                OPS.addEmbedding(out, x, table, ids);
+                OPS.embedding(e, table, ids);
+                OPS.add(out0, x, e);
+                assertArrayEquals(d(out0), d(out), 0, at + " table " + tableDt);
+                Tensor acc = copy(x);
+                OPS.addEmbedding(acc, acc, table, ids);
+                assertArrayEquals(d(out0), d(acc), 0, at + " table " + tableDt + " in place");
+            }
+        }
+    }
+
     @ParameterizedTest @EnumSource(names = {"F32"})
     void badArgumentsAreRejectedWithTheValueNamed(DType dt) {
         Sizes s = sizes().get(0);
@@ -129,6 +152,10 @@ class CpuFusedTest extends OpTestSupport {
         e = assertThrows(IllegalArgumentException.class,
                 () -> OPS.rmsNormRotaryBackward(q, q, rand(dt, s.T(), s.H(), s.D()), zeros(dt, s.T(), s.H()), zeros(dt, s.D() / 2), true));
         assertEquals("rmsNormRotaryBackward: dx must not alias dOut", e.getMessage());
+        int V = s.C();
+        Tensor table = rand(dt, V, s.C()), bad = ints(new int[] {0, V}, 2);
+        e = assertThrows(IllegalArgumentException.class, () -> OPS.addEmbedding(zeros(dt, 2, s.C()), zeros(dt, 2, s.C()), table, bad));
+        assertEquals("addEmbedding: token id " + V + " at position 1 outside [0, " + V + ")", e.getMessage());
     }
 
     private Tensor scaled(DType dt, double scale, long... dims) {

@@ -76,6 +76,7 @@ class CudaOpsLaunchTest {
         calls.put("keyShiftBackward", () -> ops.keyShiftBackward(dk, o));
         calls.put("mixRmsNorm", () -> ops.mixRmsNorm(out, dx, rrms, null, out, s1, 0.5, y, null, 2, null));
         calls.put("rmsNormRotary", () -> ops.rmsNormRotary(o, gateH, k, freqs, true));
+        calls.put("addEmbedding", () -> ops.addEmbedding(out, out, table, tokens));
         calls.put("rmsNormRotaryBackward", () -> ops.rmsNormRotaryBackward(dk, o, k, gateH, freqs, false));
         calls.put("attention", () -> ops.attention(o, lse, q, k, v, cu, 128, 0.12));
         calls.put("attentionBackward", () -> ops.attentionBackward(dq, dk, dv, o, q, k, v, o, lse, cu, 128, 0.12));
@@ -185,6 +186,9 @@ class CudaOpsLaunchTest {
                 List.of(nr.arg("T"), nr.arg("H"), nr.arg("D"), nr.arg("shift"), nr.grid().x()));
         assertEquals((float) act.epsilon(), nr.arg("eps"));
         assertEquals(List.of(Kernel.RMS_NORM_ROTARY_BACKWARD), kernels(byOp.get("rmsNormRotaryBackward")));
+        assertEquals(List.of(Kernel.ADD_EMBEDDING), kernels(byOp.get("addEmbedding")));
+        Launch ae = byOp.get("addEmbedding").get(0);
+        assertEquals(List.of(T, C, V), List.of(ae.arg("T"), ae.arg("C"), ae.arg("V")));
         Launch nrb = byOp.get("rmsNormRotaryBackward").get(0);
         assertEquals(List.of(T, H, D, 0, CudaOps.warpGrid((long) T * H)),
                 List.of(nrb.arg("T"), nrb.arg("H"), nrb.arg("D"), nrb.arg("shift"), nrb.grid().x()));

@@ -180,6 +180,28 @@ class FusedEmuTest {
         }
     }
 
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void addEmbeddingIsTheUnfusedKernelsBitForBit(DType dt) {
+        try (GpuTestSupport s = open(15)) {
+            JsonNode tiny = Fixtures.json("model_tiny.json");
+            int[] ids = Fixtures.ints(tiny.get("tokens"));
+            int V = tiny.get("config").get("vocab_padded").asInt(), T = ids.length;
+            Pair tokens = s.ints(ids);
+            for (Sizes z : sizes()) {
+                for (DType tableDt : dt == DType.BF16 ? List.of(DType.BF16, DType.F32) : List.of(dt)) {
+                    String at = z.name() + " " + dt + " table " + tableDt;
+                    Pair x = input(s, dt, 2, T, z.C()), table = input(s, tableDt, 1, V, z.C()), out = output(s, dt, T, z.C());
+                    s.both((o, g) -> o.addEmbedding(out.of(g), x.of(g), table.of(g), tokens.of(g)));
+                    Tensor e = s.gpuArena.allocate(dt, T, z.C()), out0 = s.gpuArena.allocate(dt, T, z.C());
+                    s.gpu.embedding(e, table.gpu(), tokens.gpu());
+                    s.gpu.add(out0, x.gpu(), e);
+                    bitwise(s, at, out0, out.gpu());
+                    check(at + " vs CPU", out, rtol(dt, false));
+                }
+            }
+        }
+    }
+
     private static Kernel.Ptr ptr(Tensor t) { return new Kernel.Ptr(t.address()); }
 
     /** A device copy of t. */
