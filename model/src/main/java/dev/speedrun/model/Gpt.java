@@ -334,9 +334,6 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     /** [T,H,D] as [T, H·D] (the GEMMs' view). */
     private static Tensor byToken(Tensor x) { return x.reshape(x.dim(0), x.numel() / x.dim(0)); }
 
-    /** [T,H,D] as [T·H, D] (per-head norms). */
-    private Tensor byHead(Tensor x) { return x.reshape(x.numel() / D, D); }
-
     /** Any shape as one dimension (per-head statistics [T,H] as [T·H]). */
     private static Tensor flat(Tensor x) { return x.reshape(x.numel()); }
 
