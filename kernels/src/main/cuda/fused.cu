@@ -223,3 +223,25 @@ extern "C" __global__ void add_embedding(void* out, int odt, const void* x, int 
         st(out, odt, i, ld(x, xdt, i) + fused_round(odt, e));
     }
 }
+
+// head_gate then mix of its stored output: gate[t,h] = σ(x[t,:G]·w[h]), out[t,h,:] = y[t,h,:]·gate[t,h]
+// (head_gate's arithmetic: each thread recomputes its G-term dot), and scaled = s·out (s [1] or
+// null = 1) from the stored out, as mix(scaled, out, s, 1) would. One thread per (t,h,d).
+extern "C" __global__ void head_gate_scaled(void* out, int odt, float* gate, void* scaled, int scdt, const void* s, int sdt,
+                                            const void* y, int ydt, const void* x, int xdt, const void* w, int wdt, int T,
+                                            int H, int D, int C, int G) {
+    float fs = 1.0f * scalar_or_one(s, sdt);
+    long long n = (long long)T * H * D;
+    GRID_LOOP(i, n) {
+        long long th = i / D;
+        long long t = th / H;
+        int h = (int)(th % H);
+        float z = 0.0f;
+        for (int c = 0; c < G; c++) z += ld(x, xdt, t * C + c) * ld(w, wdt, (long long)h * G + c);
+        float g = 1.0f / (1.0f + expf(-z));
+        float v = ld(y, ydt, i) * g;
+        st(out, odt, i, v);
+        st(scaled, scdt, i, fused_mix(fs, fused_round(odt, v), false, 0.0f, 0.0f));
+        if (i % D == 0) gate[th] = g;
+    }
+}

@@ -392,6 +392,17 @@ public final class OpContract {
         return e;
     }
 
+    /** {@link Ops#headGateScaled}: y [T,H,D], x [T,C], w [H,G]. */
+    public static HeadGate headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor s) {
+        String op = "headGateScaled";
+        HeadGate h = headGateInputs(op, gate, y, x, w);
+        floatShape(op, "out", out, y.shape().dims());
+        floatShape(op, "scaled", scaled, y.shape().dims());
+        scalarOrNull(op, "s", s);
+        if (overlaps(out, y) || overlaps(out, x) || overlaps(out, scaled)) throw new IllegalArgumentException(op + ": out must not alias y, x or scaled");
+        return h;
+    }
+
     /** {@link Ops#rmsNormRotaryBackward}: x [T,H,D]. */
     public static Thd rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
         String op = "rmsNormRotaryBackward";

@@ -266,6 +266,21 @@ public interface Ops {
      */
     void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens);
 
+    /**
+     * {@link #headGate} with a scalar multiple of its output in the same pass (the attention's
+     * output-projection input {@code projIn = sa_λ1·gated}): out and gate as headGate writes them,
+     * and {@code scaled = s·out} from the stored out. Bit for bit
+     * {@code headGate(out, gate, y, x, w); mix(scaled, out, s, 1, null, null, 0)}.
+     * @param out    [T,H,D] (must not alias y, x or scaled: the backward reads y)
+     * @param gate   [T,H] saved gate values
+     * @param scaled [T,H,D]
+     * @param y      [T,H,D] attention output
+     * @param x      [T,C] (C ≥ G); only its first G columns are read
+     * @param w      [H,G] attn_gate.weight
+     * @param s      [1] scalar tensor, or null for 1
+     */
+    void headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor s);
+
     // ------------------------------------------------------------------ attention
 
     /**

@@ -694,11 +694,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
         if (ve >= 0) ops.addEmbedding(byToken(a.v()), byToken(a.v()), valueEmbeds[ve].value(), in.tokens());
-        // attended = attention(q, k, v); gated = σ(norm[:, :G]·attn_gate)·attended
+        // attended = attention(q, k, v); gated = σ(norm[:, :G]·attn_gate)·attended, and projIn = sa_λ1·gated in the same pass
         ops.attention(a.attended(), a.lse(), a.q(), a.k(), a.v(), in.cuSeqlens(), window, yarn.attnScale());
-        ops.headGate(a.gated(), a.gate(), a.attended(), a.norm(), attnGate[i].value());
-        // out = in + (sa_λ1·gated)·Woᵀ
-        ops.mix(byToken(a.projIn()), byToken(a.gated()), sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
+        ops.headGateScaled(a.gated(), a.gate(), a.projIn(), a.attended(), a.norm(), attnGate[i].value(), sc(cfg.saLambdaIndex(i, 1)));
+        // out = in + projIn·Woᵀ
         ops.matmul(a.out(), byToken(a.projIn()), w(i, 3), false, true, 1, 0);
         // and mlpNorm = rmsNorm(out) in the same pass
         ops.mixRmsNorm(a.out(), b.mlpNorm(), b.mlpRrms(), null, a.out(), null, 1, b.in(), null, 1, null);

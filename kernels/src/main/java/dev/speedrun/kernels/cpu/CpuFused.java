@@ -49,6 +49,12 @@ final class CpuFused {
         CpuNorms.rmsNormBackward(dx.reshape(rows, s.D()), rotated.reshape(rows, s.D()), x.reshape(rows, s.D()), rrms);
     }
 
+    static void headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor s) {
+        OpContract.headGateScaled(out, gate, scaled, y, x, w, s);
+        CpuGates.headGate(out, gate, y, x, w);
+        CpuElementwise.mix(scaled, out, s, 1, null, null, 0);
+    }
+
     static void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) {
         OpContract.Embedding sz = OpContract.addEmbedding(out, x, table, tokens);
         int C = sz.C();

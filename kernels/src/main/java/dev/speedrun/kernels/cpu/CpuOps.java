@@ -89,6 +89,10 @@ public final class CpuOps implements Ops {
         CpuFused.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, keyShift);
     }
 
+    @Override public void headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor s) {
+        CpuFused.headGateScaled(out, gate, scaled, y, x, w, s);
+    }
+
     @Override public void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) { CpuFused.addEmbedding(out, x, table, tokens); }
 
     // ------------------------------------------------------------------ embedding

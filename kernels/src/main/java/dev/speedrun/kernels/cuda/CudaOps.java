@@ -327,6 +327,14 @@ public final class CudaOps implements Ops {
                 (float) out.dtype().epsilon(), keyShift ? 1 : 0);
     }
 
+    @Override public void headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor sc) {
+        OpContract.HeadGate s = OpContract.headGateScaled(out, gate, scaled, y, x, w, sc);
+        requireF32("headGateScaled", "gate", gate);
+        elementwise(Kernel.HEAD_GATE_SCALED, y.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(scaled, "scaled"),
+                dt(scaled, "scaled"), ptrOrNull(sc, "s"), dtOrZero(sc, "s"), ptr(y, "y"), dt(y, "y"), ptr(x, "x"), dt(x, "x"),
+                ptr(w, "w"), dt(w, "w"), s.T(), s.H(), s.D(), s.C(), s.G());
+    }
+
     @Override public void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) {
         OpContract.Embedding s = OpContract.addEmbedding(out, x, table, tokens);
         elementwise(Kernel.ADD_EMBEDDING, (long) s.T() * s.C(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),

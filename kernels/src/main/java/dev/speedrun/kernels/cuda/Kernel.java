@@ -70,6 +70,8 @@ public enum Kernel {
             PTR, I32, PTR, PTR, I32, I32, I32),
     ADD_EMBEDDING("fused", "out odt x xdt table tdt tokens T C V",
             PTR, I32, PTR, I32, PTR, I32, PTR, I32, I32, I32),
+    HEAD_GATE_SCALED("fused", "out odt gate scaled scdt s sdt y ydt x xdt w wdt T H D C G",
+            PTR, I32, PTR, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, I32, I32, I32, I32, I32),
     MIX_BACKWARD_PARTIAL("fused", "partials dx dxdt dy dydt dout ddt x xdt a adt ca y ydt b bdt cb n parts",
             PTR, PTR, I32, PTR, I32, PTR, I32, PTR, I32, PTR, I32, F32, PTR, I32, PTR, I32, F32, I64, I32),
     MIX_BACKWARD_FINISH("fused", "da dadt db dbdt partials parts ca cb",

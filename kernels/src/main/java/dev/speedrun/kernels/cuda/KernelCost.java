@@ -195,6 +195,12 @@ public final class KernelCost {
         // written once and re-read from cache; the key shift's neighbour rows are re-reads, not counted)
         cost(Kernel.ADD_EMBEDDING, a -> Cost.of(a.n("T") * a.n("C"),
                 a.n("T") * a.n("C") * (a.s("odt") + a.s("xdt") + a.s("tdt")) + 4 * a.n("T")));
+        // head_gate's work (counted as head_gate counts it) and the scaled copy: one multiply and one store per element
+        cost(Kernel.HEAD_GATE_SCALED, a -> {
+            double T = a.n("T"), H = a.n("H"), D = a.n("D"), G = a.n("G");
+            return Cost.of(2 * T * H * G + 4 * T * H + 2 * T * H * D,
+                    T * H * D * (a.s("odt") + a.s("ydt") + a.s("scdt")) + T * G * a.s("xdt") + H * G * a.s("wdt") + 4 * T * H);
+        });
         cost(Kernel.MIX_BACKWARD_PARTIAL, a -> {
             double n = a.n("n");
             int grads = (a.isNull("dx") ? 0 : 1) + (a.isNull("dy") ? 0 : 1), sums = (a.isNull("x") ? 0 : 1) + (a.isNull("y") ? 0 : 1);

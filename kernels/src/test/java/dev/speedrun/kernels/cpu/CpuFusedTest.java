@@ -132,6 +132,24 @@ class CpuFusedTest extends OpTestSupport {
         }
     }
 
+    @ParameterizedTest @EnumSource(names = {"F64", "F32", "BF16"})
+    void headGateScaledIsTheGateThenTheMix(DType dt) {
+        int G = Fixtures.json("model_tiny.json").get("config").get("gate_input_dims").asInt();
+        for (Sizes s : sizes()) {
+            String at = s.name() + " " + dt;
+            long[] thd = {s.T(), s.H(), s.D()};
+            Tensor y = scaled(dt, 2, thd), x = scaled(dt, 1, s.T(), s.C()), w = scaled(DType.BF16, 1, s.H(), G), sa = scalar(DType.F32, 0.9);
+            Tensor out = zeros(dt, thd), gate = zeros(stat(dt), s.T(), s.H()), sc = zeros(dt, thd);
+            OPS.headGateScaled(out, gate, sc, y, x, w, sa);
+            Tensor out0 = zeros(dt, thd), gate0 = zeros(stat(dt), s.T(), s.H()), sc0 = zeros(dt, thd);
+            OPS.headGate(out0, gate0, y, x, w);
+            OPS.mix(sc0, out0, sa, 1, null, null, 0);
+            assertArrayEquals(d(out0), d(out), 0, at + ": out");
+            assertArrayEquals(d(gate0), d(gate), 0, at + ": gate");
+            assertArrayEquals(d(sc0), d(sc), 0, at + ": scaled");
+        }
+    }
+
     @ParameterizedTest @EnumSource(names = {"F32"})
     void badArgumentsAreRejectedWithTheValueNamed(DType dt) {
         Sizes s = sizes().get(0);

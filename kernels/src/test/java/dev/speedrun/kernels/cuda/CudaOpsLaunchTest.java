@@ -77,6 +77,7 @@ class CudaOpsLaunchTest {
         calls.put("mixRmsNorm", () -> ops.mixRmsNorm(out, dx, rrms, null, out, s1, 0.5, y, null, 2, null));
         calls.put("rmsNormRotary", () -> ops.rmsNormRotary(o, gateH, k, freqs, true));
         calls.put("addEmbedding", () -> ops.addEmbedding(out, out, table, tokens));
+        calls.put("headGateScaled", () -> ops.headGateScaled(o, gateH, dq, v, x, wH, s1));
         calls.put("rmsNormRotaryBackward", () -> ops.rmsNormRotaryBackward(dk, o, k, gateH, freqs, false));
         calls.put("attention", () -> ops.attention(o, lse, q, k, v, cu, 128, 0.12));
         calls.put("attentionBackward", () -> ops.attentionBackward(dq, dk, dv, o, q, k, v, o, lse, cu, 128, 0.12));
@@ -187,6 +188,10 @@ class CudaOpsLaunchTest {
         assertEquals((float) act.epsilon(), nr.arg("eps"));
         assertEquals(List.of(Kernel.RMS_NORM_ROTARY_BACKWARD), kernels(byOp.get("rmsNormRotaryBackward")));
         assertEquals(List.of(Kernel.ADD_EMBEDDING), kernels(byOp.get("addEmbedding")));
+        assertEquals(List.of(Kernel.HEAD_GATE_SCALED), kernels(byOp.get("headGateScaled")));
+        Launch hgs = byOp.get("headGateScaled").get(0);
+        assertEquals(List.of(T, H, D, C, G), List.of(hgs.arg("T"), hgs.arg("H"), hgs.arg("D"), hgs.arg("C"), hgs.arg("G")));
+        assertEquals(byOp.get("headGate").get(0).grid(), hgs.grid(), "head_gate's launch shape");
         Launch ae = byOp.get("addEmbedding").get(0);
         assertEquals(List.of(T, C, V), List.of(ae.arg("T"), ae.arg("C"), ae.arg("V")));
         Launch nrb = byOp.get("rmsNormRotaryBackward").get(0);

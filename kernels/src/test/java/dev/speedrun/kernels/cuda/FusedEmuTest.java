@@ -202,6 +202,29 @@ class FusedEmuTest {
         }
     }
 
+    @ParameterizedTest @EnumSource(names = {"F32", "BF16"})
+    void headGateScaledIsTheUnfusedKernelsBitForBit(DType dt) {
+        try (GpuTestSupport s = open(16)) {
+            int G = Fixtures.json("model_tiny.json").get("config").get("gate_input_dims").asInt();
+            for (Sizes z : sizes()) {
+                String at = z.name() + " " + dt;
+                long[] thd = {z.T(), z.H(), z.D()};
+                Pair y = input(s, dt, 2, thd), x = input(s, dt, 1, z.T(), z.C()), w = input(s, DType.BF16, 1, z.H(), G);
+                Pair sa = s.pair(DType.F32, DType.F32, new double[] {0.9}, 1);
+                Pair out = output(s, dt, thd), gate = output(s, DType.F32, z.T(), z.H()), sc = output(s, dt, thd);
+                s.both((o, g) -> o.headGateScaled(out.of(g), gate.of(g), sc.of(g), y.of(g), x.of(g), w.of(g), sa.of(g)));
+                Tensor out0 = s.gpuArena.allocate(dt, thd), gate0 = s.gpuArena.allocate(DType.F32, z.T(), z.H()), sc0 = s.gpuArena.allocate(dt, thd);
+                s.gpu.headGate(out0, gate0, y.gpu(), x.gpu(), w.gpu());
+                s.gpu.mix(sc0, out0, sa.gpu(), 1, null, null, 0);
+                bitwise(s, at + " out", out0, out.gpu());
+                bitwise(s, at + " gate", gate0, gate.gpu());
+                bitwise(s, at + " scaled", sc0, sc.gpu());
+                check(at + " out vs CPU", out, rtol(dt, true));
+                check(at + " scaled vs CPU", sc, rtol(dt, true));
+            }
+        }
+    }
+
     private static Kernel.Ptr ptr(Tensor t) { return new Kernel.Ptr(t.address()); }
 
     /** A device copy of t. */
