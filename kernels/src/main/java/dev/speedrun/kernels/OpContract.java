@@ -341,6 +341,84 @@ public final class OpContract {
         return new Thd(t.size(0), t.size(1), t.size(2));
     }
 
+    // ------------------------------------------------------------------ fused
+
+    /** {@link Ops#mixRmsNorm}: the rows of out (R rows of C, its last axis). */
+    public static Rows mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, Tensor y, Tensor b, Tensor s) {
+        String op = "mixRmsNorm";
+        requireFloat(op, "out", out);
+        if (out.rank() < 1) throw new IllegalArgumentException(op + ": out must be [R,C], got " + out.shape());
+        int C = out.size(-1);
+        Rows r = new Rows(C == 0 ? 0 : Math.toIntExact(out.numel() / C), C);
+        floatNumel(op, "x", x, out.numel());
+        scalarOrNull(op, "a", a);
+        if (y != null) floatNumel(op, "y", y, out.numel());
+        scalarOrNull(op, "b", b);
+        floatNumel(op, "norm", norm, out.numel());
+        requireFloat(op, "rrms", rrms);
+        requireNumel(op, "rrms", rrms, r.R());
+        if (overlaps(norm, out) || overlaps(norm, x) || (y != null && overlaps(norm, y)))
+            throw new IllegalArgumentException(op + ": norm must not alias out, x or y");
+        scalarOrNull(op, "s", s);
+        if (scaled == null) {
+            if (s != null) throw new IllegalArgumentException(op + ": s given but scaled is null");
+        } else {
+            floatNumel(op, "scaled", scaled, out.numel());
+            if (overlaps(scaled, out) || overlaps(scaled, norm) || overlaps(scaled, x) || (y != null && overlaps(scaled, y)))
+                throw new IllegalArgumentException(op + ": scaled must not alias out, norm, x or y");
+        }
+        return r;
+    }
+
+    /** {@link Ops#rmsNormRotary}: x [T,H,D]. */
+    public static Thd rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift) {
+        String op = "rmsNormRotary";
+        Thd s = thd(op, "x", x);
+        floatShape(op, "out", out, x.shape().dims());
+        requireFloat(op, "rrms", rrms);
+        requireNumel(op, "rrms", rrms, (long) s.T() * s.H());
+        requireFloat(op, "freqs", freqs);
+        if (s.D() % (keyShift ? 4 : 2) != 0)
+            throw new IllegalArgumentException(op + ": head dim D must be a multiple of " + (keyShift ? "4 (key shift)" : "2") + ", got " + x.shape());
+        requireNumel(op, "freqs", freqs, s.D() / 2);
+        if (overlaps(out, x)) throw new IllegalArgumentException(op + ": out must not alias x");
+        return s;
+    }
+
+    /** {@link Ops#addEmbedding}: T tokens, C columns, V table rows. */
+    public static Embedding addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) {
+        Embedding e = gather("addEmbedding", "out", out, "table", table, tokens);
+        floatShape("addEmbedding", "x", x, out.shape().dims());
+        return e;
+    }
+
+    /** {@link Ops#headGateScaled}: y [T,H,D], x [T,C], w [H,G]. */
+    public static HeadGate headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor s) {
+        String op = "headGateScaled";
+        HeadGate h = headGateInputs(op, gate, y, x, w);
+        floatShape(op, "out", out, y.shape().dims());
+        floatShape(op, "scaled", scaled, y.shape().dims());
+        scalarOrNull(op, "s", s);
+        if (overlaps(out, y) || overlaps(out, x) || overlaps(out, scaled)) throw new IllegalArgumentException(op + ": out must not alias y, x or scaled");
+        return h;
+    }
+
+    /** {@link Ops#rmsNormRotaryBackward}: x [T,H,D]. */
+    public static Thd rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
+        String op = "rmsNormRotaryBackward";
+        Thd s = thd(op, "x", x);
+        floatShape(op, "dx", dx, x.shape().dims());
+        floatShape(op, "dOut", dOut, x.shape().dims());
+        requireFloat(op, "rrms", rrms);
+        requireNumel(op, "rrms", rrms, (long) s.T() * s.H());
+        requireFloat(op, "freqs", freqs);
+        if (s.D() % (keyShift ? 4 : 2) != 0)
+            throw new IllegalArgumentException(op + ": head dim D must be a multiple of " + (keyShift ? "4 (key shift)" : "2") + ", got " + x.shape());
+        requireNumel(op, "freqs", freqs, s.D() / 2);
+        if (overlaps(dx, dOut)) throw new IllegalArgumentException(op + ": dx must not alias dOut");
+        return s;
+    }
+
     // ------------------------------------------------------------------ attention
 
     public static Thd attention(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor cuSeqlens, int window) {

@@ -197,6 +197,90 @@ public interface Ops {
     /** Backward of {@link #keyShift}: dx += Sᵀ·dOut; dx, dOut [T,H,D]. */
     void keyShiftBackward(Tensor dx, Tensor dOut);
 
+    // ------------------------------------------------------------------ fused
+
+    /**
+     * A {@link #mix} followed by the {@link #rmsNorm} of its result, in one pass (one kernel on a
+     * GPU): {@code out = ca·a·x + cb·b·y}, stored in out's dtype, and then the rows of that
+     * <b>stored</b> (rounded) out normalised: {@code norm = out / sqrt(mean(out²) + eps)},
+     * {@code rrms[r] = 1/sqrt(mean(out[r]²) + eps)}, eps = machine epsilon of norm's dtype.
+     * Bit for bit the two unfused ops {@code mix(out, x, a, ca, y, b, cb); rmsNorm(norm, rrms, out)}
+     * on every backend. The residual adds of the blocks ({@code a = b = null, ca = cb = 1}) are
+     * the case of {@link #add}. With {@code scaled} given, also {@code scaled = s·norm} from the
+     * stored norm (the attention's Q/K/V input sa_λ0·norm), bit for bit
+     * {@code mix(scaled, norm, s, 1, null, null, 0)} after the two.
+     * @param out  [R,C] the mix (the residual stream), rows normalised over C; may alias x or y
+     * @param norm [R,C] (or any shape of R·C elements); must not alias out, x or y
+     * @param rrms [R] (or any shape of R elements), saved for {@link #rmsNormBackward}
+     * @param scaled [R·C] or null (not wanted); must not alias out, norm, x or y
+     * @param x    [R·C]
+     * @param a    [1] scalar tensor, or null for 1
+     * @param ca   host constant multiplying a
+     * @param y    [R·C] or null (then the second term is absent)
+     * @param b    [1] scalar tensor, or null for 1
+     * @param cb   host constant multiplying b
+     * @param s    [1] scalar tensor multiplying norm into scaled, or null for 1 (must be null without scaled)
+     */
+    void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb,
+                    Tensor s);
+
+    /**
+     * The per-head query/key norm and rotary of an attention layer in one pass (one kernel on a
+     * GPU): each [D] head row of x normalised as {@link #rmsNorm} does, stored in out's dtype,
+     * that stored value rotated by {@link #rotary}, and with {@code keyShift} the result
+     * key-shifted as {@link #keyShift} does. Bit for bit the unfused
+     * {@code rmsNorm(n, rrms, x as [T·H, D]); rotary(r, n, freqs); keyShift(out, r)} (or
+     * {@code rotary(out, n, freqs)} without the shift) with n, r buffers of out's dtype.
+     * @param out      [T,H,D] (must not alias x)
+     * @param rrms     [T·H] (or any shape of T·H elements): 1/rms of each head row of x, unshifted
+     * @param x        [T,H,D] the projection (qProj or kProj)
+     * @param freqs    [D/2] (F32 or F64)
+     * @param keyShift whether to apply the key shift (D a multiple of 4)
+     */
+    void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift);
+
+    /**
+     * Backward of {@link #rmsNormRotary} in one pass: {@code dx +=} the {@link #rmsNormBackward}
+     * (per [D] head row, with the saved rrms) of {@code r = rotaryBackward(s)}, where
+     * {@code s = keyShiftBackward(dOut)} with {@code keyShift}, else dOut. Bit for bit the unfused
+     * {@code keyShiftBackward(s, dOut); rotaryBackward(r, s, freqs); rmsNormBackward(dx, r, x, rrms)}
+     * (rows [T·H, D]) with s and r zeroed buffers of dx's dtype.
+     * @param dx       [T,H,D] accumulated (must not alias dOut)
+     * @param dOut     [T,H,D] ∂/∂out of the forward
+     * @param x        [T,H,D] the forward input
+     * @param rrms     [T·H] (or any shape of T·H elements), saved by the forward
+     * @param freqs    [D/2] (F32 or F64)
+     * @param keyShift whether the forward applied the key shift
+     */
+    void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift);
+
+    /**
+     * {@link #embedding} added to x in one pass (the value embeddings' {@code v += ve}):
+     * {@code out[t] = x[t] + e[t]} with {@code e[t] = table[tokens[t]]} stored in out's dtype
+     * first. Bit for bit {@code embedding(e, table, tokens); add(out, x, e)} with e a buffer of
+     * out's dtype. The backward is {@link #embeddingBackward} (and x's gradient is out's).
+     * @param out    [T,C] (may alias x)
+     * @param x      [T,C]
+     * @param table  [V,C]
+     * @param tokens [T] I32, ids in [0, V)
+     */
+    void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens);
+
+    /**
+     * {@link #headGate} with a scalar multiple of its output in the same pass (the attention's
+     * output-projection input {@code projIn = sa_λ1·gated}): out and gate as headGate writes them,
+     * and {@code scaled = s·out} from the stored out. Bit for bit
+     * {@code headGate(out, gate, y, x, w); mix(scaled, out, s, 1, null, null, 0)}.
+     * @param out    [T,H,D] (must not alias y, x or scaled: the backward reads y)
+     * @param gate   [T,H] saved gate values
+     * @param scaled [T,H,D]
+     * @param y      [T,H,D] attention output
+     * @param x      [T,C] (C ≥ G); only its first G columns are read
+     * @param w      [H,G] attn_gate.weight
+     * @param s      [1] scalar tensor, or null for 1
+     */
+    void headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor s);
+
     // ------------------------------------------------------------------ attention
 
     /**

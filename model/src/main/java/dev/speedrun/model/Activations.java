@@ -117,13 +117,6 @@ final class Activations {
         Tensor mlpIn() { return attn == null ? in : attn.out(); }
     }
 
-    /** Forward scratch shared by the attention layers; not read by the backward. */
-    record AttentionScratch(
-            Tensor kUnshifted,  // [T,H,D]  rotary(rmsNorm(kProj)) before the key shift (long-window layers)
-            Tensor valueEmbed) {// [T,C]    value-embedding rows of the tokens
-        AttentionScratch at(int T) { return new AttentionScratch(rows(kUnshifted, T), rows(valueEmbed, T)); }
-    }
-
     /** Backout, final norm, LM head, and the loss's scratch. */
     record Head(
             Tensor x,           // [T,C]    last block's out − backout_λ·out of the backout layer
@@ -141,6 +134,9 @@ final class Activations {
     /**
      * The backward's scratch, ∂L/∂ of what each field is named after; reused by every layer (the
      * backward walks the layers one at a time). Parameter gradients live with the parameters.
+     * The buffers that the backward zeroes before accumulating into them lie next to each other
+     * (see {@link GradientSlab}), so that one {@code fill} of {@link #entryZero} starts the pass and
+     * one of {@link #layerZero} starts each layer, instead of one fill per buffer.
      */
     record Gradients(
             Tensor stream,      // [T,C]    the residual stream at the current block's output (then its input)
@@ -161,18 +157,107 @@ final class Activations {
             Tensor q,           // [T,H,D]  Attention.q
             Tensor k,           // [T,H,D]  Attention.k
             Tensor v,           // [T,H,D]  Attention.v
-            Tensor kUnshifted,  // [T,H,D]  keys before the key shift
-            Tensor preRotary,   // [T,H,D]  queries or keys before the rotary (one at a time)
             Tensor qProj,       // [T,H,D]  Attention.qProj
             Tensor kProj,       // [T,H,D]  Attention.kProj
             Tensor mlpNorm,     // [T,C]    Block.mlpNorm
             Tensor act,         // [T,F]    Block.act
-            Tensor fc) {        // [T,F]    Block.fc
+            Tensor fc,          // [T,F]    Block.fc
+            Tensor entryZero,   // [n]      one run of x0, skip, backout, headX, smeared, lookup and stream: zeroed as the pass begins
+            Tensor layerZeroA,  // [n]      one run of stream and the per-layer group (fc, the attention branch's gradients but projIn, qkvIn)
+            Tensor layerZeroB) {// [n]      one run of the per-layer group and streamNext
+        /**
+         * The run a layer of the backward zeroes as it begins: its accumulated scratch (fc and the
+         * attention branch's) with the stream buffer the layer accumulates ∂/∂(its input) into.
+         * @param next {@link #stream} or {@link #streamNext}, whichever the layer writes its input's gradient to
+         */
+        Tensor layerZero(Tensor next) {
+            if (next == stream) return layerZeroA;
+            if (next == streamNext) return layerZeroB;
+            throw new IllegalArgumentException("layerZero: not one of the two stream buffers: " + next);
+        }
+    }
+
+    /**
+     * The backward's scratch of the activation dtype as one flat buffer, holding for a micro-batch
+     * of T tokens the {@link Gradients} views packed one after another (each starting on an arena
+     * alignment boundary), so that the buffers zeroed together form contiguous runs at every T:
+     * (headNorm, act, mlpNorm, projIn, qkvIn: overwritten, never zeroed) then
+     * [x0, skip, backout, headX, smeared, lookup, (stream, [fc, gated, attended, attnNorm, q, k, v,
+     * kProj, qProj], streamNext)].
+     */
+    static final class GradientSlab {
+        /** The packed buffers in order; the constants below index it. */
+        private static final int HEAD_NORM = 0, ACT = 1, MLP_NORM = 2, PROJ_IN = 3, QKV_IN = 4,
+                X0 = 5, SKIP = 6, BACKOUT = 7, HEAD_X = 8, SMEARED = 9, LOOKUP = 10,
+                STREAM = 11, FC = 12, GATED = 13, ATTENDED = 14, ATTN_NORM = 15, Q = 16, K = 17, V = 18,
+                Q_PROJ = 19, K_PROJ = 20, STREAM_NEXT = 21, COUNT = 22;
+
+        private final Tensor flat, skipGate;
+        /** Per buffer, its dims after the token dim. */
+        private final long[][] cols = new long[COUNT][];
+
+        /**
+         * (Slab's sizing pass constructs one with null views and never uses it.)
+         * @param flat     [n] activation dtype, n ≥ {@link #elements}(maxTokens, ...)
+         * @param skipGate [1] stat
+         */
+        GradientSlab(Tensor flat, Tensor skipGate, long C, long H, long D, long F) {
+            this.flat = flat;
+            this.skipGate = skipGate;
+            layoutCols(cols, C, H, D, F);
+        }
+
+        /** Elements of the flat buffer for micro-batches of up to {@code maxTokens} tokens. */
+        static long elements(long maxTokens, int byteSize, long C, long H, long D, long F) {
+            long[][] c = new long[COUNT][];
+            layoutCols(c, C, H, D, F);
+            return offsets(c, maxTokens, alignment(byteSize))[COUNT];
+        }
+
+        private static long alignment(int byteSize) { return Math.max(1, dev.speedrun.tensor.MemoryArena.ALIGN / byteSize); }
+
+        private static void layoutCols(long[][] c, long C, long H, long D, long F) {
+            for (int i : new int[] {HEAD_NORM, MLP_NORM, QKV_IN, X0, SKIP, BACKOUT, HEAD_X, SMEARED, LOOKUP, STREAM, ATTN_NORM, STREAM_NEXT})
+                c[i] = new long[] {C};
+            for (int i : new int[] {PROJ_IN, GATED, ATTENDED, Q, K, V, Q_PROJ, K_PROJ})
+                c[i] = new long[] {H, D};
+            c[ACT] = new long[] {F};
+            c[FC] = new long[] {F};
+        }
+
+        /** Element offsets of the buffers for T tokens, and the end ([COUNT]). */
+        private static long[] offsets(long[][] c, long T, long align) {
+            long[] off = new long[COUNT + 1];
+            for (int i = 0; i < COUNT; i++) {
+                long n = T;
+                for (long d : c[i]) n *= d;
+                off[i + 1] = (off[i] + n + align - 1) / align * align;
+            }
+            return off;
+        }
+
+        /** The views for a micro-batch of T tokens. */
         Gradients at(int T) {
-            return new Gradients(rows(stream, T), rows(streamNext, T), rows(x0, T), rows(skip, T), rows(backout, T), rows(headX, T),
-                    rows(headNorm, T), rows(smeared, T), rows(lookup, T), skipGate, rows(attnNorm, T), rows(qkvIn, T), rows(projIn, T),
-                    rows(gated, T), rows(attended, T), rows(q, T), rows(k, T), rows(v, T), rows(kUnshifted, T), rows(preRotary, T),
-                    rows(qProj, T), rows(kProj, T), rows(mlpNorm, T), rows(act, T), rows(fc, T));
+            long[] off = offsets(cols, T, alignment(flat.dtype().byteSize()));
+            Tensor[] t = new Tensor[COUNT];
+            for (int i = 0; i < COUNT; i++) {
+                long[] dims = new long[cols[i].length + 1];
+                dims[0] = T;
+                System.arraycopy(cols[i], 0, dims, 1, cols[i].length);
+                t[i] = flat.view(off[i], dims);
+            }
+            // each run ends where its last buffer ends (the alignment gap after it is not part of it)
+            Tensor entry = run(off, T, X0, STREAM), a = run(off, T, STREAM, K_PROJ), b = run(off, T, FC, STREAM_NEXT);
+            return new Gradients(t[STREAM], t[STREAM_NEXT], t[X0], t[SKIP], t[BACKOUT], t[HEAD_X], t[HEAD_NORM], t[SMEARED], t[LOOKUP],
+                    skipGate, t[ATTN_NORM], t[QKV_IN], t[PROJ_IN], t[GATED], t[ATTENDED], t[Q], t[K], t[V],
+                    t[Q_PROJ], t[K_PROJ], t[MLP_NORM], t[ACT], t[FC], entry, a, b);
+        }
+
+        /** Buffers first..last (inclusive) for T tokens as one [n] view, from first's start to last's end. */
+        private Tensor run(long[] off, long T, int first, int last) {
+            long n = T;
+            for (long d : cols[last]) n *= d;
+            return flat.view(off[first], off[last] + n - off[first]);
         }
     }
 }

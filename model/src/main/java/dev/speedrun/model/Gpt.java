@@ -4,7 +4,6 @@ import dev.speedrun.kernels.Ops;
 import dev.speedrun.losses.LossBatch;
 import dev.speedrun.losses.LossFunction;
 import dev.speedrun.model.Activations.Attention;
-import dev.speedrun.model.Activations.AttentionScratch;
 import dev.speedrun.model.Activations.Block;
 import dev.speedrun.model.Activations.Embedding;
 import dev.speedrun.model.Activations.Gradients;
@@ -74,7 +73,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     private final Plan train;
     /** Evaluation: forward only, up to evalTokens tokens; the training plan itself where evalTokens ≤ maxTokens. */
     private final Plan eval;
-    private final Gradients grads;
+    /** The backward's scratch ({@link Activations.GradientSlab}). */
+    private final Activations.GradientSlab grads;
 
     // the LM head in FP8 (spec §2.5)
     /** Whether training runs the LM head in FP8 (mixed precision, switch on, FP8 GEMMs on the backend). */
@@ -89,7 +89,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
      * computed at once: the LM head and the loss run in row chunks of at most that many tokens.
      */
     private record Plan(int tokens, int cuCapacity, int headRows, Activations.InputSets inputSets, Embedding embedding, Skip skip,
-                        List<Block> blocks, AttentionScratch attnScratch, Head head) {
+                        List<Block> blocks, Head head) {
         /** The input set of the last upload. */
         Inputs inputs() { return inputSets.current(); }
 
@@ -109,7 +109,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
     static final long EVAL_LOGITS_BYTES = 1L << 30;
 
     /** Everything the arena holds, as {@link Slab#allocate} hands it out. */
-    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Tensor freqs, Plan train, Plan eval, Gradients grads,
+    private record Layout(List<Parameter> params, Map<Parameter, Tensor> working, Tensor freqs, Plan train, Plan eval, Activations.GradientSlab grads,
                           Tensor fp8Scales) {}
 
     /**
@@ -286,12 +286,9 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         Tensor freqs = t.take(stat, D / 2);
         Plan tr = plan(t, maxTokens, false, maxTokens);
         long T = maxTokens;
-        Gradients gr = new Gradients(t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C),
-                t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C), t.take(dtype, T, C),
-                t.take(stat, 1), t.take(dtype, T, C), t.take(dtype, T, C),
-                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D),
-                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, H, D),
-                t.take(dtype, T, H, D), t.take(dtype, T, H, D), t.take(dtype, T, C), t.take(dtype, T, F), t.take(dtype, T, F));
+        // the backward's scratch in one flat buffer, packed per micro-batch size so the buffers it zeroes are contiguous
+        Activations.GradientSlab gr = new Activations.GradientSlab(
+                t.take(dtype, Activations.GradientSlab.elements(maxTokens, dtype.byteSize(), C, H, D, F)), t.take(stat, 1), C, H, D, F);
         int headRows = evalHeadRows > 0 ? Math.min(evalHeadRows, evalTokens)
                 : (int) Math.max(1, Math.min(evalTokens, EVAL_LOGITS_BYTES / ((long) V * dtype.byteSize())));
         Plan ev = evalTokens <= maxTokens ? tr : plan(t, evalTokens, true, headRows);
@@ -333,11 +330,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             bs.add(new Block(shared.in(), attn, shared.mlpRrms(), shared.mlpNorm(), shared.fc(), shared.act(),
                     keepOut ? t.take(dtype, T, C) : shared.out()));
         }
-        AttentionScratch scratch = new AttentionScratch(t.take(dtype, T, H, D), t.take(dtype, T, C));
         long R = headRows;
         Head hd = new Head(t.take(dtype, T, C), t.take(stat, T), t.take(dtype, T, C), t.take(dtype, R, V), t.take(stat, R),
                 t.take(stat, R), t.take(stat, 1));
-        return new Plan(tokens, cuCapacity, headRows, in, emb, sk, List.copyOf(bs), scratch, hd);
+        return new Plan(tokens, cuCapacity, headRows, in, emb, sk, List.copyOf(bs), hd);
     }
 
     /** One attention branch's buffers for T rows (shapes as documented on {@link Attention}). */
@@ -350,9 +346,6 @@ public final class Gpt implements ParameterTable, AutoCloseable {
 
     /** [T,H,D] as [T, H·D] (the GEMMs' view). */
     private static Tensor byToken(Tensor x) { return x.reshape(x.dim(0), x.numel() / x.dim(0)); }
-
-    /** [T,H,D] as [T·H, D] (per-head norms). */
-    private Tensor byHead(Tensor x) { return x.reshape(x.numel() / D, D); }
 
     /** Any shape as one dimension (per-head statistics [T,H] as [T·H]). */
     private static Tensor flat(Tensor x) { return x.reshape(x.numel()); }
@@ -693,12 +686,16 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             // merged = previous out + σ(skip_λ)·out of skip-in
             if (i == cfg.skipOutLayer())
                 ops.mix(sk.merged(), previousOut(bs, i, e), null, 1, bs.get(cfg.skipInLayer()).out(), sk.gate(), 1);
-            // in = resid_λ·(previous out or merged) + x0_λ·x0
-            ops.mix(b.in(), blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
-            if (b.attn() != null) attentionForward(i, b, in, plan.attnScratch().at(T), window(i, wsShort, wsLong));
-            // out = mlpIn + relu²(rmsNorm(mlpIn)·c_fcᵀ)·c_proj
+            // in = resid_λ·(previous out or merged) + x0_λ·x0, and in one pass the norm that reads it:
+            // the attention's norm = rmsNorm(in) with qkvIn = sa_λ0·norm, or in the layer without attention the MLP's
+            Attention at = b.attn();
+            ops.mixRmsNorm(b.in(), at != null ? at.norm() : b.mlpNorm(), at != null ? at.normRrms() : b.mlpRrms(),
+                    at != null ? at.qkvIn() : null, blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(),
+                    x0Lambdas.value().view(i, 1), 1, at != null ? sc(cfg.saLambdaIndex(i, 0)) : null);
+            // (with attention, attentionForward ends with mlpIn = attn.out and mlpNorm = rmsNorm(mlpIn))
+            if (at != null) attentionForward(i, b, in, window(i, wsShort, wsLong));
+            // out = mlpIn + relu²(mlpNorm·c_fcᵀ)·c_proj, mlpNorm = rmsNorm(mlpIn)
             Tensor mlpIn = b.mlpIn();
-            ops.rmsNorm(b.mlpNorm(), b.mlpRrms(), mlpIn);
             ops.matmul(b.fc(), b.mlpNorm(), mm(cFc[i]), false, true, 1, 0);
             ops.reluSquared(b.act(), b.fc());
             ops.matmul(b.out(), b.act(), mm(cProj[i]), false, false, 1, 0);
@@ -707,8 +704,8 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // norm = rmsNorm(last out − backout_λ·out of the backout layer)
         Head hd = plan.head();
         Tensor x = Activations.rows(hd.x(), T);
-        ops.mix(x, bs.get(L - 1).out(), null, 1, bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
-        ops.rmsNorm(Activations.rows(hd.norm(), T), Activations.rows(hd.rrms(), T), x);
+        ops.mixRmsNorm(x, Activations.rows(hd.norm(), T), Activations.rows(hd.rrms(), T), null, bs.get(L - 1).out(), null, 1,
+                bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1, null);
     }
 
     /**
@@ -742,38 +739,30 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         ops.matmul(Activations.rows(hd.logits(), r1 - r0), hd.norm().slice(r0, r1), mm(lmHead), false, true, 1, 0);
     }
 
-    /** Writes block i's attention branch: {@code b.attn().out} = in + attention(in). */
-    private void attentionForward(int i, Block b, Inputs in, AttentionScratch scratch, int window) {
+    /**
+     * Writes block i's attention branch, {@code b.attn().out} = in + attention(in), and the MLP's
+     * {@code b.mlpNorm} = rmsNorm(attn.out); {@code attn.norm} = rmsNorm(in) and
+     * {@code attn.qkvIn} = sa_λ0·norm are already written (the block input's fused op).
+     */
+    private void attentionForward(int i, Block b, Inputs in, int window) {
         Attention a = b.attn();
-        // qkvIn = sa_λ0·rmsNorm(in)
-        ops.rmsNorm(a.norm(), a.normRrms(), b.in());
-        ops.mix(a.qkvIn(), a.norm(), sc(cfg.saLambdaIndex(i, 0)), 1, null, null, 0);
         // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
         ops.matmul(byToken(a.qProj()), a.qkvIn(), w(i, 0), false, true, 1, 0);
         ops.matmul(byToken(a.kProj()), a.qkvIn(), w(i, 1), false, true, 1, 0);
         ops.matmul(byToken(a.v()), a.qkvIn(), w(i, 2), false, true, 1, 0);
-        // q = rotary(rmsNorm(qProj)) per head
-        ops.rmsNorm(byHead(a.q()), flat(a.qRrms()), byHead(a.qProj()));
-        ops.rotary(a.q(), a.q(), yarn.freqs());
-        // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
-        boolean shift = cfg.isLongWindow(i);
-        Tensor kRotated = shift ? scratch.kUnshifted() : a.k();
-        ops.rmsNorm(byHead(kRotated), flat(a.kRrms()), byHead(a.kProj()));
-        ops.rotary(kRotated, kRotated, yarn.freqs());
-        if (shift) ops.keyShift(a.k(), kRotated);
+        // q = rotary(rmsNorm(qProj)) per head; k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
+        ops.rmsNormRotary(a.q(), flat(a.qRrms()), a.qProj(), yarn.freqs(), false);
+        ops.rmsNormRotary(a.k(), flat(a.kRrms()), a.kProj(), yarn.freqs(), cfg.isLongWindow(i));
         // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
-        if (ve >= 0) {
-            ops.embedding(scratch.valueEmbed(), valueEmbeds[ve].value(), in.tokens());
-            ops.add(byToken(a.v()), byToken(a.v()), scratch.valueEmbed());
-        }
-        // attended = attention(q, k, v); gated = σ(norm[:, :G]·attn_gate)·attended
+        if (ve >= 0) ops.addEmbedding(byToken(a.v()), byToken(a.v()), valueEmbeds[ve].value(), in.tokens());
+        // attended = attention(q, k, v); gated = σ(norm[:, :G]·attn_gate)·attended, and projIn = sa_λ1·gated in the same pass
         ops.attention(a.attended(), a.lse(), a.q(), a.k(), a.v(), in.cuSeqlens(), window, yarn.attnScale());
-        ops.headGate(a.gated(), a.gate(), a.attended(), a.norm(), attnGate[i].value());
-        // out = in + (sa_λ1·gated)·Woᵀ
-        ops.mix(byToken(a.projIn()), byToken(a.gated()), sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
+        ops.headGateScaled(a.gated(), a.gate(), a.projIn(), a.attended(), a.norm(), attnGate[i].value(), sc(cfg.saLambdaIndex(i, 1)));
+        // out = in + projIn·Woᵀ
         ops.matmul(a.out(), byToken(a.projIn()), w(i, 3), false, true, 1, 0);
-        ops.add(a.out(), a.out(), b.in());
+        // and mlpNorm = rmsNorm(out) in the same pass
+        ops.mixRmsNorm(a.out(), b.mlpNorm(), b.mlpRrms(), null, a.out(), null, 1, b.in(), null, 1, null);
     }
 
     // ------------------------------------------------------------------ backward
@@ -799,13 +788,10 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             ops.matmul(lmHead.grad(), dLogits, hd.norm(), true, false, 1, 1);
         }
         if (splitEmbed) ready(lmHead);   // tied: the embedding backward adds to it last
-        ops.fill(d.headX(), 0);
+        // one fill zeroes headX, stream, backout, x0, skip (and smeared, lookup for the end): they lie in one run
+        ops.fill(d.entryZero(), 0);
         ops.rmsNormBackward(d.headX(), d.headNorm(), hd.x(), hd.rrms());
         Tensor dStream = d.stream(), dNext = d.streamNext();
-        ops.fill(dStream, 0);
-        ops.fill(d.backout(), 0);
-        ops.fill(d.x0(), 0);
-        ops.fill(d.skip(), 0);
         ops.mixBackward(dStream, d.backout(), null, scg(cfg.backoutLambdaIndex()), d.headX(), bs.get(L - 1).out(), null, 1,
                 bs.get(cfg.backoutLayer()).out(), sc(cfg.backoutLambdaIndex()), -1);
         for (int i = L - 1; i >= 0; i--) {
@@ -815,10 +801,11 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             if (i == cfg.skipInLayer()) ops.add(dStream, dStream, d.skip());
             // out = mlpIn + relu²(rmsNorm(mlpIn)·c_fcᵀ)·c_proj
             Tensor mlpIn = b.mlpIn();
+            // one fill zeroes the layer's accumulated scratch (fc, the attention branch's) and dNext: one run
+            ops.fill(d.layerZero(dNext), 0);
             ops.matmul(d.act(), dStream, mm(cProj[i]), false, true, 1, 0);
             ops.matmul(cProj[i].grad(), b.act(), dStream, true, false, 1, 1);
             ready(cProj[i]);
-            ops.fill(d.fc(), 0);
             ops.reluSquaredBackward(d.fc(), d.act(), b.fc());
             ops.matmul(cFc[i].grad(), d.fc(), b.mlpNorm(), true, false, 1, 1);
             ready(cFc[i]);
@@ -826,7 +813,6 @@ public final class Gpt implements ParameterTable, AutoCloseable {
             ops.rmsNormBackward(dStream, d.mlpNorm(), mlpIn, b.mlpRrms()); // dStream = ∂/∂mlpIn
             if (b.attn() != null) attentionBackward(i, b, in, d, dStream, window(i, wsShort, wsLong));   // dStream = ∂/∂in
             // in = resid_λ·(previous out or merged) + x0_λ·x0
-            ops.fill(dNext, 0);
             ops.mixBackward(dNext, d.x0(), scg(cfg.residLambdaIndex(i)), x0Lambdas.grad().view(i, 1), dStream,
                     blockInput(bs, i, e, sk), sc(cfg.residLambdaIndex(i)), 1, e.x0(), x0Lambdas.value().view(i, 1), 1);
             if (i == cfg.skipOutLayer()) {
@@ -844,9 +830,7 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // dStream = ∂/∂x0 through layer 0's residual input; d.x0 holds the x0_λ paths
         ops.add(d.x0(), d.x0(), dStream);
         // x0 = rmsNorm(smear(table[tokens]))
-        ops.fill(d.smeared(), 0);
         ops.rmsNormBackward(d.smeared(), d.x0(), e.smeared(), e.x0Rrms());
-        ops.fill(d.lookup(), 0);
         ops.smearBackward(d.lookup(), smearGate.grad().reshape(G), scg(cfg.smearLambdaIndex()), d.smeared(), e.lookup(),
                 smearGate.value().reshape(G), sc(cfg.smearLambdaIndex()), e.smearGate());
         ops.embeddingBackward(splitEmbed ? embed.grad() : lmHead.grad(), d.lookup(), in.tokens());
@@ -862,42 +846,23 @@ public final class Gpt implements ParameterTable, AutoCloseable {
         // out = in + projIn·Woᵀ
         ops.matmul(byToken(d.projIn()), dOut, w(i, 3), false, false, 1, 0);
         ops.matmul(dw(i, 3), dOut, byToken(a.projIn()), true, false, 1, 1);
-        // projIn = sa_λ1·gated
-        ops.fill(d.gated(), 0);
+        // projIn = sa_λ1·gated (the layer's scratch was zeroed as the layer began: Gradients.layerZero)
         ops.mixBackward(byToken(d.gated()), null, scg(cfg.saLambdaIndex(i, 1)), null, byToken(d.projIn()), byToken(a.gated()),
                 sc(cfg.saLambdaIndex(i, 1)), 1, null, null, 0);
         // gated = σ(norm[:, :G]·attn_gate)·attended
-        ops.fill(d.attended(), 0);
-        ops.fill(d.attnNorm(), 0);
         ops.headGateBackward(d.attended(), d.attnNorm(), attnGate[i].grad(), d.gated(), a.attended(), a.norm(), attnGate[i].value(),
                 a.gate());
         ready(attnGate[i]);
         // attended = attention(q, k, v)
-        ops.fill(d.q(), 0);
-        ops.fill(d.k(), 0);
-        ops.fill(d.v(), 0);
         ops.attentionBackward(d.q(), d.k(), d.v(), d.attended(), a.q(), a.k(), a.v(), a.attended(), a.lse(), in.cuSeqlens(), window,
                 yarn.attnScale());
         // v += value embedding of the tokens
         int ve = cfg.valueEmbedOf(i);
         if (ve >= 0) ops.embeddingBackward(valueEmbeds[ve].grad(), byToken(d.v()), in.tokens());
         if (lastValueEmbedUse(i)) ready(valueEmbeds[ve]);   // shared by several layers: the lowest writes last
-        // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers
-        Tensor dkRotated = d.k();
-        if (cfg.isLongWindow(i)) {
-            ops.fill(d.kUnshifted(), 0);
-            ops.keyShiftBackward(d.kUnshifted(), d.k());
-            dkRotated = d.kUnshifted();
-        }
-        ops.fill(d.preRotary(), 0);
-        ops.rotaryBackward(d.preRotary(), dkRotated, yarn.freqs());
-        ops.fill(d.kProj(), 0);
-        ops.rmsNormBackward(byHead(d.kProj()), byHead(d.preRotary()), byHead(a.kProj()), flat(a.kRrms()));
-        // q = rotary(rmsNorm(qProj)) per head
-        ops.fill(d.preRotary(), 0);
-        ops.rotaryBackward(d.preRotary(), d.q(), yarn.freqs());
-        ops.fill(d.qProj(), 0);
-        ops.rmsNormBackward(byHead(d.qProj()), byHead(d.preRotary()), byHead(a.qProj()), flat(a.qRrms()));
+        // k = rotary(rmsNorm(kProj)) per head, key-shifted in long-window layers; q = rotary(rmsNorm(qProj)) per head
+        ops.rmsNormRotaryBackward(d.kProj(), d.k(), a.kProj(), flat(a.kRrms()), yarn.freqs(), cfg.isLongWindow(i));
+        ops.rmsNormRotaryBackward(d.qProj(), d.q(), a.qProj(), flat(a.qRrms()), yarn.freqs(), false);
         // qProj, kProj, v = qkvIn·W{q,k,v}ᵀ
         ops.matmul(dw(i, 0), byToken(d.qProj()), a.qkvIn(), true, false, 1, 1);
         ops.matmul(dw(i, 1), byToken(d.kProj()), a.qkvIn(), true, false, 1, 1);

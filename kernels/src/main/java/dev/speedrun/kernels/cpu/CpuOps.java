@@ -11,7 +11,7 @@ import java.lang.foreign.MemorySegment;
  * The reference backend of {@link Ops}: pure Java over host {@link MemorySegment}s. A thin facade:
  * each op lives in the class of its family, named like the section of {@link Ops} and the .cu
  * file of the CUDA backend ({@link CpuElementwise}, {@link CpuGemm}, {@link CpuEmbedding},
- * {@link CpuNorms}, {@link CpuRotary}, {@link CpuAttention}, {@link CpuGates}, {@link CpuLoss},
+ * {@link CpuNorms}, {@link CpuRotary}, {@link CpuAttention}, {@link CpuGates}, {@link CpuLoss}, {@link CpuFused},
  * {@link CpuOptimizer}); each checks its arguments with {@link dev.speedrun.kernels.OpContract},
  * the checker the CUDA backend shares.
  *
@@ -73,6 +73,27 @@ public final class CpuOps implements Ops {
     @Override public void matmul(Tensor out, Tensor a, Tensor b, boolean transA, boolean transB, double alpha, double beta) {
         CpuGemm.matmul(out, a, b, transA, transB, alpha, beta);
     }
+
+    // ------------------------------------------------------------------ fused
+
+    @Override public void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, double ca, Tensor y,
+                                     Tensor b, double cb, Tensor s) {
+        CpuFused.mixRmsNorm(out, norm, rrms, scaled, x, a, ca, y, b, cb, s);
+    }
+
+    @Override public void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift) {
+        CpuFused.rmsNormRotary(out, rrms, x, freqs, keyShift);
+    }
+
+    @Override public void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
+        CpuFused.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, keyShift);
+    }
+
+    @Override public void headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor s) {
+        CpuFused.headGateScaled(out, gate, scaled, y, x, w, s);
+    }
+
+    @Override public void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) { CpuFused.addEmbedding(out, x, table, tokens); }
 
     // ------------------------------------------------------------------ embedding
 

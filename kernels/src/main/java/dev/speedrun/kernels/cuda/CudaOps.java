@@ -135,16 +135,19 @@ public final class CudaOps implements Ops {
                                       Tensor x, Tensor a, double ca, Tensor y, Tensor b, double cb) {
         OpContract.mixBackward(dx, dy, da, db, dOut, x, a, y, b);
         long n = dOut.numel();
-        if (dx != null) mixBackwardDx(dx, dOut, a, ca, n, "dx");
-        if (dy != null) mixBackwardDx(dy, dOut, b, cb, n, "dy");
-        if (da != null) sum(da, dOut, x, 2, ca, true);
-        if (db != null) sum(db, dOut, y, 2, cb, true);
-    }
-
-    /** One input gradient of mix: {@code d += c·s·dOut} (dx with a, ca; dy with b, cb). */
-    private void mixBackwardDx(Tensor d, Tensor dOut, Tensor s, double c, long n, String name) {
-        vectorised(Kernel.MIX_BACKWARD_DX, n, ptr(d, name), dt(d, name), ptr(dOut, "dOut"), dt(dOut, "dOut"),
-                ptrOrNull(s, "scalar"), dtOrZero(s, "scalar"), (float) c, n);
+        boolean sums = da != null || db != null;
+        if (n == 0 && !sums) return;
+        // one pass over dOut for dx, dy and the per-block sums of da and db, then one launch adding up
+        // both (fused.cu): the grid and the orders of the sums are sum()'s, so da and db get its bits
+        int parts = sums ? sumParts(n) : gridFor(n);
+        Tensor partials = sums ? device.scratch(S_PARTIALS, 2L * parts) : null;
+        device.launch(Kernel.MIX_BACKWARD_PARTIAL, Dim3.of(parts), Dim3.of(BLOCK), 0, ptrOrNull(partials, "partials"),
+                ptrOrNull(dx, "dx"), dtOrZero(dx, "dx"), ptrOrNull(dy, "dy"), dtOrZero(dy, "dy"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
+                da != null ? ptr(x, "x") : Ptr.NULL, da != null ? dt(x, "x") : 0, ptrOrNull(a, "a"), dtOrZero(a, "a"), (float) ca,
+                db != null ? ptr(y, "y") : Ptr.NULL, db != null ? dt(y, "y") : 0, ptrOrNull(b, "b"), dtOrZero(b, "b"), (float) cb,
+                n, parts);
+        if (sums) device.launch(Kernel.MIX_BACKWARD_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptrOrNull(da, "da"), dtOrZero(da, "da"),
+                ptrOrNull(db, "db"), dtOrZero(db, "db"), ptr(partials, "partials"), parts, (float) ca, (float) cb);
     }
 
     @Override public void sigmoid(Tensor out, Tensor x) {
@@ -187,13 +190,16 @@ public final class CudaOps implements Ops {
      */
     private void sum(Tensor out, Tensor x, Tensor y, int mode, double coef, boolean accumulate) {
         long n = x.numel();
-        int parts = (int) Math.max(1, Math.min(FILL_BLOCKS, (n + (long) BLOCK * VEC - 1) / ((long) BLOCK * VEC)));
+        int parts = sumParts(n);
         Tensor partials = device.scratch(S_PARTIALS, parts);
         device.launch(Kernel.SUM_PARTIAL, Dim3.of(parts), Dim3.of(BLOCK), 0, ptr(partials, "partials"),
                 ptr(x, "x"), dt(x, "x"), ptrOrNull(y, "y"), dtOrZero(y, "y"), n, mode);
         device.launch(Kernel.SUM_FINISH, Dim3.of(1), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
                 ptr(partials, "partials"), parts, (float) coef, accumulate ? 1 : 0);
     }
+
+    /** Blocks (and partial sums) of the first pass of a two-pass reduction over n elements. */
+    private static int sumParts(long n) { return (int) Math.max(1, Math.min(FILL_BLOCKS, (n + (long) BLOCK * VEC - 1) / ((long) BLOCK * VEC))); }
 
     @Override public void tokenMask(Tensor out, Tensor tokens, int value, double ifEqual, double otherwise) {
         OpContract.tokenMask(out, tokens);
@@ -309,6 +315,54 @@ public final class CudaOps implements Ops {
         OpContract.Thd s = OpContract.keyShiftBackward(dx, dOut);
         vectorised(Kernel.KEY_SHIFT_BACKWARD, dOut.numel(), ptr(dx, "dx"), dt(dx, "dx"), ptr(dOut, "dOut"), dt(dOut, "dOut"),
                 s.T(), s.H(), s.D());
+    }
+
+    // ------------------------------------------------------------------ fused
+
+    @Override public void mixRmsNorm(Tensor out, Tensor norm, Tensor rrms, Tensor scaled, Tensor x, Tensor a, double ca, Tensor y,
+                                     Tensor b, double cb, Tensor sc) {
+        OpContract.Rows s = OpContract.mixRmsNorm(out, norm, rrms, scaled, x, a, y, b, sc);
+        requireF32("mixRmsNorm", "rrms", rrms);
+        if (s.R() == 0) return;
+        device.launch(Kernel.MIX_RMS_NORM, Dim3.of(warpGrid(s.R())), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
+                ptr(norm, "norm"), dt(norm, "norm"), ptr(rrms, "rrms"), ptrOrNull(scaled, "scaled"), dtOrZero(scaled, "scaled"),
+                ptrOrNull(sc, "s"), dtOrZero(sc, "s"), ptr(x, "x"), dt(x, "x"),
+                ptrOrNull(a, "a"), dtOrZero(a, "a"), (float) ca, ptrOrNull(y, "y"), dtOrZero(y, "y"),
+                ptrOrNull(b, "b"), dtOrZero(b, "b"), (float) cb, s.R(), s.C(), (float) norm.dtype().epsilon());
+    }
+
+    @Override public void rmsNormRotary(Tensor out, Tensor rrms, Tensor x, Tensor freqs, boolean keyShift) {
+        OpContract.Thd s = OpContract.rmsNormRotary(out, rrms, x, freqs, keyShift);
+        requireF32("rmsNormRotary", "rrms", rrms);
+        long rows = (long) s.T() * s.H();
+        if (rows == 0 || s.D() == 0) return;
+        device.launch(Kernel.RMS_NORM_ROTARY, Dim3.of(warpGrid(rows)), Dim3.of(BLOCK), 0, ptr(out, "out"), dt(out, "out"),
+                ptr(rrms, "rrms"), ptr(x, "x"), dt(x, "x"), ptr(freqs, "freqs"), dt(freqs, "freqs"), s.T(), s.H(), s.D(),
+                (float) out.dtype().epsilon(), keyShift ? 1 : 0);
+    }
+
+    @Override public void headGateScaled(Tensor out, Tensor gate, Tensor scaled, Tensor y, Tensor x, Tensor w, Tensor sc) {
+        OpContract.HeadGate s = OpContract.headGateScaled(out, gate, scaled, y, x, w, sc);
+        requireF32("headGateScaled", "gate", gate);
+        elementwise(Kernel.HEAD_GATE_SCALED, y.numel(), ptr(out, "out"), dt(out, "out"), ptr(gate, "gate"), ptr(scaled, "scaled"),
+                dt(scaled, "scaled"), ptrOrNull(sc, "s"), dtOrZero(sc, "s"), ptr(y, "y"), dt(y, "y"), ptr(x, "x"), dt(x, "x"),
+                ptr(w, "w"), dt(w, "w"), s.T(), s.H(), s.D(), s.C(), s.G());
+    }
+
+    @Override public void addEmbedding(Tensor out, Tensor x, Tensor table, Tensor tokens) {
+        OpContract.Embedding s = OpContract.addEmbedding(out, x, table, tokens);
+        elementwise(Kernel.ADD_EMBEDDING, (long) s.T() * s.C(), ptr(out, "out"), dt(out, "out"), ptr(x, "x"), dt(x, "x"),
+                ptr(table, "table"), dt(table, "table"), ptr(tokens, "tokens"), s.T(), s.C(), s.V());
+    }
+
+    @Override public void rmsNormRotaryBackward(Tensor dx, Tensor dOut, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
+        OpContract.Thd s = OpContract.rmsNormRotaryBackward(dx, dOut, x, rrms, freqs, keyShift);
+        requireF32("rmsNormRotaryBackward", "rrms", rrms);
+        long rows = (long) s.T() * s.H();
+        if (rows == 0 || s.D() == 0) return;
+        device.launch(Kernel.RMS_NORM_ROTARY_BACKWARD, Dim3.of(warpGrid(rows)), Dim3.of(BLOCK), 0, ptr(dx, "dx"), dt(dx, "dx"),
+                ptr(dOut, "dOut"), dt(dOut, "dOut"), ptr(x, "x"), dt(x, "x"), ptr(rrms, "rrms"), ptr(freqs, "freqs"), dt(freqs, "freqs"),
+                s.T(), s.H(), s.D(), keyShift ? 1 : 0);
     }
 
     // ------------------------------------------------------------------ attention

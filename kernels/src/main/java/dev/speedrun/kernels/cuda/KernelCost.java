@@ -191,6 +191,41 @@ public final class KernelCost {
             double R = a.n("R"), C = a.n("C");
             return Cost.of(7 * R * C, R * C * (2 * a.s("dxdt") + a.s("ddt") + a.s("xdt")) + 4 * R);
         });
+        // fused.cu: the unfused kernels' work without their round trips through memory (the mix is
+        // written once and re-read from cache; the key shift's neighbour rows are re-reads, not counted)
+        cost(Kernel.ADD_EMBEDDING, a -> Cost.of(a.n("T") * a.n("C"),
+                a.n("T") * a.n("C") * (a.s("odt") + a.s("xdt") + a.s("tdt")) + 4 * a.n("T")));
+        // head_gate's work (counted as head_gate counts it) and the scaled copy: one multiply and one store per element
+        cost(Kernel.HEAD_GATE_SCALED, a -> {
+            double T = a.n("T"), H = a.n("H"), D = a.n("D"), G = a.n("G");
+            return Cost.of(2 * T * H * G + 4 * T * H + 2 * T * H * D,
+                    T * H * D * (a.s("odt") + a.s("ydt") + a.s("scdt")) + T * G * a.s("xdt") + H * G * a.s("wdt") + 4 * T * H);
+        });
+        cost(Kernel.MIX_BACKWARD_PARTIAL, a -> {
+            double n = a.n("n");
+            int grads = (a.isNull("dx") ? 0 : 1) + (a.isNull("dy") ? 0 : 1), sums = (a.isNull("x") ? 0 : 1) + (a.isNull("y") ? 0 : 1);
+            double bytes = n * (a.s("ddt") + (a.isNull("x") ? 0 : a.s("xdt")) + (a.isNull("y") ? 0 : a.s("ydt"))
+                    + (a.isNull("dx") ? 0 : 2 * a.s("dxdt")) + (a.isNull("dy") ? 0 : 2 * a.s("dydt")));
+            return Cost.of(2 * n * (grads + sums), bytes + (a.isNull("partials") ? 0 : 8 * a.grid.x()));
+        });
+        cost(Kernel.MIX_BACKWARD_FINISH, a -> Cost.of(2 * a.n("parts") + 4,
+                8 * a.n("parts") + (a.isNull("da") ? 0 : 2 * a.s("dadt")) + (a.isNull("db") ? 0 : 2 * a.s("dbdt"))));
+        cost(Kernel.MIX_RMS_NORM, a -> {
+            double R = a.n("R"), C = a.n("C"), n = R * C;
+            boolean two = !a.isNull("y"), scaled = !a.isNull("scaled");
+            return Cost.of(n * ((two ? 3 : 1) + 4 + (scaled ? 1 : 0)),
+                    n * (a.s("xdt") + (two ? a.s("ydt") : 0) + a.s("odt") + a.s("ndt") + (scaled ? a.s("scdt") : 0)) + 4 * R);
+        });
+        cost(Kernel.RMS_NORM_ROTARY, a -> {
+            double rows = a.n("T") * a.n("H"), n = rows * a.n("D");
+            boolean shift = a.n("shift") != 0;
+            return Cost.of(n * (4 + 4 + (shift ? 2 : 0)), n * (a.s("xdt") + a.s("odt")) + a.n("D") / 2 * a.s("fdt") + 4 * rows);
+        });
+        // each column's rotated pair is computed twice per pass (two passes), θ in double as rotary's
+        cost(Kernel.RMS_NORM_ROTARY_BACKWARD, a -> {
+            double rows = a.n("T") * a.n("H"), n = rows * a.n("D");
+            return Cost.of(n * (7 + 2 * 4), n * (2 * a.s("dxdt") + a.s("ddt") + a.s("xdt")) + a.n("D") / 2 * a.s("fdt") + 4 * rows);
+        });
         // optimizer.cu
         cost(Kernel.ADAM_STEP, a -> Cost.of(12 * a.n("n"),
                 a.n("n") * (2 * a.s("pdt") + a.s("gdt") + 2 * a.s("mdt") + 2 * a.s("vdt"))));

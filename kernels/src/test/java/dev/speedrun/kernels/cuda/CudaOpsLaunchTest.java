@@ -74,6 +74,11 @@ class CudaOpsLaunchTest {
         calls.put("rotaryBackward", () -> ops.rotaryBackward(dq, o, freqs));
         calls.put("keyShift", () -> ops.keyShift(o, k));
         calls.put("keyShiftBackward", () -> ops.keyShiftBackward(dk, o));
+        calls.put("mixRmsNorm", () -> ops.mixRmsNorm(out, dx, rrms, null, out, s1, 0.5, y, null, 2, null));
+        calls.put("rmsNormRotary", () -> ops.rmsNormRotary(o, gateH, k, freqs, true));
+        calls.put("addEmbedding", () -> ops.addEmbedding(out, out, table, tokens));
+        calls.put("headGateScaled", () -> ops.headGateScaled(o, gateH, dq, v, x, wH, s1));
+        calls.put("rmsNormRotaryBackward", () -> ops.rmsNormRotaryBackward(dk, o, k, gateH, freqs, false));
         calls.put("attention", () -> ops.attention(o, lse, q, k, v, cu, 128, 0.12));
         calls.put("attentionBackward", () -> ops.attentionBackward(dq, dk, dv, o, q, k, v, o, lse, cu, 128, 0.12));
         calls.put("headGate", () -> ops.headGate(o, gateH, v, x, wH));
@@ -110,8 +115,14 @@ class CudaOpsLaunchTest {
 
         assertEquals(List.of(Kernel.FILL), kernels(byOp.get("fill")));
         assertEquals((long) T * C, byOp.get("fill").get(0).arg("n"));
-        assertEquals(List.of(Kernel.MIX_BACKWARD_DX, Kernel.MIX_BACKWARD_DX, Kernel.SUM_PARTIAL, Kernel.SUM_FINISH),
-                kernels(byOp.get("mixBackward")));
+        // dx, dy and da's partial sums in one pass, then the finish (db is null here)
+        assertEquals(List.of(Kernel.MIX_BACKWARD_PARTIAL, Kernel.MIX_BACKWARD_FINISH), kernels(byOp.get("mixBackward")));
+        Launch mbp = byOp.get("mixBackward").get(0), mbf = byOp.get("mixBackward").get(1);
+        assertEquals(mbp.grid().x(), mbf.arg("parts"), "finish adds exactly the partials written");
+        assertTrue(((Ptr) mbf.arg("db")).address() == 0, "no db: not written");
+        assertEquals(mbp.grid().x(), mbp.arg("parts"));
+        assertEquals(mbp.arg("partials"), mbf.arg("partials"));
+        assertTrue(((Ptr) mbp.arg("y")).address() == 0, "no db: y's sum is not computed");
         Launch fin = byOp.get("sumSquares").get(1);
         assertEquals(1, fin.arg("accumulate"));
         assertEquals(byOp.get("sumSquares").get(0).grid().x(), fin.arg("nparts"), "finish adds exactly the partials written");
@@ -162,6 +173,30 @@ class CudaOpsLaunchTest {
         assertEquals(-1f, rot.arg("sign"));
         assertEquals(1, rot.arg("accumulate"));
         assertEquals(0, byOp.get("rotary").get(0).arg("accumulate"));
+
+        // the fused ops: one launch each, one warp per row (of C; of D per head), eps of the normalised output's dtype
+        assertEquals(List.of(Kernel.MIX_RMS_NORM), kernels(byOp.get("mixRmsNorm")));
+        Launch mrn = byOp.get("mixRmsNorm").get(0);
+        assertEquals(List.of(T, C, CudaOps.warpGrid(T)), List.of(mrn.arg("R"), mrn.arg("C"), mrn.grid().x()));
+        assertEquals((float) act.epsilon(), mrn.arg("eps"));
+        assertEquals(0.5f, mrn.arg("ca"));
+        assertTrue(((Ptr) mrn.arg("b")).address() == 0, "a null coefficient tensor is a null pointer");
+        assertEquals(List.of(Kernel.RMS_NORM_ROTARY), kernels(byOp.get("rmsNormRotary")));
+        Launch nr = byOp.get("rmsNormRotary").get(0);
+        assertEquals(List.of(T, H, D, 1, CudaOps.warpGrid((long) T * H)),
+                List.of(nr.arg("T"), nr.arg("H"), nr.arg("D"), nr.arg("shift"), nr.grid().x()));
+        assertEquals((float) act.epsilon(), nr.arg("eps"));
+        assertEquals(List.of(Kernel.RMS_NORM_ROTARY_BACKWARD), kernels(byOp.get("rmsNormRotaryBackward")));
+        assertEquals(List.of(Kernel.ADD_EMBEDDING), kernels(byOp.get("addEmbedding")));
+        assertEquals(List.of(Kernel.HEAD_GATE_SCALED), kernels(byOp.get("headGateScaled")));
+        Launch hgs = byOp.get("headGateScaled").get(0);
+        assertEquals(List.of(T, H, D, C, G), List.of(hgs.arg("T"), hgs.arg("H"), hgs.arg("D"), hgs.arg("C"), hgs.arg("G")));
+        assertEquals(byOp.get("headGate").get(0).grid(), hgs.grid(), "head_gate's launch shape");
+        Launch ae = byOp.get("addEmbedding").get(0);
+        assertEquals(List.of(T, C, V), List.of(ae.arg("T"), ae.arg("C"), ae.arg("V")));
+        Launch nrb = byOp.get("rmsNormRotaryBackward").get(0);
+        assertEquals(List.of(T, H, D, 0, CudaOps.warpGrid((long) T * H)),
+                List.of(nrb.arg("T"), nrb.arg("H"), nrb.arg("D"), nrb.arg("shift"), nrb.grid().x()));
 
         Launch ce = byOp.get("softcapCrossEntropy").get(0);
         assertEquals(3, ce.arg("K"));

@@ -38,6 +38,14 @@ class OpContractBothBackendsTest {
         calls.put("rmsNorm", (o, a) -> o.rmsNorm(a.t(F32, T, C), a.t(F32, T - 1), a.t(F32, T, C)));
         calls.put("rotary", (o, a) -> o.rotary(a.t(F32, T, H, D), a.t(F32, T, H, D), a.t(F32, D)));
         calls.put("keyShift", (o, a) -> o.keyShift(a.t(F32, T, H, 6), a.t(F32, T, H, 6)));
+        calls.put("mixRmsNorm", (o, a) -> o.mixRmsNorm(a.t(F32, T, C), a.t(F32, T, C), a.t(F32, T + 1), null, a.t(F32, T, C), null, 1,
+                a.t(F32, T, C), null, 1, null));
+        calls.put("rmsNormRotary", (o, a) -> o.rmsNormRotary(a.t(F32, T, H, 6), a.t(F32, T * H), a.t(F32, T, H, 6), a.t(F32, 3), true));
+        calls.put("headGateScaled", (o, a) -> o.headGateScaled(a.t(F32, T, H, D), a.t(F32, T, H), a.t(F32, T, H, D + 1), a.t(F32, T, H, D),
+                a.t(F32, T, C), a.t(F32, H, G), null));
+        calls.put("addEmbedding", (o, a) -> o.addEmbedding(a.t(F32, T, C), a.t(F32, T, C + 1), a.t(F32, V, C), a.t(I32, T)));
+        calls.put("rmsNormRotaryBackward", (o, a) -> o.rmsNormRotaryBackward(a.t(F32, T, H, D), a.t(F32, T, H, D), a.t(F32, T, H, D),
+                a.t(F32, T * H), a.t(F32, D), false));
         calls.put("attention", (o, a) -> o.attention(a.t(F32, T, H, D), a.t(F32, T, H), a.t(F32, T, H, D), a.t(F32, T, H, D),
                 a.t(F32, T, H, D), a.t(I32, 2), 4, 0.3));
         calls.put("headGate", (o, a) -> o.headGate(a.t(F32, T, H, D), a.t(F32, T, H), a.t(F32, T, H, D), a.t(F32, T, C), a.t(F32, H + 1, G)));
