@@ -1,8 +1,9 @@
 // Fused ops: each kernel does what a fixed sequence of unfused kernels does, in one launch and one
 // pass over memory, and bit for bit as that sequence does: every intermediate the unfused
-// sequence stores is rounded to the dtype it would be stored in, and every reduction runs in the
-// unfused kernel's order (one warp per row, lanes striding the columns, warp_sum), so the fused
-// and unfused model paths give the same bits on a GPU as on the CPU backend.
+// sequence stores is rounded to the dtype it would be stored in, and every reduction visits the
+// elements in the unfused kernel's order (lane_columns, grid_elements below: the vector order of
+// common.cuh's for_each_in where the unfused kernel's pointers are 16-byte aligned, then warp_sum
+// or block_sum), so the fused and unfused model paths give the same bits.
 #include "common.cuh"
 
 // v as a tensor of dtype dt stores it (what ld returns after st).
@@ -10,13 +11,41 @@ __device__ __forceinline__ float fused_round(int dt, float v) {
     return dt == DT_BF16 ? __bfloat162float(__float2bfloat16_rn(v)) : v;
 }
 
-// 1/rms of the C values at x + base, as rms_norm computes it (this lane's strided share, warp_sum).
-__device__ __forceinline__ float fused_rrms(const void* x, int xdt, long long base, int C, float eps, int lane) {
+// The columns of a C-wide row in the order rms_norm's (and rms_norm_backward's) lane visits them
+// (norms.cu: common.cuh's for_each_in with first = lane, stride 32): where vec (the unfused kernel's
+// row pointers 16-byte aligned) 8-column vectors lane, lane + 32, …, each column of a vector in
+// turn, then the tail columns; else the columns lane, lane + 32, …
+template <typename F> __device__ __forceinline__ void lane_columns(int C, bool vec, int lane, F f) {
+    int nv = vec ? C / VEC : 0;
+    for (int k = lane; k < nv; k += 32)
+        for (int e = 0; e < VEC; e++) f(k * VEC + e);
+    for (int c = nv * VEC + lane; c < C; c += 32) f(c);
+}
+
+// The elements [0, n) in the order this thread visits them in sum_partial (elementwise.cu: for_each
+// over the grid, vectors where vec), f(i) for each.
+template <typename F> __device__ __forceinline__ void grid_elements(long long n, bool vec, F f) {
+    long long tid = (long long)blockIdx.x * blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    long long nv = vec ? n / VEC : 0;
+    for (long long k = tid; k < nv; k += stride)
+        for (int e = 0; e < VEC; e++) f(k * VEC + e);
+    for (long long i = nv * VEC + tid; i < n; i += stride) f(i);
+}
+
+// The address of element i of a tensor of dtype dt at p (for the alignment the unfused kernels test).
+__device__ __forceinline__ const void* elem(const void* p, int dt, long long i) {
+    return (const char*)p + i * (dt == DT_BF16 ? 2 : 4);
+}
+
+// 1/rms of the C values at x + base, as rms_norm computes it into out + base (the alignment of both
+// rows picks its order; lane_columns, warp_sum).
+__device__ __forceinline__ float fused_rrms(const void* x, int xdt, const void* out, int odt, long long base, int C, float eps,
+                                            int lane) {
     float s = 0.0f;
-    for (int c = lane; c < C; c += 32) {
+    lane_columns(C, aligned16(elem(x, xdt, base), elem(out, odt, base)), lane, [&](int c) {
         float v = ld(x, xdt, base + c);
         s += v * v;
-    }
+    });
     s = warp_sum(s);
     return rsqrtf(s / (float)C + eps);
 }
@@ -53,12 +82,13 @@ extern "C" __global__ void mix_rms_norm(void* out, int odt, void* norm, int ndt,
     float fs = 1.0f * scalar_or_one(s, sdt);
     long long base = r * C;
     float ss = 0.0f;
-    for (int c = lane; c < C; c += 32) {
+    // rms_norm(norm, rrms, out)'s order: its rows are out's and norm's
+    lane_columns(C, aligned16(elem(out, odt, base), elem(norm, ndt, base)), lane, [&](int c) {
         float v = fused_mix(fa, ld(x, xdt, base + c), y != nullptr, fb, y != nullptr ? ld(y, ydt, base + c) : 0.0f);
         st(out, odt, base + c, v);
         float m = fused_round(odt, v);   // the stored value, which the unfused rms_norm would load
         ss += m * m;
-    }
+    });
     ss = warp_sum(ss);
     float rr = rsqrtf(ss / (float)C + eps);
     for (int c = lane; c < C; c += 32) {
@@ -82,9 +112,9 @@ extern "C" __global__ void rms_norm_rotary(void* out, int odt, float* rrms, cons
     if (row >= (long long)T * H) return;
     long long t = row / H;
     long long base = row * D, HD = (long long)H * D;
-    float rr = fused_rrms(x, xdt, base, D, eps, lane);
+    float rr = fused_rrms(x, xdt, out, odt, base, D, eps, lane);
     bool fromPrev = shift && t >= 1;
-    float rrPrev = fromPrev ? fused_rrms(x, xdt, base - HD, D, eps, lane) : rr;
+    float rrPrev = fromPrev ? fused_rrms(x, xdt, out, odt, base - HD, D, eps, lane) : rr;
     if (lane == 0) rrms[row] = rr;
     int half = D / 2;
     for (int j = lane; j < half; j += 32) {
@@ -154,8 +184,11 @@ extern "C" __global__ void rms_norm_rotary_backward(void* dx, int dxdt, const vo
     long long base = row * D, HD = (long long)H * D;
     float rr = rrms[row];
     float s = 0.0f;
-    for (int c = lane; c < D; c += 32)
+    // rms_norm_backward(dx, unrotated, x)'s order: its rows are dx's, the unrotated buffer's (the
+    // unfused path's own buffer of dx's dtype, aligned as dx's rows) and x's
+    lane_columns(D, aligned16(elem(dx, dxdt, base), elem(x, xdt, base)), lane, [&](int c) {
         s += fused_unrotated(dout, ddt, dxdt, freqs, fdt, base, t, c, T, D, HD, shift) * ld(x, xdt, base + c) * rr;
+    });
     float m = warp_sum(s) / (float)D;
     for (int c = lane; c < D; c += 32) {
         float y = ld(x, xdt, base + c) * rr;
@@ -168,7 +201,7 @@ extern "C" __global__ void rms_norm_rotary_backward(void* dx, int dxdt, const vo
 // either null: not wanted), and with partials given the per-block sums of dOut·x (partials[block])
 // and dOut·y (partials[parts + block]) for sum_finish to add up into da and db (x or y null: that
 // sum not wanted). The sums visit the elements in sum_partial's order (grid of `parts` blocks,
-// grid-stride, block_sum), so da and db get its bits. Every lane reads its element of dOut, x and y
+// grid_elements, block_sum), so da and db get its bits. Every lane reads its element of dOut, x and y
 // before writing dx or dy.
 extern "C" __global__ void mix_backward_partial(float* partials, void* dx, int dxdt, void* dy, int dydt, const void* dout,
                                                 int ddt, const void* x, int xdt, const void* a, int adt, float ca,
@@ -177,13 +210,19 @@ extern "C" __global__ void mix_backward_partial(float* partials, void* dx, int d
     float fa = ca * scalar_or_one(a, adt);
     float fb = cb * scalar_or_one(b, bdt);
     float sa = 0.0f, sb = 0.0f;
-    GRID_LOOP(i, n) {
+    // sum_partial's order for each sum: vectors where its two pointers (dOut and x, dOut and y) are
+    // 16-byte aligned; one pass unless the two sums need different orders
+    bool va = x != nullptr && aligned16(dout, x), vb = y != nullptr && aligned16(dout, y);
+    bool second = x != nullptr && y != nullptr && va != vb;
+    // the second order's pass first: it only reads, so dOut is still unwritten if dx or dy aliases it
+    if (second) grid_elements(n, vb, [&](long long i) { sb += ld(dout, ddt, i) * ld(y, ydt, i); });
+    grid_elements(n, x != nullptr ? va : vb, [&](long long i) {
         float g = ld(dout, ddt, i);
         if (x != nullptr) sa += g * ld(x, xdt, i);
-        if (y != nullptr) sb += g * ld(y, ydt, i);
+        if (y != nullptr && !second) sb += g * ld(y, ydt, i);
         if (dx != nullptr) acc(dx, dxdt, i, fa * g);
         if (dy != nullptr) acc(dy, dydt, i, fb * g);
-    }
+    });
     if (partials == nullptr) return;
     sa = block_sum(sa);
     sb = block_sum(sb);
