@@ -1,17 +1,17 @@
 // Soft-capped cross-entropy with multi-token-prediction weights; loss and gradient in one kernel.
 #include "common.cuh"
 
-#define MTP_MAX 8
-// K multi-token weights passed by value (kernel parameter of 32 bytes).
-struct MtpWeights { float w[MTP_MAX]; };
+#define MTP_MAX 8   // CudaOps.MTP_MAX
 
 // One block per row p. ℓ = cap·σ(z/divisor). Pass 1: running max and sum of exp(ℓ) (per thread,
 // then combined). losses[p] = Σ_{j<K, p+j<T} w_j·m[p+j]·(lse − ℓ[tgt[p+j]]).
 // Pass 2 (dlogits != null): dz = gradScale·(W·softmax(ℓ) − Σ_j c_j·[v = tgt_j])·(cap/div)·s(1−s),
 // W = Σ_j c_j, c_j = w_j·m[p+j]. dlogits may alias logits (each element is read before written).
+// mw: the K multi-token weights [MTP_MAX] F32 in device memory (not by value: they change every
+// step, and a launch with unchanged parameters can be replayed from a CUDA graph).
 extern "C" __global__ void softcap_cross_entropy(void* losses, int lossdt, void* dlogits, int dldt,
                                                  const void* logits, int zdt, const int* targets, const void* tw,
-                                                 int twdt, MtpWeights mw, int K, int T, int V, float cap,
+                                                 int twdt, const float* mw, int K, int T, int V, float cap,
                                                  float divisor, float gradScale) {
     long long p = blockIdx.x;
     long long base = p * V;
@@ -31,7 +31,7 @@ extern "C" __global__ void softcap_cross_entropy(void* losses, int lossdt, void*
         coef[j] = 0.0f;
         tgt[j] = -1;
         if (j < K && p + j < T) {
-            coef[j] = mw.w[j] * (tw == nullptr ? 1.0f : ld(tw, twdt, p + j));
+            coef[j] = mw[j] * (tw == nullptr ? 1.0f : ld(tw, twdt, p + j));
             tgt[j] = targets[p + j];
             W += coef[j];
         }

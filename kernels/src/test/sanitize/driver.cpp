@@ -21,7 +21,6 @@ static int failures = 0, launches = 0;
 static std::vector<void*> owned;
 static std::mt19937 rng(7);
 
-struct Mtp { float w[8]; };
 
 template <typename T> static T* buf(size_t n, bool ints = false, int bound = 1) {
     T* p = (T*)malloc(n * sizeof(T));
@@ -151,9 +150,10 @@ int main() {
     launch("matmul_fp8", (N + 15) / 16, (M + 15) / 16, 16, 16, (void*)f32(M * N), F, (const void*)buf<uint8_t>(M * 48), 0,
            (const void*)buf<uint8_t>(N * 48), 1, (const float*)f32(1), (const float*)f32(1), M, N, 48, 1.0f);
     // loss
-    Mtp mw = {{1, 0.5f, 0.25f, 0, 0, 0, 0, 0}};
+    float* mw = f32(8);
+    mw[0] = 1; mw[1] = 0.5f; mw[2] = 0.25f;
     launch("softcap_cross_entropy", T, 1, 512, 1, (void*)f32(T), F, (void*)f32(T * V), F, (const void*)f32(T * V), F, (const int*)i32(T, V),
-           (const void*)f32(T), F, mw, 3, T, V, 30.0f, 7.5f, 0.25f);
+           (const void*)f32(T), F, (const float*)mw, 3, T, V, 30.0f, 7.5f, 0.25f);
     // reductions and optimizer kernels
     int parts = (int)std::min<long long>(FILL_BLOCKS, (n + 2047) / 2048);
     float* partials = f32(parts);

@@ -4,12 +4,15 @@ import dev.speedrun.kernels.DecayMask;
 import dev.speedrun.kernels.OpContract;
 import dev.speedrun.kernels.Ops;
 import dev.speedrun.kernels.cuda.CudaDevice.Dim3;
-import dev.speedrun.kernels.cuda.Kernel.MtpWeights;
 import dev.speedrun.kernels.cuda.Kernel.Ptr;
 import dev.speedrun.tensor.Backend;
 import dev.speedrun.tensor.DType;
 import dev.speedrun.tensor.Shape;
 import dev.speedrun.tensor.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.Optional;
 
 /**
@@ -43,9 +46,23 @@ public final class CudaOps implements Ops {
      *  S_FP8_A/S_FP8_B hold matmulFp8's quantised operands. */
     private static final int S_PARTIALS = 0, S_A = 1, S_B = 2, S_C = 3, S_EMBED = 4, S_FP8_A = 5, S_FP8_B = 6;
 
+    /** Multi-token weights the loss kernel takes at most (MTP_MAX in loss.cu). */
+    public static final int MTP_MAX = 8;
+
     private final CudaDevice device;
     /** The S_EMBED buffer last zeroed (the device hands out a new one when it grows). */
     private Tensor embedAcc;
+    /**
+     * The loss kernel's multi-token weights, [MTP_MAX] F32 in device memory of this instance's own
+     * (not a shared scratch slot, so what {@link #mtpOnDevice} says stays true), and the values it
+     * holds. The weights reach the kernel through this pointer rather than as a by-value argument:
+     * they change every step (the MTP plugin interpolates them), and a launch whose parameters
+     * stay the same can be replayed from a CUDA graph (docs/cuda.md, "CUDA graphs"). They are
+     * uploaded (asynchronously, stream-ordered) only when they differ from the last upload.
+     */
+    private Tensor mtpWeights;
+    private final float[] mtpOnDevice = new float[MTP_MAX], mtpCall = new float[MTP_MAX];
+    private final MemorySegment mtpHost = Arena.ofAuto().allocate(4L * MTP_MAX, 16);
 
     public CudaOps(CudaDevice device) { this.device = device; }
 
@@ -484,16 +501,29 @@ public final class CudaOps implements Ops {
     @Override public void softcapCrossEntropy(Tensor losses, Tensor dLogits, Tensor logits, Tensor targets, Tensor targetWeights,
                                               double[] weights, double cap, double divisor, double gradScale) {
         OpContract.Logits s = OpContract.softcapCrossEntropy(losses, dLogits, logits, targets, targetWeights, weights);
-        if (weights.length > MtpWeights.MAX)
-            throw new IllegalArgumentException("softcapCrossEntropy: the CUDA kernel takes 1.." + MtpWeights.MAX
+        if (weights.length > MTP_MAX)
+            throw new IllegalArgumentException("softcapCrossEntropy: the CUDA kernel takes 1.." + MTP_MAX
                     + " multi-token weights, got " + weights.length);
-        float[] w = new float[MtpWeights.MAX];
-        for (int i = 0; i < weights.length; i++) w[i] = (float) weights[i];
         if (s.T() == 0) return;
+        Arrays.fill(mtpCall, 0f);
+        for (int i = 0; i < weights.length; i++) mtpCall[i] = (float) weights[i];
         device.launch(Kernel.SOFTCAP_CROSS_ENTROPY, Dim3.of(s.T()), Dim3.of(CE_BLOCK), 0, ptr(losses, "losses"), dt(losses, "losses"),
                 ptrOrNull(dLogits, "dLogits"), dtOrZero(dLogits, "dLogits"), ptr(logits, "logits"), dt(logits, "logits"),
                 ptr(targets, "targets"), ptrOrNull(targetWeights, "targetWeights"), dtOrZero(targetWeights, "targetWeights"),
-                new MtpWeights(w), weights.length, s.T(), s.V(), (float) cap, (float) divisor, (float) gradScale);
+                mtpWeightsOnDevice(), weights.length, s.T(), s.V(), (float) cap, (float) divisor, (float) gradScale);
+    }
+
+    /** {@link #mtpWeights} holding {@link #mtpCall}: uploaded first when it holds other values (or none yet). */
+    private Ptr mtpWeightsOnDevice() {
+        if (mtpWeights == null) {
+            mtpWeights = new Tensor(device.backend().allocate(4L * MTP_MAX), DType.F32, 0, Shape.of(MTP_MAX));
+        } else if (Arrays.equals(mtpCall, mtpOnDevice)) {
+            return ptr(mtpWeights, "mtpWeights");
+        }
+        MemorySegment.copy(mtpCall, 0, mtpHost, ValueLayout.JAVA_FLOAT, 0, MTP_MAX);
+        device.backend().copyFromHostAsync(mtpWeights, mtpHost);   // ordered after the launches that read the old values
+        System.arraycopy(mtpCall, 0, mtpOnDevice, 0, MTP_MAX);
+        return ptr(mtpWeights, "mtpWeights");
     }
 
     // ------------------------------------------------------------------ optimizer

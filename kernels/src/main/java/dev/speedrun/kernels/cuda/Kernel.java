@@ -3,7 +3,6 @@ package dev.speedrun.kernels.cuda;
 import static dev.speedrun.kernels.cuda.Kernel.Arg.F32;
 import static dev.speedrun.kernels.cuda.Kernel.Arg.I32;
 import static dev.speedrun.kernels.cuda.Kernel.Arg.I64;
-import static dev.speedrun.kernels.cuda.Kernel.Arg.MTP;
 import static dev.speedrun.kernels.cuda.Kernel.Arg.PTR;
 
 import java.util.List;
@@ -103,7 +102,7 @@ public enum Kernel {
     MATMUL_TILED("gemm", "out odt a adt b bdt M N K transA transB strideA strideB strideOut alpha beta",
             PTR, I32, PTR, I32, PTR, I32, I32, I32, I32, I32, I32, I64, I64, I64, F32, F32),
     SOFTCAP_CROSS_ENTROPY("loss", "losses lossdt dlogits dldt logits zdt targets tw twdt mw K T V cap divisor gradScale",
-            PTR, I32, PTR, I32, PTR, I32, PTR, PTR, I32, MTP, I32, I32, I32, F32, F32, F32),
+            PTR, I32, PTR, I32, PTR, I32, PTR, PTR, I32, PTR, I32, I32, I32, F32, F32, F32),
     RMS_NORM("norms", "out odt rrms x xdt R C eps",
             PTR, I32, PTR, PTR, I32, I32, I32, F32),
     RMS_NORM_BACKWARD("norms", "dx dxdt dout ddt x xdt rrms R C",
@@ -131,9 +130,9 @@ public enum Kernel {
     KEY_SHIFT_BACKWARD("rotary", "dx dxdt dout ddt T H D",
             PTR, I32, PTR, I32, I32, I32, I32);
 
-    /** C parameter kinds: pointer, int, long long, float, and the 32-byte MtpWeights struct. */
+    /** C parameter kinds: pointer, int, long long, float. */
     public enum Arg {
-        PTR, I32, I64, F32, MTP;
+        PTR, I32, I64, F32;
 
         /** The Java argument type a launch passes for this kind. */
         Class<?> javaType() {
@@ -142,7 +141,6 @@ public enum Kernel {
                 case I32 -> Integer.class;
                 case I64 -> Long.class;
                 case F32 -> Float.class;
-                case MTP -> MtpWeights.class;
             };
         }
     }
@@ -150,15 +148,6 @@ public enum Kernel {
     /** A device pointer argument (0 = nullptr). */
     public record Ptr(long address) {
         public static final Ptr NULL = new Ptr(0);
-    }
-
-    /** The kernels' {@code struct MtpWeights { float w[8]; }}, passed by value. */
-    public record MtpWeights(float[] w) {
-        public static final int MAX = 8;
-
-        public MtpWeights {
-            if (w.length != MAX) throw new IllegalArgumentException("MtpWeights needs " + MAX + " floats, got " + w.length);
-        }
     }
 
     private final String module;

@@ -5,7 +5,6 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
-import dev.speedrun.kernels.cuda.Kernel.MtpWeights;
 import dev.speedrun.kernels.cuda.Kernel.Ptr;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -22,7 +21,7 @@ public final class KernelArgs {
 
     /**
      * cuLaunchKernel's {@code void** kernelParams} for one kernel, made once: a value slot per
-     * parameter (8 bytes, 32 for the MtpWeights struct) and the array of pointers to the slots.
+     * parameter (8 bytes each) and the array of pointers to the slots.
      * {@link #write} checks a launch's arguments and stores them in the slots, allocating nothing,
      * so a launch costs no garbage and no native allocation. One per kernel and device; the device
      * launches from one thread at a time, and the driver copies the values at the launch call.
@@ -40,7 +39,7 @@ public final class KernelArgs {
             long off = 0;
             for (int i = 0; i < kinds.size(); i++) {
                 offsets[i] = off;
-                off += kinds.get(i) == Kernel.Arg.MTP ? 4L * MtpWeights.MAX : 8;
+                off += 8;
             }
             values = arena.allocate(Math.max(8, off), 16);
             pointers = arena.allocate(ADDRESS, Math.max(1, kinds.size()));
@@ -58,7 +57,6 @@ public final class KernelArgs {
                     case I32 -> values.set(JAVA_INT, o, (Integer) args[i]);
                     case I64 -> values.set(JAVA_LONG, o, (Long) args[i]);
                     case F32 -> values.set(JAVA_FLOAT, o, (Float) args[i]);
-                    case MTP -> MemorySegment.copy(((MtpWeights) args[i]).w(), 0, values, JAVA_FLOAT, o, MtpWeights.MAX);
                 }
             }
             return pointers;

@@ -3,6 +3,7 @@ package dev.speedrun.kernels.cuda;
 import static dev.speedrun.tensor.DType.BF16;
 import static dev.speedrun.tensor.DType.F32;
 import static dev.speedrun.tensor.DType.I32;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -31,6 +32,33 @@ class CudaOpsLaunchTest {
     static final int T = 37, H = 3, D = 64, C = 40, G = 12, V = 131, S = 5;
 
     /** Runs every op with activations of {@code act} and returns op name -> kernels launched. */
+    /**
+     * The loss kernel's multi-token weights go through one device buffer of the ops, uploaded only
+     * when they change: the launch's parameters stay the same from step to step (a CUDA graph of
+     * the micro-step can replay) while the kernel still sees each call's weights.
+     */
+    @Test void mtpWeightsReachTheLossKernelThroughOneBufferUploadedOnChange() {
+        FakeDevice dev = new FakeDevice(null);
+        CudaOps ops = new CudaOps(dev);
+        Tensor logits = dev.tensor(F32, T, V), losses = dev.tensor(F32, T), targets = dev.tensor(I32, T);
+        double[][] calls = {{1, 0.5, 0.25}, {1, 0.5, 0.25}, {1, 0.4, 0.1}, {1, 0.4}};
+        int[] uploadsAfter = new int[calls.length];
+        List<Object> pointers = new ArrayList<>();
+        for (int c = 0; c < calls.length; c++) {
+            ops.softcapCrossEntropy(losses, logits, logits, targets, null, calls[c], 30, 7.5, 1);
+            Launch ce = dev.launches.get(dev.launches.size() - 1);
+            assertEquals(calls[c].length, ce.arg("K"));
+            pointers.add(ce.arg("mw"));
+            float[] w = dev.uploadedFloats((Kernel.Ptr) ce.arg("mw"));
+            assertEquals(CudaOps.MTP_MAX, w.length);
+            for (int j = 0; j < CudaOps.MTP_MAX; j++)
+                assertEquals(j < calls[c].length ? (float) calls[c][j] : 0f, w[j], "call " + c + " weight " + j);
+            uploadsAfter[c] = dev.uploadCount;
+        }
+        assertEquals(1, new java.util.HashSet<>(pointers).size(), "one buffer: " + pointers);
+        assertArrayEquals(new int[] {1, 1, 2, 3}, uploadsAfter, "an upload only when the weights change");
+    }
+
     static Map<String, List<Launch>> runAll(FakeDevice dev, DType act) {
         CudaOps ops = new CudaOps(dev);
         Map<String, List<Launch>> byOp = new LinkedHashMap<>();
@@ -201,7 +229,7 @@ class CudaOpsLaunchTest {
         Launch ce = byOp.get("softcapCrossEntropy").get(0);
         assertEquals(3, ce.arg("K"));
         assertEquals(new CudaDevice.Dim3(T, 1, 1), ce.grid());
-        float[] w = ((Kernel.MtpWeights) ce.arg("mw")).w();
+        float[] w = dev.uploadedFloats((Kernel.Ptr) ce.arg("mw"));
         assertEquals(0.25f, w[2]);
         assertEquals(0f, w[3]);
 

@@ -32,7 +32,24 @@ final class FakeDevice implements CudaDevice {
     private final Map<Integer, Tensor> scratch = new HashMap<>();
     final Gemm gemm;
 
-    final FakeDeviceMemory backend = new FakeDeviceMemory("fakecuda");
+    /** The bytes last uploaded to each address (an op may upload small parameters, e.g. the loss's MTP weights). */
+    final Map<Long, byte[]> uploads = new HashMap<>();
+    int uploadCount;
+
+    final FakeDeviceMemory backend = new FakeDeviceMemory("fakecuda") {
+        @Override public void copyFromHost(Tensor dst, java.lang.foreign.MemorySegment src) {
+            if (!contains(dst.address(), dst.address() + dst.byteSize())) fail("copyFromHost: " + dst + " is outside every allocation");
+            uploads.put(dst.address(), src.asSlice(0, dst.byteSize()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+            uploadCount++;
+        }
+    };
+
+    /** The F32 values last uploaded to {@code p}. */
+    float[] uploadedFloats(Ptr p) {
+        byte[] b = uploads.get(p.address());
+        if (b == null) fail("nothing was uploaded to " + p);
+        return java.lang.foreign.MemorySegment.ofArray(b).toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED);
+    }
 
     FakeDevice(Gemm gemm) { this.gemm = gemm; }
 

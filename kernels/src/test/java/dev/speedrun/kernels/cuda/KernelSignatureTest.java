@@ -65,7 +65,6 @@ class KernelSignatureTest {
         if (param.startsWith("long long ")) return Arg.I64;
         if (param.startsWith("int ")) return Arg.I32;
         if (param.startsWith("float ")) return Arg.F32;
-        if (param.startsWith("MtpWeights ")) return Arg.MTP;
         throw new AssertionError(where + ": parameter '" + param + "' has a type the launcher cannot pass");
     }
 
@@ -152,6 +151,7 @@ class KernelSignatureTest {
         assertTrue(wrongType.getMessage().contains("(n)") && wrongType.getMessage().contains("Long"), wrongType.getMessage());
         IllegalArgumentException wrongCount = assertThrows(IllegalArgumentException.class, () -> Kernel.FILL.checkArgs(new Kernel.Ptr(256), 0));
         assertTrue(wrongCount.getMessage().contains("takes 4 arguments"), wrongCount.getMessage());
-        assertEquals(EnumSet.allOf(Arg.class).size(), 5);
+        // kind() above parses each of these C types; a new kind needs a case there
+        assertEquals(4, EnumSet.allOf(Arg.class).size());
     }
 }
