@@ -107,6 +107,29 @@ if [ -z "${GPU_CHECK_NO_BENCH:-}" ] && python3 -c 'import torch, sys; sys.exit(0
   rm -f "$case_dir"/*.safetensors   # ~0.5 GB of random weights: not worth bringing back
 fi
 
+# Last, if the budget allows: our step with CUDA graphs off (what the graphs save in host time on
+# this GPU) and the device profile of one record-size step (launches, host syncs, the estimate at
+# this GPU's peak rates against the measured time above).
+nographs="skipped (GPU_CHECK_NO_BENCH set, or under 60 s of the budget left)"; profile="$nographs"
+if [ -z "${GPU_CHECK_NO_BENCH:-}" ] && [ "$(limit 600)" -gt 60 ]; then
+  ng_args=(bench step --backend cuda --preset record178 --tokens 49152 --dtype mixed --iters 3 --warmup 1 --no-graphs)
+  say "gpu-check: ${ng_args[*]}"
+  if timeout "$(limit 60)" "${loss_cmd[@]}" "${ng_args[@]}" > "$out/bench-step-nographs.txt" 2>&1; then
+    nographs="$(grep -E '^(bench step:|[[:space:]]+(tokens|[0-9]+)[[:space:]])' "$out/bench-step-nographs.txt")"
+  else
+    nographs="failed or timed out (exit $?; see bench-step-nographs.txt)"
+  fi
+fi
+if [ -z "${GPU_CHECK_NO_BENCH:-}" ] && [ "$(limit 600)" -gt 60 ]; then
+  pr_args=(bench step --backend cuda --preset record178 --tokens 16384 --dtype mixed --with-optimizer --iters 1 --warmup 0 --profile "$out/profile.json")
+  say "gpu-check: ${pr_args[*]}"
+  if timeout "$(limit 60)" "${loss_cmd[@]}" "${pr_args[@]}" > "$out/bench-step-profile.txt" 2>&1; then
+    profile="$(grep -E '^profile ' "$out/bench-step-profile.txt")"
+  else
+    profile="failed or timed out (exit $?; see bench-step-profile.txt)"
+  fi
+fi
+
 # One table from the JUnit XML reports: one row per test case.
 table="$out/gpu-results.txt"
 {
@@ -137,6 +160,12 @@ table="$out/gpu-results.txt"
   echo
   echo "side by side (bench/side_by_side.py table):"
   echo "$side"
+  echo
+  echo "bench step with CUDA graphs off (49,152 tokens):"
+  echo "$nographs"
+  echo
+  echo "device profile of one record-size step (16,384 tokens, with the optimizer):"
+  echo "$profile"
   echo
   echo "losses on one case, ours vs PyTorch (record178, 16384 tokens, f32; bench/side_by_side.py losses):"
   echo "$losses"
