@@ -375,14 +375,19 @@ public final class OpContract {
         String op = "rmsNormRotary";
         Thd s = thd(op, "x", x);
         floatShape(op, "out", out, x.shape().dims());
+        headRowStats(op, s, x, rrms, freqs, keyShift);
+        if (overlaps(out, x)) throw new IllegalArgumentException(op + ": out must not alias x");
+        return s;
+    }
+
+    /** The per-head-row statistics and frequencies of the fused q/k ops: rrms [T·H], freqs [D/2], D even (a multiple of 4 with the key shift). */
+    private static void headRowStats(String op, Thd s, Tensor x, Tensor rrms, Tensor freqs, boolean keyShift) {
         requireFloat(op, "rrms", rrms);
         requireNumel(op, "rrms", rrms, (long) s.T() * s.H());
         requireFloat(op, "freqs", freqs);
         if (s.D() % (keyShift ? 4 : 2) != 0)
             throw new IllegalArgumentException(op + ": head dim D must be a multiple of " + (keyShift ? "4 (key shift)" : "2") + ", got " + x.shape());
         requireNumel(op, "freqs", freqs, s.D() / 2);
-        if (overlaps(out, x)) throw new IllegalArgumentException(op + ": out must not alias x");
-        return s;
     }
 
     /** {@link Ops#addEmbedding}: T tokens, C columns, V table rows. */
@@ -409,12 +414,7 @@ public final class OpContract {
         Thd s = thd(op, "x", x);
         floatShape(op, "dx", dx, x.shape().dims());
         floatShape(op, "dOut", dOut, x.shape().dims());
-        requireFloat(op, "rrms", rrms);
-        requireNumel(op, "rrms", rrms, (long) s.T() * s.H());
-        requireFloat(op, "freqs", freqs);
-        if (s.D() % (keyShift ? 4 : 2) != 0)
-            throw new IllegalArgumentException(op + ": head dim D must be a multiple of " + (keyShift ? "4 (key shift)" : "2") + ", got " + x.shape());
-        requireNumel(op, "freqs", freqs, s.D() / 2);
+        headRowStats(op, s, x, rrms, freqs, keyShift);
         if (overlaps(dx, dOut)) throw new IllegalArgumentException(op + ": dx must not alias dOut");
         return s;
     }

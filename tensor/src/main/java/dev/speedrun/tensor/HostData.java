@@ -38,25 +38,21 @@ public final class HostData {
     public static double scalar(Tensor t) { return toDoubles(t.numel() == 1 ? t : t.view(0, 1))[0]; }
 
     /** Writes {@code values} (length = numel) into {@code t}, rounding to its dtype. */
-    public static void write(Tensor t, double[] values) {
-        if (values.length != t.numel()) throw new IllegalArgumentException(values.length + " values for " + t);
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment host = a.allocate(Math.max(1, t.byteSize()), 8);
-            for (int i = 0; i < values.length; i++) store(host, t.dtype(), i, values[i]);
-            t.backend().copyFromHost(t, host);
-        }
-    }
+    public static void write(Tensor t, double[] values) { write(t, values, false); }
 
     /**
      * Like {@link #write(Tensor, double[])} without a host wait: the values are taken at the call
      * and copied in the order of the device's queued work ({@link Backend#copyFromHostAsync}).
      */
-    public static void writeAsync(Tensor t, double[] values) {
+    public static void writeAsync(Tensor t, double[] values) { write(t, values, true); }
+
+    private static void write(Tensor t, double[] values, boolean async) {
         if (values.length != t.numel()) throw new IllegalArgumentException(values.length + " values for " + t);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment host = a.allocate(Math.max(1, t.byteSize()), 8);
             for (int i = 0; i < values.length; i++) store(host, t.dtype(), i, values[i]);
-            t.backend().copyFromHostAsync(t, host);
+            if (async) t.backend().copyFromHostAsync(t, host);   // the backend takes the bytes at the call
+            else t.backend().copyFromHost(t, host);
         }
     }
 
