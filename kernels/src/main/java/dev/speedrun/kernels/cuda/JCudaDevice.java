@@ -199,8 +199,25 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         flush();
         makeCurrent();
         hostSync(DeviceObserver.HostSync.STREAM_SYNCHRONIZE);
-        Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
+        // every stream, not only the compute stream: a collective or an upload may still use p
+        synchronizeStreams();
         Cu.check("cuMemFree", cuMemFree(p));
+    }
+
+    /**
+     * Host wait for the compute stream, then the communication and copy streams (where made). The
+     * synchronous driver calls after it (cuMemFree, cuMemcpyHtoD/DtoH on the legacy stream, which
+     * waits for every blocking stream anyway) then find the device idle, so they never wait for an
+     * NCCL kernel while holding the driver's memory lock: with several GPUs in one process, a rank
+     * blocked that way stops a peer whose NCCL call allocates (lazy connection setup) from
+     * launching the kernel this one waits for, a deadlock (NVIDIA/nccl#194; XLA's fix for
+     * google/jax#11637).
+     */
+    private void synchronizeStreams() {
+        Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
+        Cu.Stream c = commStream, k = copyStream;
+        if (c != null) Cu.check("cuStreamSynchronize(communication)", cuStreamSynchronize(c));
+        if (k != null) Cu.check("cuStreamSynchronize(copy)", cuStreamSynchronize(k));
     }
 
     void copyFromHost(Cu.DevPtr base, long offset, MemorySegment src, long bytes) {
@@ -208,7 +225,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         flush();
         makeCurrent();
         hostSync(DeviceObserver.HostSync.COPY_FROM_HOST);
-        Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
+        synchronizeStreams();
         try (java.lang.foreign.Arena tmp = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment s = src.isNative() ? src.asSlice(0, bytes) : tmp.allocate(bytes, 16).copyFrom(src.asSlice(0, bytes));
             Cu.check("cuMemcpyHtoD(" + bytes + " bytes)", cuMemcpyHtoD(base.withByteOffset(offset), Pointer.to(s.asByteBuffer()), bytes));
@@ -305,7 +322,7 @@ public final class JCudaDevice implements CudaDevice, NcclCollectives.Device, Au
         flush();
         makeCurrent();
         hostSync(DeviceObserver.HostSync.COPY_TO_HOST);
-        Cu.check("cuStreamSynchronize", cuStreamSynchronize(stream));
+        synchronizeStreams();
         try (java.lang.foreign.Arena tmp = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment d = dst.isNative() ? dst.asSlice(0, bytes) : tmp.allocate(bytes, 16);
             Cu.check("cuMemcpyDtoH(" + bytes + " bytes)", cuMemcpyDtoH(Pointer.to(d.asByteBuffer()), base.withByteOffset(offset), bytes));

@@ -34,9 +34,13 @@ import java.util.Map;
  *
  * <p>Graphs are kept in an LRU of {@value #GRAPHS} per device: the trainer needs two per micro-batch
  * shape (the first micro-step of a step refreshes the BF16 working copies, the later ones do not),
- * and the record's window stages and the extension add a few more, so 16 holds every live shape
- * with room to spare while bounding the device memory instantiated graphs hold (an ~800-node graph
- * holds on the order of a megabyte). Segments seen once are remembered in an LRU of {@value #SEEN}
+ * and the record's window stages and the extension add a few more. On several ranks every
+ * collective the gradient hook starts in the last backward flushes, so that micro-step is one
+ * segment per started collective (about 12 on a step where Adam updates, 4 where only NorMuon
+ * does, each a different segment): 16 or more live segments, and a cyclic pass over more segments
+ * than the LRU holds misses every time (each segment alternately eager and re-captured). 64
+ * holds them with room to spare while bounding the device memory instantiated graphs hold (an
+ * ~800-node graph holds on the order of a megabyte; the hook's segments are smaller). Segments seen once are remembered in an LRU of {@value #SEEN}
  * (bytes only, ~100 KB each at the record's structure: the size does not depend on tensor sizes).
  *
  * <p>Regions nest: an inner region joins the outer one, and only the outermost end flushes. A
@@ -50,9 +54,9 @@ public final class LaunchQueue implements AutoCloseable {
     public static final String PROPERTY = "speedrun.cuda.graphs";
     public static final String ENV = "SPEEDRUN_CUDA_GRAPHS";
     /** Instantiated graphs kept per device (see the class comment). */
-    public static final int GRAPHS = 16;
+    public static final int GRAPHS = 64;
     /** Segments seen once remembered per device. */
-    public static final int SEEN = 64;
+    public static final int SEEN = 128;
 
     /** How a device sends work the queue hands back. */
     public interface Driver {
