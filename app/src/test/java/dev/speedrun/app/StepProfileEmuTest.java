@@ -61,17 +61,8 @@ class StepProfileEmuTest {
             // a first run for the one-time work (the BF16 embedding-backward accumulator is zeroed on
             // its first use), so the counted run's warm-up and profiled step launch the same kernels
             StepProfiler.run(tmp.resolve("first.json"), gpt, null, ops, batch(cfg, T), new long[] {0}, false);
-            Map<Kernel, Long> before = counts(lib);
-            double cublasBefore = lib.cublasLtCounts()[0];
-            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0}, false);
             // run() issues unobserved warm-up steps identical to the observed one (no optimizer: same launches)
-            long emu = 0;
-            Map<Kernel, Long> after = counts(lib);
-            for (Kernel k : Kernel.values()) emu += after.get(k) - before.get(k);
-            emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
-            long observed = 0;
-            for (Phase ph : Phase.values()) observed += p.launches(ph);
-            assertEquals(emu, (StepProfiler.WARMUP_STEPS + 1) * observed, "launches the emulator ran over the warm-up and the profiled steps");
+            DeviceProfile p = profileCountedByTheEmulator(lib, file, gpt, ops, batch(cfg, T), false);
 
             long gemmWeights = 0;
             for (ParamSpec s : Gpt.specs(cfg, 1))
@@ -122,17 +113,8 @@ class StepProfileEmuTest {
             DeviceProfile eager = StepProfiler.run(tmp.resolve("eager.json"), gpt, null, ops, batch(cfg, T), new long[] {0}, false);
             assertEquals(eager.launchesPerMicroStep(), eager.driverLaunchesPerMicroStep(), "no graphs: every launch goes to the driver");
             assertEquals(0, eager.graphReplays());
-            Map<Kernel, Long> before = counts(lib);
-            double cublasBefore = lib.cublasLtCounts()[0];
             Path file = tmp.resolve("graphs.json");
-            DeviceProfile p = StepProfiler.run(file, gpt, null, ops, batch(cfg, T), new long[] {0}, true);
-            long emu = 0;
-            Map<Kernel, Long> after = counts(lib);
-            for (Kernel k : Kernel.values()) emu += after.get(k) - before.get(k);
-            emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
-            long observed = 0;
-            for (Phase ph : Phase.values()) observed += p.launches(ph);
-            assertEquals(emu, (StepProfiler.WARMUP_STEPS + 1) * observed, "launches the emulator ran over the warm-up steps and the profiled one");
+            DeviceProfile p = profileCountedByTheEmulator(lib, file, gpt, ops, batch(cfg, T), true);
             assertEquals(eager.launchesPerMicroStep(), p.launchesPerMicroStep(), "graphs change what is sent, not what runs");
             assertEquals(eager.estimatedMicrosPerToken(), p.estimatedMicrosPerToken(), 1e-12 * eager.estimatedMicrosPerToken());
             assertEquals(1, p.driverLaunchesPerMicroStep(), "each micro-step replayed as one graph");
@@ -145,6 +127,27 @@ class StepProfileEmuTest {
             assertEquals(1, micro.get("graph_launches").asDouble());
             assertEquals(0, micro.get("eager_launches").asDouble());
         }
+    }
+
+    /**
+     * Profiles a step (no optimizer) into {@code file} and checks its launches against what the
+     * emulator itself counted running: the kernels and cuBLASLt calls of the warm-up steps and the
+     * profiled one, all alike, with graphs or without (a replayed graph still runs every kernel).
+     */
+    private static DeviceProfile profileCountedByTheEmulator(EmuLibrary lib, Path file, Gpt gpt, Ops ops, StepProfiler.Batch b,
+                                                             boolean graphs) {
+        Map<Kernel, Long> before = counts(lib);
+        double cublasBefore = lib.cublasLtCounts()[0];
+        DeviceProfile p = StepProfiler.run(file, gpt, null, ops, b, new long[] {0}, graphs);
+        long emu = 0;
+        Map<Kernel, Long> after = counts(lib);
+        for (Kernel k : Kernel.values()) emu += after.get(k) - before.get(k);
+        emu += Math.round(lib.cublasLtCounts()[0] - cublasBefore);
+        long observed = 0;
+        for (Phase ph : Phase.values()) observed += p.launches(ph);
+        assertEquals(emu, (StepProfiler.WARMUP_STEPS + 1) * observed,
+                "launches the emulator ran over the warm-up steps and the profiled one (graphs " + (graphs ? "on" : "off") + ")");
+        return p;
     }
 
     private static Map<Kernel, Long> counts(EmuLibrary lib) {
