@@ -57,6 +57,7 @@ public final class Adam extends AbstractOptimizer {
     }
 
     private final List<Slot> slots = new ArrayList<>();
+    /** {@link #slots} by parameter object: {@link #slot}'s and the gradient hook's lookup. */
     private final Map<Parameter, Slot> byParam = new IdentityHashMap<>();
     /** The all-gathers started by {@link #step}, awaited at its end. */
     private final List<Collectives.Pending> gathers = new ArrayList<>();
@@ -171,7 +172,9 @@ public final class Adam extends AbstractOptimizer {
     }
 
     private Slot slot(Parameter p) {
-        for (Slot s : slots) if (s.p == p || s.p.name().equals(p.name())) return s;
+        Slot found = byParam.get(p);
+        if (found != null) return found;
+        for (Slot s : slots) if (s.p.name().equals(p.name())) return s;   // the same parameter of another model object
         throw new IllegalArgumentException("parameter '" + p.name() + "' is not optimised by '" + config.name() + "'");
     }
 

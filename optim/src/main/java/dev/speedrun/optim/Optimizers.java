@@ -9,7 +9,6 @@ import dev.speedrun.model.ParameterTable;
 import dev.speedrun.tensor.MemoryArena;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,18 +27,12 @@ import java.util.Set;
 public final class Optimizers implements AutoCloseable {
     private final List<Optimizer> optimizers;
     private final Map<String, Optimizer> byParam = new LinkedHashMap<>();
-    /** The same by parameter object (the hook's lookup, once per parameter and step). */
-    private final Map<Parameter, Optimizer> byParameter = new IdentityHashMap<>();
     private final Ops ops;
 
     private Optimizers(List<Optimizer> optimizers, Ops ops) {
         this.optimizers = List.copyOf(optimizers);
         this.ops = ops;
-        for (Optimizer o : optimizers)
-            for (Parameter p : o.parameters()) {
-                byParam.put(p.name(), o);
-                byParameter.put(p, o);
-            }
+        for (Optimizer o : optimizers) for (Parameter p : o.parameters()) byParam.put(p.name(), o);
     }
 
     /** Single rank. */
@@ -149,7 +142,7 @@ public final class Optimizers implements AutoCloseable {
      */
     public GradientListener gradientListener(StepPlan plan) {
         return p -> {
-            Optimizer o = byParameter.get(p);
+            Optimizer o = byParam.get(p.name());
             if (o != null && !plan.frozen().contains(o.name()) && o.stepsAt(plan)) o.gradientReady(p, plan);
         };
     }
